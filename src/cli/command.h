@@ -1,0 +1,31 @@
+#pragma once
+// A halorec subcommand: registers its options on the CLI and runs. Each lives
+// in its own file; main.cc only lists them.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+namespace halorec::cli {
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  // Adds the subcommand and its options to `app`; returns it.
+  virtual CLI::App* setup(CLI::App& app) = 0;
+  // Runs after a successful parse; returns the exit code. Throws halorec
+  // errors for failures (main maps them to exit codes).
+  virtual int run() = 0;
+};
+
+std::unique_ptr<Command> make_prepare_command();
+std::unique_ptr<Command> make_synth_command();
+std::unique_ptr<Command> make_info_command();
+
+// Prints a report: one JSON object on stdout with --json, else the text.
+void print_report(bool json, const nlohmann::json& object, const std::string& text);
+
+}  // namespace halorec::cli

@@ -1,0 +1,113 @@
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "core/check.h"
+#include "data/prepare.h"
+
+namespace halorec::cli {
+
+namespace {
+
+class PrepareCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand(
+        "prepare", "Turn interaction logs into a clean, id-mapped dataset.h5");
+    sub->add_option("--format", format_, "Input format: lightgcn ('user item item ...'), csv, tsv")
+        ->required()
+        ->check(CLI::IsMember({"lightgcn", "csv", "tsv"}));
+    sub->add_option("--train,--input", train_, "Interaction file (train data when --test is given)")
+        ->required();
+    sub->add_option("--test", test_, "A given test file in the same format (else --split)");
+    sub->add_option("--out", out_, "Output dataset file (written atomically)")->required();
+    sub->add_flag("--header", header_, "Delimited input: the first line names the columns");
+    sub->add_option("--sep", sep_, "Delimited input: separator (default ',' for csv, tab for tsv)");
+    sub->add_option("--user-col", user_col_, "User id column: header name or 0-based index");
+    sub->add_option("--item-col", item_col_, "Item id column: header name or 0-based index");
+    sub->add_option("--rating-col", rating_col_, "Rating column (name or index)");
+    sub->add_option("--time-col", time_col_,
+                    "Time column: seconds since the epoch or ISO 8601 (name or index)");
+    sub->add_option("--behavior-col", behavior_col_, "Behavior type column (name or index)");
+    sub->add_option("--min-rating", min_rating_,
+                    "Keep records with rating >= this as implicit positives (needs --rating-col)");
+    sub->add_option("--behavior-weights", behavior_weights_,
+                    "Weights per behavior, e.g. view=1,cart=2,buy=4 (others are dropped)");
+    sub->add_option("--kcore", kcore_,
+                    "Drop users and items with fewer than K interactions, until stable (0: off)");
+    sub->add_option("--split", split_,
+                    "random:R (per user), temporal:N (each user's last N by time) or none; "
+                    "default random:0.2 without --test");
+    sub->add_option("--seed", seed_, "Seed of the random split");
+    sub->add_flag("--skip-bad-lines", skip_bad_lines_,
+                  "Count and skip malformed lines and unknown test ids instead of stopping");
+    sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
+    return sub;
+  }
+
+  int run() override {
+    data::PrepareOptions o;
+    o.format = format_ == "lightgcn" ? data::PrepareOptions::Format::kLightgcn
+               : format_ == "csv"    ? data::PrepareOptions::Format::kCsv
+                                     : data::PrepareOptions::Format::kTsv;
+    o.train_path = train_;
+    o.test_path = test_;
+    o.out = out_;
+    o.delimited.header = header_;
+    o.delimited.sep = data::parse_separator(sep_.empty() ? (format_ == "tsv" ? "tab" : ",") : sep_);
+    o.delimited.user_col = user_col_;
+    o.delimited.item_col = item_col_;
+    if (!rating_col_.empty()) o.delimited.rating_col = rating_col_;
+    if (!time_col_.empty()) o.delimited.time_col = time_col_;
+    if (!behavior_col_.empty()) o.delimited.behavior_col = behavior_col_;
+    if (o.format == data::PrepareOptions::Format::kLightgcn && (header_ || !sep_.empty())) {
+      HR_THROW(UsageError, "--header and --sep need --format csv or tsv");
+    }
+    if (!min_rating_.empty()) {
+      try {
+        o.reader.min_rating = std::stod(min_rating_);
+      } catch (const std::exception&) {
+        HR_THROW(UsageError, "--min-rating '{}' is not a number", min_rating_);
+      }
+    }
+    if (!behavior_weights_.empty()) {
+      o.reader.behavior_weights = data::parse_behavior_weights(behavior_weights_);
+    }
+    o.reader.skip_bad_lines = skip_bad_lines_;
+    o.kcore = kcore_;
+    if (!split_.empty()) {
+      o.split = data::parse_split(split_);
+    } else if (test_.empty()) {
+      o.split = data::parse_split("random:0.2");
+    }
+    o.seed = seed_;
+    const data::PrepareReport report = data::run_prepare(o);
+    print_report(json_, report.to_json(), report.to_text());
+    return 0;
+  }
+
+ private:
+  std::string format_;
+  std::string train_;
+  std::string test_;
+  std::string out_;
+  bool header_ = false;
+  std::string sep_;
+  std::string user_col_ = "0";
+  std::string item_col_ = "1";
+  std::string rating_col_;
+  std::string time_col_;
+  std::string behavior_col_;
+  std::string min_rating_;
+  std::string behavior_weights_;
+  int64_t kcore_ = 0;
+  std::string split_;
+  uint64_t seed_ = 2020;
+  bool skip_bad_lines_ = false;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_prepare_command() { return std::make_unique<PrepareCommand>(); }
+
+}  // namespace halorec::cli

@@ -1,0 +1,23 @@
+#pragma once
+// Process resource readings for reports and benchmarks.
+
+#include <chrono>
+#include <cstdint>
+
+namespace halorec {
+
+// Peak resident set size of this process, in bytes.
+int64_t peak_rss_bytes();
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace halorec

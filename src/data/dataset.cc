@@ -1,0 +1,156 @@
+#include "data/dataset.h"
+
+#include "core/check.h"
+#include "core/digest.h"
+#include "core/staged_path.h"
+#include "core/version.h"
+#include "h5/file.h"
+
+namespace halorec::data {
+
+std::string Dataset::fingerprint() const {
+  Sha256 sha;
+  sha.update(std::string(kDatasetFormat));
+  sha.update_u64(user_ids.size());
+  for (const auto& s : user_ids) sha.update(s);
+  sha.update_u64(item_ids.size());
+  for (const auto& s : item_ids) sha.update(s);
+  for (const Interactions* part : {&train, &test}) {
+    sha.update_vector(part->user);
+    sha.update_vector(part->item);
+    sha.update_vector(part->weight);
+  }
+  return sha.hex();
+}
+
+namespace {
+
+void write_interactions(hid_t file, const char* name, const Interactions& x, int64_t num_users) {
+  h5::Handle g = h5::create_group(file, name);
+  h5::write_array(g.get(), "user", x.user);
+  h5::write_array(g.get(), "item", x.item);
+  h5::write_array(g.get(), "weight", x.weight);
+  if (x.has_time) h5::write_array(g.get(), "time", x.time);
+  // CSR offsets: the records of user u are [indptr[u], indptr[u+1]).
+  std::vector<int64_t> indptr(static_cast<size_t>(num_users) + 1, 0);
+  for (int64_t u : x.user) ++indptr[static_cast<size_t>(u) + 1];
+  for (size_t k = 1; k < indptr.size(); ++k) indptr[k] += indptr[k - 1];
+  h5::write_array(g.get(), "indptr", indptr);
+  h5::set_attr(g.get(), "count", static_cast<int64_t>(x.size()));
+}
+
+Interactions read_interactions(hid_t file, const char* name) {
+  h5::Handle g = h5::open_group(file, name);
+  Interactions x;
+  x.user = h5::read_array<int64_t>(g.get(), "user");
+  x.item = h5::read_array<int64_t>(g.get(), "item");
+  x.weight = h5::read_array<float>(g.get(), "weight");
+  x.has_time = h5::exists(g.get(), "time");
+  if (x.has_time) x.time = h5::read_array<int64_t>(g.get(), "time");
+  if (x.item.size() != x.user.size() || x.weight.size() != x.user.size() ||
+      (x.has_time && x.time.size() != x.user.size())) {
+    HR_THROW(InputError, "{}: user, item, weight and time differ in length",
+             h5::describe(g.get()));
+  }
+  return x;
+}
+
+void check_header(hid_t file, const std::string& path) {
+  if (!h5::has_attr(file, "format") || h5::get_attr_string(file, "format") != kDatasetFormat) {
+    HR_THROW(InputError, "'{}' is not a HaloRec dataset (no format attribute '{}'); make one "
+             "with 'halorec prepare'", path, kDatasetFormat);
+  }
+  const int64_t version = h5::get_attr_int(file, "format_version");
+  if (version != kDatasetFormatVersion) {
+    HR_THROW(InputError, "'{}' has dataset format_version {}, this HaloRec reads version {}",
+             path, version, kDatasetFormatVersion);
+  }
+}
+
+}  // namespace
+
+void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json) {
+  StagedPath staged(path);
+  {
+    h5::Handle file = h5::create_file(staged.temp());
+    const hid_t f = file.get();
+    h5::set_attr(f, "format", kDatasetFormat);
+    h5::set_attr(f, "format_version", kDatasetFormatVersion);
+    h5::set_attr(f, "created_by", std::string("halorec ") + kVersion);
+    h5::set_attr(f, "num_users", d.num_users());
+    h5::set_attr(f, "num_items", d.num_items());
+    h5::set_attr(f, "num_train", static_cast<int64_t>(d.train.size()));
+    h5::set_attr(f, "num_test", static_cast<int64_t>(d.test.size()));
+    h5::set_attr(f, "fingerprint", d.fingerprint());
+    h5::set_attr(f, "split", d.split);
+    h5::set_attr(f, "seed", static_cast<int64_t>(d.seed));
+    h5::set_attr(f, "source", d.source);
+    h5::set_attr(f, "prepare_report", report_json);
+    {
+      h5::Handle users = h5::create_group(f, "users");
+      h5::write_strings(users.get(), "original_id", d.user_ids);
+      h5::Handle items = h5::create_group(f, "items");
+      h5::write_strings(items.get(), "original_id", d.item_ids);
+    }
+    write_interactions(f, "train", d.train, d.num_users());
+    write_interactions(f, "test", d.test, d.num_users());
+    if (!d.user_community.empty()) {
+      h5::Handle planted = h5::create_group(f, "planted");
+      h5::write_array(planted.get(), "user_community", d.user_community);
+      h5::write_array(planted.get(), "item_community", d.item_community);
+    }
+    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush '{}'", staged.temp());
+  }
+  staged.commit();
+}
+
+DatasetInfo read_dataset_info(const std::string& path) {
+  h5::Handle file = h5::open_file(path, "dataset");
+  const hid_t f = file.get();
+  check_header(f, path);
+  DatasetInfo info;
+  info.path = path;
+  info.num_users = h5::get_attr_int(f, "num_users");
+  info.num_items = h5::get_attr_int(f, "num_items");
+  info.num_train = h5::get_attr_int(f, "num_train");
+  info.num_test = h5::get_attr_int(f, "num_test");
+  info.fingerprint = h5::get_attr_string(f, "fingerprint");
+  info.split = h5::get_attr_string(f, "split");
+  info.source = h5::get_attr_string(f, "source");
+  info.prepare_report = h5::get_attr_string(f, "prepare_report");
+  return info;
+}
+
+Dataset read_dataset(const std::string& path) {
+  h5::Handle file = h5::open_file(path, "dataset");
+  const hid_t f = file.get();
+  check_header(f, path);
+  Dataset d;
+  d.user_ids = h5::read_strings(f, "users/original_id");
+  d.item_ids = h5::read_strings(f, "items/original_id");
+  d.train = read_interactions(f, "train");
+  d.test = read_interactions(f, "test");
+  d.split = h5::get_attr_string(f, "split");
+  d.seed = static_cast<uint64_t>(h5::get_attr_int(f, "seed"));
+  d.source = h5::get_attr_string(f, "source");
+  if (h5::exists(f, "planted")) {
+    d.user_community = h5::read_array<int32_t>(f, "planted/user_community");
+    d.item_community = h5::read_array<int32_t>(f, "planted/item_community");
+  }
+  for (const Interactions* x : {&d.train, &d.test}) {
+    for (size_t r = 0; r < x->size(); ++r) {
+      if (x->user[r] < 0 || x->user[r] >= d.num_users() || x->item[r] < 0 ||
+          x->item[r] >= d.num_items()) {
+        HR_THROW(InputError, "'{}': record {} has ids ({}, {}) outside {} users x {} items", path,
+                 r, x->user[r], x->item[r], d.num_users(), d.num_items());
+      }
+    }
+  }
+  if (h5::get_attr_string(f, "fingerprint") != d.fingerprint()) {
+    HR_THROW(InputError, "'{}': content does not match its fingerprint (corrupt or modified)",
+             path);
+  }
+  return d;
+}
+
+}  // namespace halorec::data

@@ -1,0 +1,55 @@
+#pragma once
+// The prepared dataset (dataset.h5, layout in docs/formats.md): original ids,
+// train and test interactions over dense ids sorted by (user, item), with
+// weights and optional times, plus planted communities for synthetic data.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/interactions.h"
+
+namespace halorec::data {
+
+inline constexpr const char* kDatasetFormat = "halorec.dataset";
+inline constexpr int64_t kDatasetFormatVersion = 1;
+
+struct Dataset {
+  std::vector<std::string> user_ids;  // original id of each dense user id
+  std::vector<std::string> item_ids;  // original id of each dense item id
+  Interactions train;
+  Interactions test;
+  std::string split = "none";
+  uint64_t seed = 0;
+  std::string source;
+  // Planted interest communities (synthetic data only; empty otherwise).
+  std::vector<int32_t> user_community;
+  std::vector<int32_t> item_community;
+
+  int64_t num_users() const { return static_cast<int64_t>(user_ids.size()); }
+  int64_t num_items() const { return static_cast<int64_t>(item_ids.size()); }
+  // SHA-256 over ids and interactions: partitions and checkpoints record it
+  // to detect that they were made from other data.
+  std::string fingerprint() const;
+};
+
+// The header of a dataset file, without its arrays.
+struct DatasetInfo {
+  std::string path;
+  int64_t num_users = 0;
+  int64_t num_items = 0;
+  int64_t num_train = 0;
+  int64_t num_test = 0;
+  std::string fingerprint;
+  std::string split;
+  std::string source;
+  std::string prepare_report;  // JSON text
+};
+
+// Writes atomically (temporary file, then rename): a failed write leaves no
+// file, and an existing file survives. `report_json` is stored as an attribute.
+void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json);
+Dataset read_dataset(const std::string& path);
+DatasetInfo read_dataset_info(const std::string& path);
+
+}  // namespace halorec::data

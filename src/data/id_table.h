@@ -1,0 +1,40 @@
+#pragma once
+// Maps original ids (any string) to dense ids. Ids are first numbered in order
+// of appearance; finalize() then renumbers the ids still in use in a canonical
+// order (numeric when every id is an integer, else byte-wise), so the dense ids
+// do not depend on the order of lines in the input.
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace halorec::data {
+
+class IdTable {
+ public:
+  static constexpr int64_t kMissing = -1;
+
+  // The id of `key`, adding it when new.
+  int64_t intern(std::string_view key);
+  // The id of `key`, or kMissing.
+  int64_t find(std::string_view key) const;
+  int64_t size() const { return static_cast<int64_t>(keys_.size()); }
+  const std::string& key(int64_t id) const { return keys_[static_cast<size_t>(id)]; }
+
+  // Given which ids are in use, returns old id -> new id (kMissing for unused
+  // ones) and the original ids in the new order.
+  std::vector<int64_t> finalize(const std::vector<bool>& used,
+                                std::vector<std::string>* ordered_keys) const;
+
+ private:
+  std::deque<std::string> keys_;  // deque: stable addresses for the views below
+  std::unordered_map<std::string_view, int64_t> index_;
+};
+
+// Strict decimal integer (optional '-', digits only, fits int64).
+bool parse_int64(std::string_view s, int64_t* out);
+
+}  // namespace halorec::data

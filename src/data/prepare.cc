@@ -1,0 +1,277 @@
+#include "data/prepare.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/resources.h"
+#include "data/cleaning.h"
+#include "data/lightgcn_reader.h"
+
+namespace halorec::data {
+
+nlohmann::json PrepareReport::to_json() const {
+  nlohmann::json dropped_json = nlohmann::json::object();
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
+    dropped_json[drop_reason_name(static_cast<DropReason>(r))] = dropped.n[r];
+  }
+  return {{"out", out},
+          {"fingerprint", fingerprint},
+          {"split", split},
+          {"users", users},
+          {"items", items},
+          {"train", train},
+          {"test", test},
+          {"lines_read", lines_read},
+          {"blank_lines", blank_lines},
+          {"records_read", records_read},
+          {"records_kept", records_kept},
+          {"dropped", dropped_json},
+          {"dropped_total", dropped.total()},
+          {"users_without_train", users_without_train},
+          {"users_without_test", users_without_test},
+          {"items_without_train", items_without_train},
+          {"seconds", seconds},
+          {"peak_rss_bytes", peak_rss_bytes}};
+}
+
+std::string PrepareReport::to_text() const {
+  std::string s = fmt::format(
+      "wrote {}\n"
+      "  users {}  items {}  train {}  test {}  (split {})\n"
+      "  lines read {}  records read {}  kept {}  dropped {}\n",
+      out, users, items, train, test, split, lines_read, records_read, records_kept,
+      dropped.total());
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
+    if (dropped.n[r] > 0) {
+      s += fmt::format("    dropped {:<20} {}\n", drop_reason_name(static_cast<DropReason>(r)),
+                       dropped.n[r]);
+    }
+  }
+  if (users_without_train > 0) s += fmt::format("  users without train: {}\n", users_without_train);
+  if (users_without_test > 0) s += fmt::format("  users without test: {}\n", users_without_test);
+  if (items_without_train > 0) s += fmt::format("  items without train: {}\n", items_without_train);
+  s += fmt::format("  {:.2f} s, peak RSS {:.1f} MiB", seconds,
+                   static_cast<double>(peak_rss_bytes) / (1 << 20));
+  return s;
+}
+
+namespace {
+
+// Whether (u, i) occurs in `x`, which is sorted by (user, item).
+bool contains_pair(const Interactions& x, int64_t u, int64_t i) {
+  auto lo = std::lower_bound(x.user.begin(), x.user.end(), u);
+  auto hi = std::upper_bound(lo, x.user.end(), u);
+  const auto b = x.item.begin() + (lo - x.user.begin());
+  const auto e = x.item.begin() + (hi - x.user.begin());
+  return std::binary_search(b, e, i);
+}
+
+// Drops the given test records that cannot be evaluated against the cleaned
+// train data, counting each under its reason.
+void filter_given_test(const Interactions& train, const std::vector<bool>& user_before_kcore,
+                       const std::vector<bool>& item_before_kcore, int64_t num_users,
+                       int64_t num_items, Interactions* test, DropCounts* dropped) {
+  const std::vector<bool> user_kept = used_ids(train.user, num_users);
+  const std::vector<bool> item_kept = used_ids(train.item, num_items);
+  std::vector<bool> keep(test->size(), true);
+  for (size_t r = 0; r < test->size(); ++r) {
+    const auto u = static_cast<size_t>(test->user[r]);
+    const auto i = static_cast<size_t>(test->item[r]);
+    if (!user_kept[u] || !item_kept[i]) {
+      const bool kcore_removed = (!user_kept[u] && user_before_kcore[u]) ||
+                                 (!item_kept[i] && item_before_kcore[i]);
+      ++(*dropped)[kcore_removed ? DropReason::kKcore : DropReason::kIdNotInTrain];
+      keep[r] = false;
+    } else if (contains_pair(train, test->user[r], test->item[r])) {
+      ++(*dropped)[DropReason::kTestInTrain];
+      keep[r] = false;
+    }
+  }
+  test->keep(keep);
+}
+
+}  // namespace
+
+Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split, uint64_t seed,
+                      PrepareReport* report) {
+  DropCounts& dropped = report->dropped;
+  dropped += raw.stats.dropped;
+  Interactions& train = raw.train;
+  const int64_t num_users = raw.users.size();
+  const int64_t num_items = raw.items.size();
+
+  dropped[DropReason::kDuplicate] += train.merge_duplicates();
+  const std::vector<bool> user_before_kcore = used_ids(train.user, num_users);
+  const std::vector<bool> item_before_kcore = used_ids(train.item, num_items);
+  dropped[DropReason::kKcore] += kcore_filter(&train, num_users, num_items, kcore);
+
+  Interactions test;
+  test.has_time = train.has_time;
+  if (raw.test) {
+    test = std::move(*raw.test);
+    dropped[DropReason::kDuplicate] += test.merge_duplicates();
+    filter_given_test(train, user_before_kcore, item_before_kcore, num_users, num_items, &test,
+                      &dropped);
+  }
+
+  // Canonical dense ids over what remains.
+  Dataset d;
+  std::vector<bool> user_used = used_ids(train.user, num_users);
+  std::vector<bool> item_used = used_ids(train.item, num_items);
+  const std::vector<int64_t> user_map = raw.users.finalize(user_used, &d.user_ids);
+  const std::vector<int64_t> item_map = raw.items.finalize(item_used, &d.item_ids);
+  train.remap(user_map, item_map);
+  test.remap(user_map, item_map);
+
+  if (!raw.test) split_per_user(split, seed, &train, &test);
+  train.sort();
+  test.sort();
+  d.train = std::move(train);
+  d.test = std::move(test);
+  d.split = raw.test ? "given" : split.to_string();
+  d.seed = seed;
+
+  report->users = d.num_users();
+  report->items = d.num_items();
+  report->train = static_cast<int64_t>(d.train.size());
+  report->test = static_cast<int64_t>(d.test.size());
+  report->split = d.split;
+  report->lines_read = raw.stats.lines;
+  report->blank_lines = raw.stats.blank_lines;
+  report->records_read = raw.stats.records;
+  report->records_kept = report->train + report->test;
+  const std::vector<bool> with_train = used_ids(d.train.user, d.num_users());
+  const std::vector<bool> with_test = used_ids(d.test.user, d.num_users());
+  const std::vector<bool> item_with_train = used_ids(d.train.item, d.num_items());
+  report->users_without_train = std::count(with_train.begin(), with_train.end(), false);
+  report->users_without_test = std::count(with_test.begin(), with_test.end(), false);
+  report->items_without_train =
+      std::count(item_with_train.begin(), item_with_train.end(), false);
+  // Invariant 4: every record read is kept or counted as dropped.
+  HR_CHECK(report->records_read == report->records_kept + dropped.total(),
+           "records read {} != kept {} + dropped {}", report->records_read, report->records_kept,
+           dropped.total());
+  return d;
+}
+
+std::map<std::string, float> parse_behavior_weights(const std::string& value) {
+  std::map<std::string, float> weights;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    const std::string part = value.substr(start, comma - start);
+    const size_t eq = part.find('=');
+    float w = 0;
+    bool ok = eq != std::string::npos && eq > 0;
+    if (ok) {
+      try {
+        size_t used = 0;
+        w = std::stof(part.substr(eq + 1), &used);
+        ok = used == part.size() - eq - 1 && std::isfinite(w) && w > 0;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      HR_THROW(UsageError,
+               "--behavior-weights: '{}' is not name=weight with a positive weight (example: "
+               "view=1,cart=2,buy=4)",
+               part);
+    }
+    weights[part.substr(0, eq)] = w;
+    start = comma + 1;
+  }
+  return weights;
+}
+
+namespace {
+
+void validate(const PrepareOptions& o) {
+  using Format = PrepareOptions::Format;
+  if (o.train_path.empty()) {
+    HR_THROW(UsageError, "{} is required", o.format == Format::kLightgcn ? "--train" : "--input");
+  }
+  if (o.out.empty()) HR_THROW(UsageError, "--out is required");
+  if (o.format == Format::kLightgcn &&
+      (o.delimited.rating_col || o.delimited.time_col || o.delimited.behavior_col)) {
+    HR_THROW(UsageError,
+             "--rating-col, --time-col and --behavior-col need --format csv or tsv");
+  }
+  if (o.reader.min_rating && !o.delimited.rating_col) {
+    HR_THROW(UsageError, "--min-rating needs --rating-col");
+  }
+  if (!o.reader.behavior_weights.empty() && !o.delimited.behavior_col) {
+    HR_THROW(UsageError, "--behavior-weights needs --behavior-col");
+  }
+  if (!o.test_path.empty() && o.split.kind != SplitSpec::Kind::kNone &&
+      o.split.kind != SplitSpec::Kind::kGiven) {
+    HR_THROW(UsageError, "--test and --split {} exclude each other", o.split.to_string());
+  }
+  if (o.split.kind == SplitSpec::Kind::kTemporal && !o.delimited.time_col) {
+    HR_THROW(UsageError, "--split {} needs --time-col", o.split.to_string());
+  }
+  if (o.kcore < 0) HR_THROW(UsageError, "--kcore must be >= 0, got {}", o.kcore);
+}
+
+void read_file(const PrepareOptions& o, const std::string& path, ReadContext* ctx) {
+  if (o.format == PrepareOptions::Format::kLightgcn) {
+    read_lightgcn(path, ctx);
+  } else {
+    read_delimited(path, o.delimited, ctx);
+  }
+  if (ctx->stats().records == 0) {
+    HR_THROW(InputError, "{}: the file has no interactions{}", path,
+             o.delimited.header ? " after the header" : "");
+  }
+}
+
+}  // namespace
+
+PrepareReport run_prepare(const PrepareOptions& o) {
+  validate(o);
+  Stopwatch watch;
+  RawInteractions raw;
+  raw.train.has_time = o.delimited.time_col.has_value();
+  {
+    ReadContext ctx(o.reader, &raw.users, &raw.items, IdMode::kAdd, &raw.train);
+    read_file(o, o.train_path, &ctx);
+    raw.stats = ctx.stats();
+    log::info("read {}: {} lines, {} records", o.train_path, ctx.stats().lines,
+              ctx.stats().records);
+  }
+  if (!o.test_path.empty()) {
+    raw.test.emplace();
+    raw.test->has_time = raw.train.has_time;
+    ReadContext ctx(o.reader, &raw.users, &raw.items, IdMode::kMustExist, &*raw.test);
+    read_file(o, o.test_path, &ctx);
+    raw.stats.lines += ctx.stats().lines;
+    raw.stats.blank_lines += ctx.stats().blank_lines;
+    raw.stats.records += ctx.stats().records;
+    raw.stats.dropped += ctx.stats().dropped;
+    log::info("read {}: {} lines, {} records", o.test_path, ctx.stats().lines,
+              ctx.stats().records);
+  }
+  PrepareReport report;
+  Dataset d = build_dataset(std::move(raw), o.kcore, o.split, o.seed, &report);
+  if (d.train.size() == 0) {
+    HR_THROW(InputError, "{}: no train interactions are left after cleaning", o.train_path);
+  }
+  static const char* format_names[] = {"lightgcn", "csv", "tsv"};
+  d.source = fmt::format("prepare --format {} {}{}", format_names[static_cast<int>(o.format)],
+                         o.train_path, o.test_path.empty() ? "" : " --test " + o.test_path);
+  report.out = o.out;
+  report.fingerprint = d.fingerprint();
+  report.seconds = watch.seconds();
+  report.peak_rss_bytes = peak_rss_bytes();
+  write_dataset(d, o.out, report.to_json().dump());
+  report.seconds = watch.seconds();
+  report.peak_rss_bytes = peak_rss_bytes();
+  return report;
+}
+
+}  // namespace halorec::data

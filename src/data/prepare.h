@@ -1,0 +1,76 @@
+#pragma once
+// `halorec prepare`: interaction logs -> dataset.h5. Reading, cleaning (dedupe,
+// rating threshold, behavior weights, k-core), id mapping and splitting, with
+// every dropped record counted by reason.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "data/dataset.h"
+#include "data/delimited_reader.h"
+#include "data/id_table.h"
+#include "data/read_context.h"
+#include "data/split.h"
+
+namespace halorec::data {
+
+struct PrepareOptions {
+  enum class Format { kLightgcn, kCsv, kTsv };
+  Format format = Format::kLightgcn;
+  std::string train_path;
+  std::string test_path;  // empty: split with `split`
+  DelimitedFormat delimited;
+  ReaderConfig reader;
+  int64_t kcore = 0;
+  SplitSpec split;
+  uint64_t seed = 2020;
+  std::string out;
+};
+
+struct PrepareReport {
+  std::string out;
+  std::string fingerprint;
+  std::string split;
+  int64_t users = 0;
+  int64_t items = 0;
+  int64_t train = 0;
+  int64_t test = 0;
+  int64_t lines_read = 0;
+  int64_t blank_lines = 0;
+  int64_t records_read = 0;
+  int64_t records_kept = 0;
+  DropCounts dropped;
+  int64_t users_without_train = 0;
+  int64_t users_without_test = 0;
+  int64_t items_without_train = 0;
+  double seconds = 0;
+  int64_t peak_rss_bytes = 0;
+
+  nlohmann::json to_json() const;
+  std::string to_text() const;
+};
+
+// Read interactions before cleaning: provisional ids from the tables.
+struct RawInteractions {
+  IdTable users;
+  IdTable items;
+  Interactions train;
+  std::optional<Interactions> test;  // a given test file
+  ReadStats stats;
+};
+
+// Cleans, maps ids to their canonical dense order and splits. Fills the
+// report's counts (not its output fields).
+Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split, uint64_t seed,
+                      PrepareReport* report);
+
+// The whole subcommand: validates options (UsageError), reads, builds, writes.
+PrepareReport run_prepare(const PrepareOptions& options);
+
+// Parses "view=1,cart=2,buy=4" (UsageError naming --behavior-weights).
+std::map<std::string, float> parse_behavior_weights(const std::string& value);
+
+}  // namespace halorec::data

@@ -1,0 +1,68 @@
+#include "data/read_context.h"
+
+#include "core/check.h"
+#include "core/log.h"
+
+namespace halorec::data {
+
+namespace {
+constexpr int64_t kMaxWarnings = 5;
+}
+
+ReadContext::ReadContext(const ReaderConfig& config, IdTable* users, IdTable* items,
+                         IdMode mode, Interactions* out)
+    : config_(config), users_(users), items_(items), mode_(mode), out_(out) {}
+
+void ReadContext::malformed(const std::string& path, int64_t line, const std::string& what) {
+  if (!config_.skip_bad_lines) {
+    HR_THROW(InputError, "{}:{}: {} (use --skip-bad-lines to count and skip such lines)", path,
+             line, what);
+  }
+  ++stats_.dropped[DropReason::kMalformed];
+  if (warned_++ < kMaxWarnings) log::warn("skipping {}:{}: {}", path, line, what);
+}
+
+bool ReadContext::resolve(const std::string& path, int64_t line, std::string_view user_key,
+                          std::string_view item_key, int64_t* user, int64_t* item) {
+  if (mode_ == IdMode::kAdd) {
+    *user = users_->intern(user_key);
+    *item = items_->intern(item_key);
+    return true;
+  }
+  *user = users_->find(user_key);
+  *item = items_->find(item_key);
+  if (*user != IdTable::kMissing && *item != IdTable::kMissing) return true;
+  const bool user_missing = *user == IdTable::kMissing;
+  const std::string what =
+      fmt::format("{} '{}' does not occur in the train data", user_missing ? "user" : "item",
+                  user_missing ? user_key : item_key);
+  if (!config_.skip_bad_lines) {
+    HR_THROW(InputError, "{}:{}: {} (use --skip-bad-lines to count and skip such records)", path,
+             line, what);
+  }
+  ++stats_.dropped[DropReason::kUnknownIdInTest];
+  if (warned_++ < kMaxWarnings) log::warn("skipping {}:{}: {}", path, line, what);
+  return false;
+}
+
+std::optional<float> ReadContext::weigh(const std::string& path, int64_t line,
+                                        std::optional<double> rating,
+                                        std::optional<std::string_view> behavior) {
+  if (config_.min_rating && rating && *rating < *config_.min_rating) {
+    ++stats_.dropped[DropReason::kBelowRating];
+    return std::nullopt;
+  }
+  if (config_.behavior_weights.empty() || !behavior) return 1.0f;
+  auto it = config_.behavior_weights.find(std::string(*behavior));
+  if (it == config_.behavior_weights.end()) {
+    if (stats_.dropped[DropReason::kUnweightedBehavior]++ == 0) {
+      log::warn("{}:{}: behavior '{}' has no weight in --behavior-weights; such records are "
+                "dropped and counted as unweighted_behavior",
+                path, line, *behavior);
+    }
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+}  // namespace halorec::data

@@ -1,0 +1,67 @@
+#pragma once
+// What the readers share: the cleaning rules applied while reading (rating
+// threshold, behavior weights), the id tables, where records go, and the
+// counts of what was read and dropped.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "data/id_table.h"
+#include "data/interactions.h"
+
+namespace halorec::data {
+
+struct ReaderConfig {
+  bool skip_bad_lines = false;
+  std::optional<double> min_rating;         // keep ratings >= this
+  std::map<std::string, float> behavior_weights;  // empty: every record weighs 1
+};
+
+struct ReadStats {
+  int64_t lines = 0;
+  int64_t blank_lines = 0;
+  int64_t records = 0;  // records seen, including dropped ones
+  DropCounts dropped;
+};
+
+// Whether ids may be added (train) or must already exist (a given test file).
+enum class IdMode { kAdd, kMustExist };
+
+class ReadContext {
+ public:
+  ReadContext(const ReaderConfig& config, IdTable* users, IdTable* items, IdMode mode,
+              Interactions* out);
+
+  // A record that cannot be parsed: throws InputError "file:line: what", or
+  // counts it as malformed under --skip-bad-lines.
+  void malformed(const std::string& path, int64_t line, const std::string& what);
+  // Resolves a user/item id; returns false (after counting or throwing) when
+  // the id is unknown in kMustExist mode.
+  bool resolve(const std::string& path, int64_t line, std::string_view user_key,
+               std::string_view item_key, int64_t* user, int64_t* item);
+  // Applies the rating threshold and behavior weight; returns the weight, or
+  // nullopt when the record is dropped (and counted).
+  std::optional<float> weigh(const std::string& path, int64_t line,
+                             std::optional<double> rating,
+                             std::optional<std::string_view> behavior);
+  void add(int64_t user, int64_t item, float weight, int64_t time) {
+    out_->push(user, item, weight, time);
+  }
+
+  const ReaderConfig& config() const { return config_; }
+  ReadStats& stats() { return stats_; }
+
+ private:
+  const ReaderConfig& config_;
+  IdTable* users_;
+  IdTable* items_;
+  IdMode mode_;
+  Interactions* out_;
+  ReadStats stats_;
+  int64_t warned_ = 0;
+};
+
+}  // namespace halorec::data

@@ -1,0 +1,71 @@
+#pragma once
+// `halorec synth`: synthetic interactions with planted interest communities.
+// Every user and item belongs to one community; item popularity within a
+// community is power-law (Zipf); user activity is power-law; each interaction
+// stays inside the user's community with probability `in_community`.
+// Interaction k is a pure function of (seed, k), so output is deterministic
+// and streams in constant memory beyond the per-user and per-item tables.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "data/split.h"
+
+namespace halorec::data {
+
+struct SynthOptions {
+  int64_t users = 1000;
+  int64_t items = 500;
+  int64_t interactions = 20000;
+  int64_t communities = 8;
+  uint64_t seed = 2020;
+  double in_community = 0.8;
+  double item_exponent = 1.0;  // Zipf exponent of item popularity
+  double user_exponent = 0.5;  // Zipf exponent of user activity
+  std::string out;             // .tsv/.csv: a log; .h5: a prepared dataset
+  SplitSpec split;             // for .h5 output
+};
+
+class SynthModel {
+ public:
+  explicit SynthModel(const SynthOptions& options);  // UsageError on bad options
+  int32_t user_community(int64_t user) const;
+  int32_t item_community(int64_t item) const;
+  struct Draw {
+    int64_t user;
+    int64_t item;
+    int64_t time;
+  };
+  Draw draw(int64_t k) const;
+
+ private:
+  SynthOptions o_;
+  std::vector<double> user_cdf_;
+  std::vector<std::vector<int64_t>> community_items_;
+  std::vector<std::vector<double>> community_cdf_;
+};
+
+struct SynthReport {
+  std::string out;
+  std::string communities_out;  // planted communities (TSV output only)
+  int64_t users = 0;
+  int64_t items = 0;
+  int64_t interactions = 0;
+  int64_t communities = 0;
+  int64_t train = 0;  // .h5 output: prepared train and test interactions
+  int64_t test = 0;
+  double seconds = 0;
+  int64_t peak_rss_bytes = 0;
+  nlohmann::json to_json() const;
+};
+
+SynthReport run_synth(const SynthOptions& options);
+
+// "data.tsv" -> "data.communities.tsv".
+std::string communities_path_for(const std::string& out);
+
+}  // namespace halorec::data

@@ -1,0 +1,333 @@
+#include "h5/file.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "core/check.h"
+
+namespace halorec::h5 {
+
+namespace {
+constexpr hsize_t kChunk = 1 << 18;
+
+Handle open_dataset(hid_t loc, const std::string& name) {
+  quiet_errors();
+  if (!exists(loc, name)) {
+    HR_THROW(InputError, "{}: missing dataset", describe(loc, name));
+  }
+  hid_t id = H5_CHECK(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "cannot open {}",
+                      describe(loc, name));
+  return Handle(id, H5Dclose);
+}
+
+int64_t checked_size_1d(hid_t dset, hid_t loc, const std::string& name) {
+  Handle space(H5_CHECK(H5Dget_space(dset), "dataspace of {}", describe(loc, name)), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank != 1) {
+    HR_THROW(InputError, "{}: expected a 1-D dataset, found rank {}", describe(loc, name), rank);
+  }
+  hsize_t dim = 0;
+  H5Sget_simple_extent_dims(space.get(), &dim, nullptr);
+  return static_cast<int64_t>(dim);
+}
+
+Handle open_attr(hid_t loc, const std::string& name) {
+  quiet_errors();
+  if (H5Aexists(loc, name.c_str()) <= 0) {
+    HR_THROW(InputError, "{}: missing attribute '{}'", describe(loc), name);
+  }
+  return Handle(H5_CHECK(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "cannot open attribute '{}' of {}",
+                         name, describe(loc)),
+                H5Aclose);
+}
+
+void replace_attr(hid_t loc, const std::string& name) {
+  if (H5Aexists(loc, name.c_str()) > 0) {
+    H5_CHECK(H5Adelete(loc, name.c_str()), "cannot replace attribute '{}'", name);
+  }
+}
+}  // namespace
+
+template <>
+hid_t native_type<int32_t>() { return H5T_NATIVE_INT32; }
+template <>
+hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
+template <>
+hid_t native_type<uint8_t>() { return H5T_NATIVE_UINT8; }
+template <>
+hid_t native_type<uint64_t>() { return H5T_NATIVE_UINT64; }
+template <>
+hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+template <>
+hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
+
+Handle create_file(const std::string& path) {
+  quiet_errors();
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) HR_THROW(IoError, "cannot create HDF5 file '{}' ({})", path, error_stack_message());
+  return Handle(id, H5Fclose);
+}
+
+Handle open_file(const std::string& path, const std::string& what) {
+  quiet_errors();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    HR_THROW(InputError, "{} '{}' does not exist", what, path);
+  }
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    HR_THROW(InputError, "{} '{}' is not a readable HDF5 file (corrupt or truncated?)", what,
+             path);
+  }
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) {
+    HR_THROW(InputError, "cannot open {} '{}' ({})", what, path, error_stack_message());
+  }
+  return Handle(id, H5Fclose);
+}
+
+Handle create_group(hid_t loc, const std::string& name) {
+  hid_t id = H5_CHECK(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      "cannot create group {}", describe(loc, name));
+  return Handle(id, H5Gclose);
+}
+
+Handle open_group(hid_t loc, const std::string& name) {
+  quiet_errors();
+  if (!exists(loc, name)) HR_THROW(InputError, "{}: missing group", describe(loc, name));
+  hid_t id = H5_CHECK(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), "cannot open group {}",
+                      describe(loc, name));
+  return Handle(id, H5Gclose);
+}
+
+bool exists(hid_t loc, const std::string& path) {
+  quiet_errors();
+  // Check each component so that a missing parent is "no", not an error.
+  std::string prefix;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos
+                                                                      : slash - start);
+    if (!part.empty()) {
+      prefix += (prefix.empty() ? "" : "/") + part;
+      if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return false;
+      }
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+template <typename T>
+void write_array(hid_t loc, const std::string& name, const T* data, size_t n,
+                 const WriteOptions& options) {
+  hsize_t dim = n;
+  Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
+  Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  if (options.compress && n > kChunk) {
+    hsize_t chunk = kChunk;
+    H5_CHECK(H5Pset_chunk(plist.get(), 1, &chunk), "chunking {}", describe(loc, name));
+    H5_CHECK(H5Pset_shuffle(plist.get()), "shuffle filter");
+    H5_CHECK(H5Pset_deflate(plist.get(), 1), "deflate filter");
+  }
+  Handle dset(H5_CHECK(H5Dcreate2(loc, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                                  plist.get(), H5P_DEFAULT),
+                       "cannot create {}", describe(loc, name)),
+              H5Dclose);
+  if (n > 0) {
+    H5_CHECK(H5Dwrite(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+             "cannot write {}", describe(loc, name));
+  }
+}
+
+int64_t array_size(hid_t loc, const std::string& name) {
+  Handle dset = open_dataset(loc, name);
+  return checked_size_1d(dset.get(), loc, name);
+}
+
+template <typename T>
+std::vector<T> read_array(hid_t loc, const std::string& name) {
+  Handle dset = open_dataset(loc, name);
+  const int64_t n = checked_size_1d(dset.get(), loc, name);
+  std::vector<T> out(static_cast<size_t>(n));
+  if (n > 0) {
+    H5_CHECK(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+             "cannot read {}", describe(loc, name));
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, int64_t count) {
+  Handle dset = open_dataset(loc, name);
+  const int64_t n = checked_size_1d(dset.get(), loc, name);
+  if (offset < 0 || count < 0 || offset + count > n) {
+    HR_THROW(InputError, "{}: slice [{}, {}) is outside its {} elements", describe(loc, name),
+             offset, offset + count, n);
+  }
+  std::vector<T> out(static_cast<size_t>(count));
+  if (count == 0) return out;
+  Handle file_space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+  hsize_t start = offset;
+  hsize_t cnt = count;
+  H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr),
+           "select");
+  Handle mem_space(H5_CHECK(H5Screate_simple(1, &cnt, nullptr), "dataspace"), H5Sclose);
+  H5_CHECK(H5Dread(dset.get(), native_type<T>(), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                   out.data()),
+           "cannot read {}", describe(loc, name));
+  return out;
+}
+
+#define HALOREC_H5_INSTANTIATE(T)                                                           \
+  template void write_array<T>(hid_t, const std::string&, const T*, size_t,                 \
+                               const WriteOptions&);                                        \
+  template std::vector<T> read_array<T>(hid_t, const std::string&);                         \
+  template std::vector<T> read_slice<T>(hid_t, const std::string&, int64_t, int64_t);
+HALOREC_H5_INSTANTIATE(int32_t)
+HALOREC_H5_INSTANTIATE(int64_t)
+HALOREC_H5_INSTANTIATE(uint8_t)
+HALOREC_H5_INSTANTIATE(uint16_t)
+HALOREC_H5_INSTANTIATE(uint64_t)
+HALOREC_H5_INSTANTIATE(float)
+HALOREC_H5_INSTANTIATE(double)
+#undef HALOREC_H5_INSTANTIATE
+
+namespace {
+Handle string_type() {
+  Handle t(H5_CHECK(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+  H5_CHECK(H5Tset_size(t.get(), H5T_VARIABLE), "string type");
+  H5_CHECK(H5Tset_cset(t.get(), H5T_CSET_UTF8), "string type");
+  return t;
+}
+}  // namespace
+
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
+  hsize_t dim = v.size();
+  Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
+  Handle type = string_type();
+  Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  if (dim > kChunk) {
+    hsize_t chunk = kChunk;
+    H5_CHECK(H5Pset_chunk(plist.get(), 1, &chunk), "chunking {}", describe(loc, name));
+  }
+  Handle dset(H5_CHECK(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                  plist.get(), H5P_DEFAULT),
+                       "cannot create {}", describe(loc, name)),
+              H5Dclose);
+  if (v.empty()) return;
+  std::vector<const char*> ptrs(v.size());
+  for (size_t i = 0; i < v.size(); ++i) ptrs[i] = v[i].c_str();
+  H5_CHECK(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+           "cannot write {}", describe(loc, name));
+}
+
+std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
+  Handle dset = open_dataset(loc, name);
+  const int64_t n = checked_size_1d(dset.get(), loc, name);
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  Handle file_type(H5_CHECK(H5Dget_type(dset.get()), "type"), H5Tclose);
+  if (H5Tget_class(file_type.get()) != H5T_STRING || H5Tis_variable_str(file_type.get()) <= 0) {
+    HR_THROW(InputError, "{}: expected variable-length strings", describe(loc, name));
+  }
+  Handle type = string_type();
+  std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+  H5_CHECK(H5Dread(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+           "cannot read {}", describe(loc, name));
+  out.reserve(ptrs.size());
+  for (char* p : ptrs) out.emplace_back(p == nullptr ? "" : p);
+  Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+  H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
+void set_attr(hid_t loc, const std::string& name, int64_t value) {
+  replace_attr(loc, name);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
+  Handle attr(H5_CHECK(H5Acreate2(loc, name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT),
+                       "cannot create attribute '{}' on {}", name, describe(loc)),
+              H5Aclose);
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), "cannot write attribute '{}'", name);
+}
+
+void set_attr(hid_t loc, const std::string& name, double value) {
+  replace_attr(loc, name);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
+  Handle attr(H5_CHECK(H5Acreate2(loc, name.c_str(), H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT),
+                       "cannot create attribute '{}' on {}", name, describe(loc)),
+              H5Aclose);
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), "cannot write attribute '{}'", name);
+}
+
+void set_attr(hid_t loc, const std::string& name, const std::string& value) {
+  replace_attr(loc, name);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
+  Handle type = string_type();
+  Handle attr(H5_CHECK(H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT),
+                       "cannot create attribute '{}' on {}", name, describe(loc)),
+              H5Aclose);
+  const char* p = value.c_str();
+  H5_CHECK(H5Awrite(attr.get(), type.get(), &p), "cannot write attribute '{}'", name);
+}
+
+bool has_attr(hid_t loc, const std::string& name) {
+  quiet_errors();
+  return H5Aexists(loc, name.c_str()) > 0;
+}
+
+int64_t get_attr_int(hid_t loc, const std::string& name) {
+  Handle attr = open_attr(loc, name);
+  Handle type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) {
+    HR_THROW(InputError, "{}: attribute '{}' is not an integer", describe(loc), name);
+  }
+  int64_t v = 0;
+  H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "cannot read attribute '{}'", name);
+  return v;
+}
+
+double get_attr_double(hid_t loc, const std::string& name) {
+  Handle attr = open_attr(loc, name);
+  Handle type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+    HR_THROW(InputError, "{}: attribute '{}' is not a number", describe(loc), name);
+  }
+  double v = 0;
+  H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), "cannot read attribute '{}'", name);
+  return v;
+}
+
+std::string get_attr_string(hid_t loc, const std::string& name) {
+  Handle attr = open_attr(loc, name);
+  Handle file_type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
+  if (H5Tget_class(file_type.get()) != H5T_STRING) {
+    HR_THROW(InputError, "{}: attribute '{}' is not a string", describe(loc), name);
+  }
+  if (H5Tis_variable_str(file_type.get()) > 0) {
+    Handle type = string_type();
+    char* p = nullptr;
+    H5_CHECK(H5Aread(attr.get(), type.get(), &p), "cannot read attribute '{}'", name);
+    std::string s = p == nullptr ? "" : p;
+    H5free_memory(p);
+    return s;
+  }
+  const size_t size = H5Tget_size(file_type.get());
+  std::string s(size, '\0');
+  H5_CHECK(H5Aread(attr.get(), file_type.get(), s.data()), "cannot read attribute '{}'", name);
+  s.resize(s.find('\0') == std::string::npos ? size : s.find('\0'));
+  return s;
+}
+
+}  // namespace halorec::h5

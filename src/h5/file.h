@@ -1,0 +1,62 @@
+#pragma once
+// Typed reading and writing of HDF5 files: files, groups, 1-D arrays, string
+// arrays and attributes. Missing files and objects are InputErrors that name
+// the file and path; storage failures are IoErrors.
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "h5/handle.h"
+
+namespace halorec::h5 {
+
+// Creates (truncates) a file for writing.
+Handle create_file(const std::string& path);
+// Opens an existing file read-only; `what` names it in errors ("dataset").
+Handle open_file(const std::string& path, const std::string& what = "HDF5 file");
+
+Handle create_group(hid_t loc, const std::string& name);
+Handle open_group(hid_t loc, const std::string& name);
+bool exists(hid_t loc, const std::string& path);
+
+template <typename T>
+hid_t native_type();
+
+struct WriteOptions {
+  bool compress = true;  // shuffle + deflate for arrays larger than one chunk
+};
+
+template <typename T>
+void write_array(hid_t loc, const std::string& name, const T* data, size_t n,
+                 const WriteOptions& options = {});
+template <typename T>
+void write_array(hid_t loc, const std::string& name, const std::vector<T>& v,
+                 const WriteOptions& options = {}) {
+  write_array(loc, name, v.data(), v.size(), options);
+}
+// Number of elements of a 1-D dataset.
+int64_t array_size(hid_t loc, const std::string& name);
+template <typename T>
+std::vector<T> read_array(hid_t loc, const std::string& name);
+// Elements [offset, offset + count) of a 1-D dataset.
+template <typename T>
+std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, int64_t count);
+
+// Variable-length UTF-8 strings, readable as str by h5py.
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);
+std::vector<std::string> read_strings(hid_t loc, const std::string& name);
+
+void set_attr(hid_t loc, const std::string& name, int64_t value);
+void set_attr(hid_t loc, const std::string& name, double value);
+void set_attr(hid_t loc, const std::string& name, const std::string& value);
+inline void set_attr(hid_t loc, const std::string& name, const char* value) {
+  set_attr(loc, name, std::string(value));
+}
+bool has_attr(hid_t loc, const std::string& name);
+int64_t get_attr_int(hid_t loc, const std::string& name);
+double get_attr_double(hid_t loc, const std::string& name);
+std::string get_attr_string(hid_t loc, const std::string& name);
+
+}  // namespace halorec::h5
