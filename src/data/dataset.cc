@@ -69,7 +69,8 @@ void check_header(hid_t file, const std::string& path) {
 
 }  // namespace
 
-void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json) {
+void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json,
+                   const std::string& fingerprint) {
   StagedPath staged(path);
   {
     h5::Handle file = h5::create_file(staged.temp());
@@ -81,7 +82,7 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
     h5::set_attr(f, "num_items", d.num_items());
     h5::set_attr(f, "num_train", static_cast<int64_t>(d.train.size()));
     h5::set_attr(f, "num_test", static_cast<int64_t>(d.test.size()));
-    h5::set_attr(f, "fingerprint", d.fingerprint());
+    h5::set_attr(f, "fingerprint", fingerprint);
     h5::set_attr(f, "split", d.split);
     h5::set_attr(f, "seed", static_cast<int64_t>(d.seed));
     h5::set_attr(f, "source", d.source);

@@ -47,8 +47,10 @@ struct DatasetInfo {
 };
 
 // Writes atomically (temporary file, then rename): a failed write leaves no
-// file, and an existing file survives. `report_json` is stored as an attribute.
-void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json);
+// file, and an existing file survives. `report_json` is stored as an
+// attribute; `fingerprint` is d.fingerprint(), computed once by the caller.
+void write_dataset(const Dataset& d, const std::string& path, const std::string& report_json,
+                   const std::string& fingerprint);
 Dataset read_dataset(const std::string& path);
 DatasetInfo read_dataset_info(const std::string& path);
 

@@ -104,7 +104,9 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   const int64_t num_users = raw.users.size();
   const int64_t num_items = raw.items.size();
 
+  Stopwatch watch;
   dropped[DropReason::kDuplicate] += train.merge_duplicates();
+  log::debug("merged duplicates: {:.2f} s", watch.seconds());
   const std::vector<bool> user_before_kcore = used_ids(train.user, num_users);
   const std::vector<bool> item_before_kcore = used_ids(train.item, num_items);
   dropped[DropReason::kKcore] += kcore_filter(&train, num_users, num_items, kcore);
@@ -127,9 +129,11 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   train.remap(user_map, item_map);
   test.remap(user_map, item_map);
 
+  log::debug("k-core and dense ids: {:.2f} s", watch.seconds());
   if (!raw.test) split_per_user(split, seed, &train, &test);
   train.sort();
   test.sort();
+  log::debug("split: {:.2f} s", watch.seconds());
   d.train = std::move(train);
   d.test = std::move(test);
   d.split = raw.test ? "given" : split.to_string();
@@ -265,10 +269,12 @@ PrepareReport run_prepare(const PrepareOptions& o) {
   d.source = fmt::format("prepare --format {} {}{}", format_names[static_cast<int>(o.format)],
                          o.train_path, o.test_path.empty() ? "" : " --test " + o.test_path);
   report.out = o.out;
-  report.fingerprint = d.fingerprint();
   report.seconds = watch.seconds();
   report.peak_rss_bytes = peak_rss_bytes();
-  write_dataset(d, o.out, report.to_json().dump());
+  report.fingerprint = d.fingerprint();
+  log::debug("fingerprint: {:.2f} s", watch.seconds());
+  write_dataset(d, o.out, report.to_json().dump(), report.fingerprint);
+  log::debug("written: {:.2f} s", watch.seconds());
   report.seconds = watch.seconds();
   report.peak_rss_bytes = peak_rss_bytes();
   return report;

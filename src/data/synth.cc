@@ -199,7 +199,7 @@ void write_h5(const SynthOptions& o, const SynthModel& model, SynthReport* repor
                          o.users, o.items, o.interactions, o.communities, o.seed);
   prep.out = o.out;
   prep.fingerprint = d.fingerprint();
-  write_dataset(d, o.out, prep.to_json().dump());
+  write_dataset(d, o.out, prep.to_json().dump(), prep.fingerprint);
   report->train = prep.train;
   report->test = prep.test;
 }

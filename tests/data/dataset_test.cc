@@ -30,7 +30,7 @@ Dataset small() {
 TEST(Dataset, RoundTripsThroughHdf5) {
   testing::TempDir dir;
   const Dataset d = small();
-  write_dataset(d, dir.file("d.h5"), "{}");
+  write_dataset(d, dir.file("d.h5"), "{}", d.fingerprint());
   const Dataset r = read_dataset(dir.file("d.h5"));
   EXPECT_EQ(r.user_ids, d.user_ids);
   EXPECT_EQ(r.item_ids, d.item_ids);
@@ -75,7 +75,7 @@ TEST(Dataset, RejectsFilesThatAreNotDatasets) {
 
 TEST(Dataset, UnwritableOutputLeavesNothingBehind) {
   testing::TempDir dir;
-  EXPECT_THROW(write_dataset(small(), dir.file("no/such/folder/d.h5"), "{}"), InputError);
+  EXPECT_THROW(write_dataset(small(), dir.file("no/such/folder/d.h5"), "{}", "x"), InputError);
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
