@@ -12,6 +12,7 @@ namespace fs = std::filesystem;
 namespace halorec {
 
 StagedPath::StagedPath(std::string target) : target_(std::move(target)) {
+  while (target_.size() > 1 && target_.back() == '/') target_.pop_back();
   if (target_.empty()) HR_THROW(UsageError, "output path is empty");
   fs::path p(target_);
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");

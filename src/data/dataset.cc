@@ -140,6 +140,11 @@ Dataset read_dataset(const std::string& path) {
   }
   for (const Interactions* x : {&d.train, &d.test}) {
     for (size_t r = 0; r < x->size(); ++r) {
+      if (r > 0 && (x->user[r] < x->user[r - 1] ||
+                    (x->user[r] == x->user[r - 1] && x->item[r] <= x->item[r - 1]))) {
+        HR_THROW(InputError, "'{}': record {} breaks the (user, item) order or repeats a pair",
+                 path, r);
+      }
       if (x->user[r] < 0 || x->user[r] >= d.num_users() || x->item[r] < 0 ||
           x->item[r] >= d.num_items()) {
         HR_THROW(InputError, "'{}': record {} has ids ({}, {}) outside {} users x {} items", path,

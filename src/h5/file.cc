@@ -90,7 +90,10 @@ Handle open_file(const std::string& path, const std::string& what) {
 }
 
 Handle create_group(hid_t loc, const std::string& name) {
-  hid_t id = H5_CHECK(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  // No modification times, so that equal content gives byte-identical files.
+  Handle gcpl(H5_CHECK(H5Pcreate(H5P_GROUP_CREATE), "plist"), H5Pclose);
+  H5_CHECK(H5Pset_obj_track_times(gcpl.get(), 0), "plist");
+  hid_t id = H5_CHECK(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                       "cannot create group {}", describe(loc, name));
   return Handle(id, H5Gclose);
 }
@@ -131,6 +134,7 @@ void write_array(hid_t loc, const std::string& name, const T* data, size_t n,
   hsize_t dim = n;
   Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
   Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  H5_CHECK(H5Pset_obj_track_times(plist.get(), 0), "plist");
   if (options.compress && n > kChunk) {
     hsize_t chunk = kChunk;
     H5_CHECK(H5Pset_chunk(plist.get(), 1, &chunk), "chunking {}", describe(loc, name));
@@ -214,6 +218,7 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
   Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
   Handle type = string_type();
   Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  H5_CHECK(H5Pset_obj_track_times(plist.get(), 0), "plist");
   if (dim > kChunk) {
     hsize_t chunk = kChunk;
     H5_CHECK(H5Pset_chunk(plist.get(), 1, &chunk), "chunking {}", describe(loc, name));

@@ -200,5 +200,59 @@ class Prepare(unittest.TestCase):
         self.assertIn("junk.h5", p.stderr)
 
 
+class Partition(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.ds = os.path.join(self.d, "d.h5")
+        run_json("synth", "--users", 200, "--items", 100, "--interactions", 3000, "--out",
+                 self.ds)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_partition_reports_statistics(self):
+        out = os.path.join(self.d, "parts")
+        r = run_json("partition", "--dataset", self.ds, "--parts", 3, "--out", out + "/")
+        self.assertEqual(r["parts"], 3)
+        self.assertEqual(r["method"], "metis")
+        for key in ("nodes", "edges", "halo"):
+            self.assertEqual(len(r[key]), 3)
+        self.assertEqual(sum(r["nodes"]), 300)
+        self.assertEqual(r["halo_volume_total"], sum(r["halo"]))
+        self.assertEqual(r["exchange_bytes_dim64"], r["halo_volume_total"] * 256)
+        self.assertEqual(sorted(os.listdir(out)),
+                         ["meta.h5", "rank-00000.h5", "rank-00001.h5", "rank-00002.h5"])
+        with h5py.File(os.path.join(out, "meta.h5"), "r") as f:
+            self.assertEqual(f.attrs["format"], "halorec.partition")
+            self.assertEqual(json.loads(f.attrs["stats"])["edge_cut"], r["edge_cut"])
+            owner = f["owner"][:]
+        with h5py.File(os.path.join(out, "rank-00001.h5"), "r") as f:
+            owned = f["owned/global_id"][:]
+            self.assertTrue((owner[owned] == 1).all())
+            self.assertTrue((owner[f["halo/global_id"][:]] != 1).all())
+
+    def test_bad_requests_exit_2(self):
+        out = os.path.join(self.d, "parts")
+        for args, needle in ((("--parts", 0), "--parts must be >= 1"),
+                             (("--parts", 301), "larger than the graph's 300 nodes"),
+                             (("--parts", 2, "--method", "spectral"), "spectral")):
+            p = run("partition", "--dataset", self.ds, "--out", out, *args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(needle, p.stderr)
+        self.assertFalse(os.path.exists(out))
+        p = run("partition", "--dataset", os.path.join(self.d, "none.h5"), "--parts", 2,
+                "--out", out)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("none.h5", p.stderr)
+        run_json("partition", "--dataset", self.ds, "--parts", 2, "--out", out)
+        p = run("partition", "--dataset", self.ds, "--parts", 2, "--out", out)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--force", p.stderr)
+        r = run_json("partition", "--dataset", self.ds, "--parts", 4, "--out", out, "--force")
+        self.assertEqual(len(os.listdir(out)), 5)
+        self.assertEqual(r["parts"], 4)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,0 +1,69 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "partition/partition_job.h"
+
+namespace halorec::cli {
+
+namespace {
+
+class PartitionCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand(
+        "partition", "Split the user-item graph into per-rank shards with halo exchange plans");
+    sub->add_option("--dataset", o_.dataset, "Dataset file (from halorec prepare)")->required();
+    sub->add_option("--parts", o_.parts, "Number of parts (ranks)")->required();
+    sub->add_option("--method", method_, "metis (balanced, small halo), random or hash")
+        ->check(CLI::IsMember({"metis", "random", "hash"}));
+    sub->add_option("--seed", o_.seed, "Seed for metis and random");
+    sub->add_option("--max-imbalance", o_.max_imbalance,
+                    "metis: allowed max/mean of nodes and of edges per rank (smaller halos "
+                    "with more slack)");
+    sub->add_option("--out", o_.out, "Output folder (written atomically)")->required();
+    sub->add_flag("--force", o_.force, "Replace a non-empty output folder");
+    sub->add_flag("--json", json_, "Print the statistics as one JSON object on stdout");
+    return sub;
+  }
+
+  int run() override {
+    o_.method = partition::parse_method(method_);
+    const partition::PartitionResult r = partition::run_partition(o_);
+    const partition::PartitionStats& s = r.stats;
+    nlohmann::json j = s.to_json();
+    j["out"] = r.out;
+    j["method"] = r.method;
+    j["parts"] = r.parts;
+    j["fingerprint"] = r.fingerprint;
+    std::string text = fmt::format("wrote {}: {} parts by {}\n", r.out, r.parts, r.method);
+    text += fmt::format("  {:>5} {:>10} {:>10} {:>12} {:>10}\n", "rank", "nodes", "users",
+                        "edges", "halo");
+    for (size_t k = 0; k < s.nodes.size(); ++k) {
+      text += fmt::format("  {:>5} {:>10} {:>10} {:>12} {:>10}\n", k, s.nodes[k], s.users[k],
+                          s.edges[k], s.halo[k]);
+    }
+    text += fmt::format(
+        "  imbalance (max/mean): nodes {:.3f}  edges {:.3f}\n"
+        "  edge cut {}  halo total {}  halo max {}  exchange at dim 64: {:.1f} MiB\n"
+        "  {:.2f} s, peak RSS {:.1f} MiB",
+        s.node_imbalance, s.edge_imbalance, s.edge_cut, s.halo_volume_total, s.halo_max,
+        static_cast<double>(s.exchange_bytes_dim64) / (1 << 20), s.seconds,
+        static_cast<double>(s.peak_rss_bytes) / (1 << 20));
+    print_report(json_, j, text);
+    return 0;
+  }
+
+ private:
+  partition::PartitionOptions o_;
+  std::string method_ = "metis";
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_partition_command() {
+  return std::make_unique<PartitionCommand>();
+}
+
+}  // namespace halorec::cli

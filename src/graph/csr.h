@@ -1,0 +1,30 @@
+#pragma once
+// The symmetric user-item graph in CSR form. Nodes are users 0..U-1 and items
+// U..U+I-1; edges are train interactions in both directions, valued with the
+// LightGCN normalization w_ui / sqrt(D_u D_i), D the weighted degree (for
+// unweighted data, 1 / sqrt(d_u d_i)).
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace halorec::graph {
+
+struct Csr {
+  int64_t num_rows = 0;
+  std::vector<int64_t> indptr;  // num_rows + 1
+  std::vector<int64_t> col;     // sorted within each row
+  std::vector<float> value;
+
+  int64_t nnz() const { return static_cast<int64_t>(col.size()); }
+  int64_t degree(int64_t row) const { return indptr[row + 1] - indptr[row]; }
+};
+
+// Weighted degree of every node (users then items) over train interactions.
+std::vector<double> weighted_degrees(const data::Dataset& d);
+
+// The normalized symmetric adjacency of the train interactions.
+Csr normalized_adjacency(const data::Dataset& d);
+
+}  // namespace halorec::graph

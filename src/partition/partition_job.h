@@ -1,0 +1,32 @@
+#pragma once
+// `halorec partition`: dataset.h5 -> parts/ (meta.h5 + one shard per rank).
+
+#include <cstdint>
+#include <string>
+
+#include "partition/partition_stats.h"
+#include "partition/partitioner.h"
+
+namespace halorec::partition {
+
+struct PartitionOptions {
+  std::string dataset;
+  int32_t parts = 1;
+  Method method = Method::kMetis;
+  uint64_t seed = 2020;
+  double max_imbalance = 1.08;  // metis: max/mean of nodes and of edges per rank
+  std::string out;
+  bool force = false;  // replace a non-empty output folder
+};
+
+struct PartitionResult {
+  std::string out;
+  std::string method;
+  int32_t parts = 0;
+  std::string fingerprint;
+  PartitionStats stats;
+};
+
+PartitionResult run_partition(const PartitionOptions& options);
+
+}  // namespace halorec::partition
