@@ -1,0 +1,238 @@
+#include "comm/mpi_communicator.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "comm/mpi_check.h"
+#include "comm/mpi_runtime.h"
+#include "core/check.h"
+
+namespace halorec::comm {
+
+std::string mpi_error_string(int code) {
+  char buf[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, buf, &len) != MPI_SUCCESS) return fmt::format("MPI error {}", code);
+  return std::string(buf, static_cast<size_t>(len));
+}
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return "sum";
+    case ReduceOp::kAvg: return "avg";
+    default: return "max";
+  }
+}
+
+namespace {
+
+constexpr int kTag = 0x4852;
+
+// The MPI type that moves (and, where reducible, reduces) a tensor's elements.
+MPI_Datatype mpi_type(at::ScalarType t, bool for_reduction, int rank) {
+  switch (t) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kLong: return MPI_INT64_T;
+    case at::kInt: return MPI_INT32_T;
+    case at::kChar: return MPI_INT8_T;
+    case at::kByte:
+    case at::kBool: return MPI_UINT8_T;
+    case at::kHalf:
+    case at::kBFloat16:
+      if (!for_reduction) return MPI_UINT16_T;
+      break;
+    default: break;
+  }
+  HR_THROW(CommError, "rank {}: mpi does not support {} of {} tensors", rank,
+           for_reduction ? "allReduce" : "communication", c10::toString(t));
+}
+
+// A contiguous CPU tensor holding `t`'s values: `t` itself where possible,
+// else a copy (CUDA tensors are staged through pinned host memory).
+at::Tensor host_buffer(const at::Tensor& t) {
+  if (t.is_cuda()) {
+    return t.to(at::TensorOptions().device(at::kCPU).pinned_memory(true), false, true)
+        .contiguous();
+  }
+  return t.contiguous();
+}
+
+int64_t elements_per_row(const at::Tensor& t, int rank) {
+  if (t.dim() < 1) HR_THROW(CommError, "rank {}: row-wise operations need a tensor of rank >= 1", rank);
+  int64_t n = 1;
+  for (int64_t d = 1; d < t.dim(); ++d) n *= t.size(d);
+  return n;
+}
+
+std::vector<int64_t> shape_with_rows(const at::Tensor& t, int64_t rows) {
+  std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+  shape[0] = rows;
+  return shape;
+}
+
+int64_t sum(const std::vector<int64_t>& v) {
+  int64_t s = 0;
+  for (int64_t x : v) s += x;
+  return s;
+}
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(MPI_Comm parent) : max_elements_(INT_MAX) {
+  MPI_CHECK(MPI_Comm_dup(parent, &comm_), -1);
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_CHECK(MPI_Comm_rank(comm_, &rank_), -1);
+  MPI_CHECK(MPI_Comm_size(comm_, &size_), rank_);
+  MPI_Comm local;
+  MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local),
+            rank_);
+  MPI_Comm_rank(local, &local_rank_);
+  MPI_Comm_size(local, &local_size_);
+  MPI_Comm_free(&local);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (comm_ != MPI_COMM_NULL && MpiRuntime::initialized()) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::set_max_message_elements(int64_t n) {
+  HR_CHECK(n >= 1 && n <= INT_MAX, "max message elements {}", n);
+  max_elements_ = n;
+}
+
+void MpiCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
+  if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
+    HR_THROW(CommError, "rank {}: allReduce avg needs a floating-point tensor, got {}", rank_,
+             c10::toString(t.scalar_type()));
+  }
+  const MPI_Datatype type = mpi_type(t.scalar_type(), true, rank_);
+  at::Tensor buf = host_buffer(t);
+  const MPI_Op mpi_op = op == ReduceOp::kMax ? MPI_MAX : MPI_SUM;
+  char* base = static_cast<char*>(buf.data_ptr());
+  const int64_t n = buf.numel();
+  for (int64_t off = 0; off < n; off += max_elements_) {
+    const int count = static_cast<int>(std::min(max_elements_, n - off));
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base + off * buf.element_size(), count, type, mpi_op,
+                            comm_),
+              rank_);
+  }
+  if (op == ReduceOp::kAvg) buf.div_(size_);
+  if (!buf.is_same(t)) t.copy_(buf);
+}
+
+void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
+                               const std::vector<const char*>& send_ptr,
+                               const std::vector<int64_t>& send_elems,
+                               const std::vector<char*>& recv_ptr,
+                               const std::vector<int64_t>& recv_elems) {
+  HR_CHECK_EQ(send_elems[rank_], recv_elems[rank_]);
+  std::vector<MPI_Request> requests;
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_) continue;
+    for (int64_t off = 0; off < recv_elems[q]; off += max_elements_) {
+      requests.emplace_back();
+      const int count = static_cast<int>(std::min(max_elements_, recv_elems[q] - off));
+      MPI_CHECK(MPI_Irecv(recv_ptr[q] + off * element_bytes, count, type, q, kTag, comm_,
+                          &requests.back()),
+                rank_);
+    }
+  }
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_) continue;
+    for (int64_t off = 0; off < send_elems[q]; off += max_elements_) {
+      requests.emplace_back();
+      const int count = static_cast<int>(std::min(max_elements_, send_elems[q] - off));
+      MPI_CHECK(MPI_Isend(send_ptr[q] + off * element_bytes, count, type, q, kTag, comm_,
+                          &requests.back()),
+                rank_);
+    }
+  }
+  if (send_elems[rank_] > 0) {
+    std::memcpy(recv_ptr[rank_], send_ptr[rank_],
+                static_cast<size_t>(send_elems[rank_] * element_bytes));
+  }
+  if (!requests.empty()) {
+    MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                          MPI_STATUSES_IGNORE),
+              rank_);
+  }
+}
+
+at::Tensor MpiCommunicator::all_to_all_v(const at::Tensor& input,
+                                         const std::vector<int64_t>& send_counts,
+                                         const std::vector<int64_t>& recv_counts) {
+  if (static_cast<int>(send_counts.size()) != size_ ||
+      static_cast<int>(recv_counts.size()) != size_) {
+    HR_THROW(CommError, "rank {}: allToAllV needs {} send and receive counts, got {} and {}",
+             rank_, size_, send_counts.size(), recv_counts.size());
+  }
+  const int64_t row = elements_per_row(input, rank_);
+  if (sum(send_counts) != input.size(0)) {
+    HR_THROW(CommError, "rank {}: allToAllV send counts add up to {}, the input has {} rows",
+             rank_, sum(send_counts), input.size(0));
+  }
+  const MPI_Datatype type = mpi_type(input.scalar_type(), false, rank_);
+  const at::Tensor in = host_buffer(input);
+  at::Tensor out = at::empty(shape_with_rows(input, sum(recv_counts)),
+                             in.options().pinned_memory(input.is_cuda()));
+  const int64_t eb = in.element_size();
+  std::vector<const char*> send_ptr(size_);
+  std::vector<char*> recv_ptr(size_);
+  std::vector<int64_t> send_elems(size_), recv_elems(size_);
+  int64_t s = 0, r = 0;
+  for (int q = 0; q < size_; ++q) {
+    send_ptr[q] = static_cast<const char*>(in.data_ptr()) + s * row * eb;
+    recv_ptr[q] = static_cast<char*>(out.data_ptr()) + r * row * eb;
+    send_elems[q] = send_counts[q] * row;
+    recv_elems[q] = recv_counts[q] * row;
+    s += send_counts[q];
+    r += recv_counts[q];
+  }
+  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems);
+  return input.is_cuda() ? out.to(input.device()) : out;
+}
+
+at::Tensor MpiCommunicator::all_gather_v(const at::Tensor& input, std::vector<int64_t>* counts) {
+  const int64_t row = elements_per_row(input, rank_);
+  std::vector<int64_t> rows(size_);
+  int64_t mine = input.size(0);
+  MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT64_T, rows.data(), 1, MPI_INT64_T, comm_), rank_);
+  const MPI_Datatype type = mpi_type(input.scalar_type(), false, rank_);
+  const at::Tensor in = host_buffer(input);
+  at::Tensor out = at::empty(shape_with_rows(input, sum(rows)),
+                             in.options().pinned_memory(input.is_cuda()));
+  const int64_t eb = in.element_size();
+  std::vector<const char*> send_ptr(size_, static_cast<const char*>(in.data_ptr()));
+  std::vector<char*> recv_ptr(size_);
+  std::vector<int64_t> send_elems(size_, mine * row), recv_elems(size_);
+  int64_t r = 0;
+  for (int q = 0; q < size_; ++q) {
+    recv_ptr[q] = static_cast<char*>(out.data_ptr()) + r * row * eb;
+    recv_elems[q] = rows[q] * row;
+    r += rows[q];
+  }
+  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems);
+  if (counts != nullptr) *counts = rows;
+  return input.is_cuda() ? out.to(input.device()) : out;
+}
+
+void MpiCommunicator::broadcast(at::Tensor& t, int root) {
+  if (root < 0 || root >= size_) HR_THROW(CommError, "rank {}: broadcast root {}", rank_, root);
+  const MPI_Datatype type = mpi_type(t.scalar_type(), false, rank_);
+  at::Tensor buf = host_buffer(t);
+  char* base = static_cast<char*>(buf.data_ptr());
+  const int64_t n = buf.numel();
+  for (int64_t off = 0; off < n; off += max_elements_) {
+    const int count = static_cast<int>(std::min(max_elements_, n - off));
+    MPI_CHECK(MPI_Bcast(base + off * buf.element_size(), count, type, root, comm_), rank_);
+  }
+  if (!buf.is_same(t)) t.copy_(buf);
+}
+
+void MpiCommunicator::barrier() { MPI_CHECK(MPI_Barrier(comm_), rank_); }
+
+}  // namespace halorec::comm
