@@ -25,6 +25,7 @@ std::unique_ptr<Command> make_prepare_command();
 std::unique_ptr<Command> make_synth_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_partition_command();
+std::unique_ptr<Command> make_train_command();
 
 // Prints a report: one JSON object on stdout with --json, else the text.
 void print_report(bool json, const nlohmann::json& object, const std::string& text);

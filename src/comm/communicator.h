@@ -30,6 +30,9 @@ class Communicator {
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
   virtual std::string backend() const = 0;
+  // Where tensors given to this communicator live (CPU for MPI, the rank's GPU
+  // for NCCL); small bookkeeping tensors are made there.
+  virtual at::Device device() const = 0;
 
   // In place: every rank ends with the reduction of all ranks' `t`.
   virtual void all_reduce(at::Tensor& t, ReduceOp op) = 0;

@@ -40,7 +40,8 @@ GatherPlan make_gather_plan(Communicator& comm, const at::Tensor& ids, const at:
       at::bincount(sorted_owner.cpu(), {}, P).to(at::kLong).contiguous();
   // Tell each owner how many ids we ask of it, then the ids.
   const std::vector<int64_t> ones(static_cast<size_t>(P), 1);
-  const at::Tensor asked_counts = comm.all_to_all_v(request_counts, ones, ones).cpu();
+  const at::Tensor asked_counts =
+      comm.all_to_all_v(request_counts.to(comm.device()), ones, ones).cpu();
   const std::vector<int64_t> send_req(request_counts.data_ptr<int64_t>(),
                                       request_counts.data_ptr<int64_t>() + P);
   const std::vector<int64_t> recv_req(asked_counts.data_ptr<int64_t>(),

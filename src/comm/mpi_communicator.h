@@ -21,6 +21,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
   std::string backend() const override { return "mpi"; }
+  at::Device device() const override { return at::Device(at::kCPU); }
 
   void all_reduce(at::Tensor& t, ReduceOp op) override;
   at::Tensor all_gather_v(const at::Tensor& input, std::vector<int64_t>* counts) override;

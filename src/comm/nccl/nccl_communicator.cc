@@ -172,7 +172,9 @@ int NcclCommunicator::rank() const { return impl_->rank; }
 int NcclCommunicator::size() const { return impl_->size; }
 int NcclCommunicator::local_rank() const { return impl_->local_rank; }
 int NcclCommunicator::local_size() const { return impl_->local_size; }
-int NcclCommunicator::device() const { return impl_->device; }
+at::Device NcclCommunicator::device() const {
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device));
+}
 void NcclCommunicator::abort() noexcept { impl_->abort_comm(); }
 
 void NcclCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {

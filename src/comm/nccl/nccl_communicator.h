@@ -24,7 +24,7 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override;
   int local_size() const override;
   std::string backend() const override { return "nccl"; }
-  int device() const;
+  at::Device device() const override;
 
   void all_reduce(at::Tensor& t, ReduceOp op) override;
   at::Tensor all_gather_v(const at::Tensor& input, std::vector<int64_t>* counts) override;

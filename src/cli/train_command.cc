@@ -1,0 +1,64 @@
+#include <ATen/Context.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "comm/communicator_factory.h"
+#include "comm/mpi_runtime.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "train/trainer.h"
+
+namespace halorec::cli {
+
+namespace {
+
+class TrainCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand(
+        "train", "Train a model, one rank per shard (run under mpirun for several ranks)");
+    sub->add_option("--config", config_, "YAML configuration (docs/config.md)");
+    sub->add_option("--set", overrides_, "Override a key: --set train.epochs=20 (repeatable)");
+    sub->add_flag("--json", json_, "Print a summary as one JSON object on stdout (rank 0)");
+    return sub;
+  }
+
+  int run() override {
+    comm::MpiRuntime mpi(nullptr, nullptr);
+    return comm::run_or_abort_job([&] {
+      const train::TrainConfig c = train::load_config(config_, overrides_);
+      bool cuda = false;
+      if (c.device == "cuda") {
+        if (!at::hasCUDA()) {
+          HR_THROW(ConfigError, "train.device: cuda, but this LibTorch has no CUDA or no GPU");
+        }
+        cuda = true;
+      } else if (c.device == "auto") {
+        cuda = at::hasCUDA();
+      }
+      auto comm = comm::make_communicator(c.comm_backend, cuda);
+      const train::TrainSummary s = train::run_training(c, *comm);
+      if (comm->rank() == 0 && json_) {
+        nlohmann::json j = {{"epochs", s.epochs}, {"steps", s.steps}, {"loss", s.last_loss},
+                            {"seconds", s.seconds}, {"ranks", comm->size()},
+                            {"output", c.output_dir}};
+        for (const auto& [k, v] : s.metrics) j[k] = v;
+        fmt::print("{}\n", j.dump(2));
+      }
+      return 0;
+    });
+  }
+
+ private:
+  std::string config_;
+  std::vector<std::string> overrides_;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_train_command() { return std::make_unique<TrainCommand>(); }
+
+}  // namespace halorec::cli

@@ -1,0 +1,140 @@
+#include "model/model.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "comm/row_exchange.h"
+#include "core/check.h"
+#include "core/counter_rng.h"
+
+namespace halorec::model {
+
+namespace {
+
+class Mf : public Model {
+ public:
+  explicit Mf(const ModelConfig& c) : dim_(c.dim) {}
+  at::Tensor forward(const at::Tensor& e0, int64_t, bool) override { return e0; }
+  int64_t output_dim() const override { return dim_; }
+
+ private:
+  int64_t dim_;
+};
+
+class LightGcn : public Model {
+ public:
+  LightGcn(const ModelConfig& c, const ShardContext& s) : c_(c), s_(s) {}
+  at::Tensor forward(const at::Tensor& e0, int64_t, bool) override {
+    at::Tensor h = e0;
+    at::Tensor sum = e0;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      h = spmm(*s_.graph, comm::halo_exchange(h, *s_.halo, *s_.comm));
+      sum = sum + h;
+    }
+    return c_.layers == 0 ? e0 : sum / static_cast<double>(c_.layers + 1);
+  }
+  int64_t output_dim() const override { return c_.dim; }
+
+ private:
+  ModelConfig c_;
+  ShardContext s_;
+};
+
+// Uniform(-a, a) with a = sqrt(6 / (fan_in + fan_out)), keyed by (seed, tag).
+at::Tensor xavier(int64_t rows, int64_t cols, uint64_t seed, uint64_t tag,
+                  const at::TensorOptions& options) {
+  at::Tensor w = at::empty({rows, cols}, at::kFloat);
+  float* p = w.data_ptr<float>();
+  const double a = std::sqrt(6.0 / static_cast<double>(rows + cols));
+  CounterRng rng(hash_key(seed, 0x4e47u, tag));
+  for (int64_t k = 0; k < rows * cols; ++k) p[k] = static_cast<float>((2 * rng.uniform() - 1) * a);
+  return w.to(options);
+}
+
+class Ngcf : public Model {
+ public:
+  Ngcf(const ModelConfig& c, const ShardContext& s, const at::TensorOptions& o) : c_(c), s_(s) {
+    for (int64_t l = 0; l < c.layers; ++l) {
+      w1_.push_back(xavier(c.dim, c.dim, c.seed, 4 * l, o).requires_grad_(true));
+      b1_.push_back(xavier(1, c.dim, c.seed, 4 * l + 1, o).requires_grad_(true));
+      w2_.push_back(xavier(c.dim, c.dim, c.seed, 4 * l + 2, o).requires_grad_(true));
+      b2_.push_back(xavier(1, c.dim, c.seed, 4 * l + 3, o).requires_grad_(true));
+    }
+  }
+
+  at::Tensor forward(const at::Tensor& e0, int64_t step, bool training) override {
+    std::vector<at::Tensor> outs = {e0};
+    at::Tensor h = e0;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      const at::Tensor side = spmm(*s_.graph, comm::halo_exchange(h, *s_.halo, *s_.comm));
+      const at::Tensor sum = at::addmm(b1_[l], side + h, w1_[l]);
+      const at::Tensor bi = at::addmm(b2_[l], side * h, w2_[l]);
+      h = at::leaky_relu(sum + bi, 0.2);
+      if (training && c_.dropout > 0) h = h * dropout_mask(step, l, h.options());
+      outs.push_back(h / h.norm(2, {1}, true).clamp_min(1e-12));
+    }
+    return at::cat(outs, 1);
+  }
+
+  std::vector<at::Tensor> dense_parameters() override {
+    std::vector<at::Tensor> p;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      for (const at::Tensor& t : {w1_[l], b1_[l], w2_[l], b2_[l]}) p.push_back(t);
+    }
+    return p;
+  }
+  int64_t output_dim() const override { return c_.dim * (c_.layers + 1); }
+
+ private:
+  // Keep each element with probability 1 - p, scaled by 1 / (1 - p); element
+  // (node, j) of layer l at step s depends only on (seed, s, l, node, j).
+  at::Tensor dropout_mask(int64_t step, int64_t layer, const at::TensorOptions& o) const {
+    const at::Tensor ids = s_.owned_ids.cpu();
+    const int64_t n = ids.numel(), d = c_.dim;
+    at::Tensor mask = at::empty({n, d}, at::kFloat);
+    float* m = mask.data_ptr<float>();
+    const int64_t* id = ids.data_ptr<int64_t>();
+    const uint64_t key = hash_key(c_.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(layer));
+    const float keep = static_cast<float>(1.0 / (1.0 - c_.dropout));
+    const auto threshold = static_cast<uint64_t>(c_.dropout * 18446744073709551616.0);
+    for (int64_t r = 0; r < n; ++r) {
+      const uint64_t row_key = hash_key(key, static_cast<uint64_t>(id[r]));
+      for (int64_t j = 0; j < d; ++j) {
+        m[r * d + j] = mix64(row_key + static_cast<uint64_t>(j)) < threshold ? 0.0f : keep;
+      }
+    }
+    return mask.to(o);
+  }
+
+  ModelConfig c_;
+  ShardContext s_;
+  std::vector<at::Tensor> w1_, b1_, w2_, b2_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_model(const ModelConfig& c, const ShardContext& s,
+                                  const at::TensorOptions& options) {
+  if (c.type == "mf") return std::make_unique<Mf>(c);
+  if (c.type == "lightgcn") return std::make_unique<LightGcn>(c, s);
+  if (c.type == "ngcf") return std::make_unique<Ngcf>(c, s, options);
+  HR_THROW(ConfigError, "model.type: '{}' is not mf, lightgcn or ngcf", c.type);
+}
+
+at::Tensor initial_vectors(const std::vector<int64_t>& ids, int64_t dim, uint64_t seed) {
+  at::Tensor e = at::empty({static_cast<int64_t>(ids.size()), dim}, at::kFloat);
+  float* p = e.data_ptr<float>();
+  for (size_t r = 0; r < ids.size(); ++r) {
+    CounterRng rng(hash_key(seed, 0x454du, static_cast<uint64_t>(ids[r])));
+    for (int64_t j = 0; j < dim; j += 2) {  // Box-Muller, two normals per draw pair
+      const double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+      const double radius = 0.1 * std::sqrt(-2.0 * std::log(u1));
+      p[r * dim + j] = static_cast<float>(radius * std::cos(2 * M_PI * u2));
+      if (j + 1 < dim) p[r * dim + j + 1] = static_cast<float>(radius * std::sin(2 * M_PI * u2));
+    }
+  }
+  return e;
+}
+
+}  // namespace halorec::model

@@ -1,0 +1,62 @@
+#include "train/adam.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include <cmath>
+
+namespace halorec::train {
+
+Adam::Adam(std::vector<at::Tensor> params, double lr, double beta1, double beta2, double eps)
+    : params_(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
+  for (const at::Tensor& p : params_) {
+    m_.push_back(at::zeros_like(p).detach());
+    v_.push_back(at::zeros_like(p).detach());
+  }
+}
+
+void Adam::zero_grad() {
+  for (at::Tensor& p : params_) {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+}
+
+void Adam::step() {
+  ++t_;
+  const double c1 = 1.0 - std::pow(beta1_, static_cast<double>(t_));
+  const double c2 = 1.0 - std::pow(beta2_, static_cast<double>(t_));
+  const double step_size = lr_ / c1;
+  const double inv_sqrt_c2 = 1.0 / std::sqrt(c2);
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    at::Tensor p = params_[k].detach();
+    at::Tensor g = params_[k].grad().defined() ? params_[k].grad() : at::zeros_like(p);
+    if (p.is_cuda() || p.scalar_type() != at::kFloat || !p.is_contiguous() ||
+        !g.is_contiguous()) {
+      m_[k].mul_(beta1_).add_(g, 1 - beta1_);
+      v_[k].mul_(beta2_).addcmul_(g, g, 1 - beta2_);
+      const at::Tensor denom = (v_[k].sqrt() * inv_sqrt_c2).add_(eps_);
+      p.addcdiv_(m_[k], denom, -step_size);
+      continue;
+    }
+    // One fused pass over memory on CPU.
+    float* pp = p.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* mp = m_[k].data_ptr<float>();
+    float* vp = v_[k].data_ptr<float>();
+    const float b1 = static_cast<float>(beta1_), b2 = static_cast<float>(beta2_);
+    const float s = static_cast<float>(step_size), ic2 = static_cast<float>(inv_sqrt_c2);
+    const float eps = static_cast<float>(eps_);
+    at::parallel_for(0, p.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const float gi = gp[i];
+        mp[i] = b1 * mp[i] + (1 - b1) * gi;
+        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi;
+        pp[i] -= s * mp[i] / (std::sqrt(vp[i]) * ic2 + eps);
+      }
+    });
+  }
+}
+
+}  // namespace halorec::train

@@ -1,0 +1,275 @@
+#include "train/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/check.h"
+
+namespace halorec::train {
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"data.dataset", "path", "(required)", "dataset.h5 from halorec prepare or synth"},
+      {"data.parts", "path", "<output.dir>/parts",
+       "partition folder; made (or remade) on the fly when absent, stale or for another rank count"},
+      {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
+      {"model.dim", "int", "64", "vector dimension"},
+      {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
+      {"model.dropout", "float", "0.1", "ngcf message dropout"},
+      {"train.epochs", "int", "10", "epochs to train"},
+      {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
+      {"train.lr", "float", "0.001", "Adam learning rate"},
+      {"train.weight_decay", "float", "1e-4", "L2 weight on the batch's layer-0 vectors"},
+      {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
+      {"train.threads", "int", "0", "intra-op threads per rank; 0: cores / ranks on the node"},
+      {"train.max_steps", "int", "0", "stop after this many steps (smoke runs, timing); 0: no limit"},
+      {"train.sampler", "uniform|edge", "uniform",
+       "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
+       "edge: every train interaction once per epoch"},
+      {"train.device", "auto|cpu|cuda", "auto", "where each rank trains"},
+      {"partition.method", "metis|random|hash", "metis", "partitioner when partitioning on the fly"},
+      {"eval.every", "int", "1", "evaluate every N epochs; 0: never"},
+      {"eval.topk", "list of int", "[20]", "cut-offs K of Recall, NDCG, Precision and HitRate"},
+      {"eval.metric", "string", "recall@20", "metric that early stopping watches"},
+      {"eval.patience", "int", "0", "stop after this many evaluations without improvement; 0: off"},
+      {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
+      {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
+      {"comm.backend", "auto|mpi|nccl", "auto", "auto: nccl on CUDA when built with it, else mpi"},
+  };
+  return keys;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string nearest_key(const std::string& key) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const ConfigKey& k : config_keys()) {
+    const size_t d = edit_distance(key, k.name);
+    if (d < best_d) {
+      best_d = d;
+      best = k.name;
+    }
+  }
+  return best;
+}
+
+template <typename T>
+T as(const YAML::Node& n, const std::string& key, const std::string& where) {
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, YAML::Dump(n));
+  }
+}
+
+using Setter = std::function<void(TrainConfig&, const YAML::Node&, const std::string&)>;
+
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> s = [] {
+    std::map<std::string, Setter> m;
+    auto str = [](std::string TrainConfig::*f) {
+      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+        c.*f = as<std::string>(n, "", w);
+      });
+    };
+    auto i64 = [](int64_t TrainConfig::*f) {
+      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+        c.*f = as<int64_t>(n, "", w);
+      });
+    };
+    auto dbl = [](double TrainConfig::*f) {
+      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+        c.*f = as<double>(n, "", w);
+      });
+    };
+    m["data.dataset"] = str(&TrainConfig::dataset);
+    m["data.parts"] = str(&TrainConfig::parts);
+    m["model.type"] = str(&TrainConfig::model_type);
+    m["model.dim"] = i64(&TrainConfig::dim);
+    m["model.layers"] = i64(&TrainConfig::layers);
+    m["model.dropout"] = dbl(&TrainConfig::dropout);
+    m["train.epochs"] = i64(&TrainConfig::epochs);
+    m["train.batch_size"] = i64(&TrainConfig::batch_size);
+    m["train.lr"] = dbl(&TrainConfig::lr);
+    m["train.weight_decay"] = dbl(&TrainConfig::weight_decay);
+    m["train.seed"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+      c.seed = as<uint64_t>(n, "", w);
+    };
+    m["train.threads"] = i64(&TrainConfig::threads);
+    m["train.max_steps"] = i64(&TrainConfig::max_steps);
+    m["train.sampler"] = str(&TrainConfig::sampler);
+    m["train.device"] = str(&TrainConfig::device);
+    m["partition.method"] = str(&TrainConfig::partition_method);
+    m["eval.every"] = i64(&TrainConfig::eval_every);
+    m["eval.topk"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+      c.topk = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
+                              : std::vector<int64_t>{as<int64_t>(n, "", w)};
+    };
+    m["eval.metric"] = str(&TrainConfig::eval_metric);
+    m["eval.patience"] = i64(&TrainConfig::patience);
+    m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
+    m["output.dir"] = str(&TrainConfig::output_dir);
+    m["comm.backend"] = str(&TrainConfig::comm_backend);
+    return m;
+  }();
+  return s;
+}
+
+void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
+             const std::string& where) {
+  auto it = setters().find(key);
+  if (it == setters().end()) {
+    HR_THROW(ConfigError, "{}unknown key '{}' (did you mean '{}'?)", where, key, nearest_key(key));
+  }
+  try {
+    it->second(c, value, where);
+  } catch (const ConfigError& e) {
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, YAML::Dump(value));
+  }
+}
+
+void apply_tree(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
+                const std::string& where) {
+  if (!node.IsMap()) {
+    HR_THROW(ConfigError, "{}'{}' should be a mapping of keys", where, prefix.empty() ? "(top)" : prefix);
+  }
+  for (const auto& kv : node) {
+    const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+    if (kv.second.IsMap()) {
+      apply_tree(c, kv.second, key, where);
+    } else {
+      set_key(c, key, kv.second, where);
+    }
+  }
+}
+
+template <typename T>
+void require(bool ok, const char* key, const T& value, const char* expected) {
+  if (!ok) HR_THROW(ConfigError, "{}: {} is not valid, expected {}", key, value, expected);
+}
+
+bool one_of(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (v == o) return true;
+  }
+  return false;
+}
+
+void validate(const TrainConfig& c) {
+  if (c.dataset.empty()) HR_THROW(ConfigError, "data.dataset is required");
+  require(one_of(c.model_type, {"mf", "lightgcn", "ngcf"}), "model.type", c.model_type,
+          "mf, lightgcn or ngcf");
+  require(c.dim >= 1 && c.dim <= 4096, "model.dim", c.dim, "1..4096");
+  require(c.layers >= 0 && c.layers <= 16, "model.layers", c.layers, "0..16");
+  require(c.dropout >= 0 && c.dropout < 1, "model.dropout", c.dropout, "[0, 1)");
+  require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
+  require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
+  require(c.lr > 0, "train.lr", c.lr, "> 0");
+  require(c.weight_decay >= 0, "train.weight_decay", c.weight_decay, ">= 0");
+  require(c.threads >= 0, "train.threads", c.threads, ">= 0");
+  require(c.max_steps >= 0, "train.max_steps", c.max_steps, ">= 0");
+  require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
+  require(one_of(c.device, {"auto", "cpu", "cuda"}), "train.device", c.device,
+          "auto, cpu or cuda");
+  require(one_of(c.partition_method, {"metis", "random", "hash"}), "partition.method",
+          c.partition_method, "metis, random or hash");
+  require(c.eval_every >= 0, "eval.every", c.eval_every, ">= 0");
+  require(!c.topk.empty(), "eval.topk", "[]", "a non-empty list");
+  for (int64_t k : c.topk) require(k >= 1 && k <= 10000, "eval.topk", k, "values in 1..10000");
+  require(c.patience >= 0, "eval.patience", c.patience, ">= 0");
+  require(c.eval_batch_users >= 1, "eval.batch_users", c.eval_batch_users, ">= 1");
+  bool metric_ok = false;
+  for (const char* m : {"recall", "ndcg", "precision", "hitrate"}) {
+    for (int64_t k : c.topk) metric_ok |= c.eval_metric == fmt::format("{}@{}", m, k);
+  }
+  require(metric_ok, "eval.metric", c.eval_metric,
+          "recall@K, ndcg@K, precision@K or hitrate@K with K in eval.topk");
+  require(!c.output_dir.empty(), "output.dir", "''", "a folder");
+  require(one_of(c.comm_backend, {"auto", "mpi", "nccl"}), "comm.backend", c.comm_backend,
+          "auto, mpi or nccl");
+}
+
+}  // namespace
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  TrainConfig c;
+  if (!path.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      HR_THROW(ConfigError, "cannot read config '{}'", path);
+    } catch (const YAML::Exception& e) {
+      HR_THROW(ConfigError, "{}:{}: {}", path, e.mark.line + 1, e.msg);
+    }
+    if (!root.IsNull()) apply_tree(c, root, "", path + ": ");
+  }
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      HR_THROW(ConfigError, "--set '{}': expected key=value", o);
+    }
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      HR_THROW(ConfigError, "--set '{}': {}", o, e.msg);
+    }
+    set_key(c, o.substr(0, eq), value, "--set: ");
+  }
+  validate(c);
+  return c;
+}
+
+std::string to_yaml(const TrainConfig& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "dataset"
+      << YAML::Value << c.dataset << YAML::Key << "parts" << YAML::Value << c.parts
+      << YAML::EndMap;
+  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"
+      << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
+      << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value
+      << c.dropout << YAML::EndMap;
+  out << YAML::Key << "train" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs"
+      << YAML::Value << c.epochs << YAML::Key << "batch_size" << YAML::Value << c.batch_size
+      << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value
+      << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
+      << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
+      << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "device"
+      << YAML::Value << c.device << YAML::EndMap;
+  out << YAML::Key << "partition" << YAML::Value << YAML::BeginMap << YAML::Key << "method"
+      << YAML::Value << c.partition_method << YAML::EndMap;
+  out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap << YAML::Key << "every"
+      << YAML::Value << c.eval_every << YAML::Key << "topk" << YAML::Value << YAML::Flow
+      << c.topk << YAML::Key << "metric" << YAML::Value << c.eval_metric << YAML::Key
+      << "patience" << YAML::Value << c.patience << YAML::Key << "batch_users" << YAML::Value
+      << c.eval_batch_users << YAML::EndMap;
+  out << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
+      << YAML::Value << c.output_dir << YAML::EndMap;
+  out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"
+      << YAML::Value << c.comm_backend << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace halorec::train

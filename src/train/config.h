@@ -1,0 +1,61 @@
+#pragma once
+// The training configuration (YAML), every key documented in docs/config.md.
+// Unknown keys are errors that suggest the nearest valid key; values are
+// validated with messages naming the key.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace halorec::train {
+
+struct TrainConfig {
+  // data
+  std::string dataset;
+  std::string parts;  // empty: <output.dir>/parts
+  // model
+  std::string model_type = "lightgcn";  // mf | lightgcn | ngcf
+  int64_t dim = 64;
+  int64_t layers = 3;
+  double dropout = 0.1;  // ngcf message dropout
+  // train
+  int64_t epochs = 10;
+  int64_t batch_size = 2048;
+  double lr = 0.001;
+  double weight_decay = 1e-4;
+  uint64_t seed = 2020;
+  int64_t threads = 0;    // 0: cores / ranks on the node
+  int64_t max_steps = 0;  // 0: no limit
+  std::string sampler = "uniform";  // uniform | edge
+  std::string device = "auto";      // auto | cpu | cuda
+  // partition
+  std::string partition_method = "metis";
+  // eval
+  int64_t eval_every = 1;
+  std::vector<int64_t> topk = {20};
+  std::string eval_metric = "recall@20";
+  int64_t patience = 0;  // evaluations without improvement before stopping; 0: off
+  int64_t eval_batch_users = 1024;
+  // output
+  std::string output_dir = "runs/default";
+  // comm
+  std::string comm_backend = "auto";  // auto | mpi | nccl
+};
+
+// Every key with its type, default and meaning (docs/config.md is generated
+// from the same list by hand; a test keeps them in step).
+struct ConfigKey {
+  const char* name;
+  const char* type;
+  const char* default_value;
+  const char* meaning;
+};
+const std::vector<ConfigKey>& config_keys();
+
+// Loads `path` (may be empty: defaults only), then applies `overrides`
+// ("key=value", value in YAML syntax). ConfigError naming the key or file.
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+// The effective configuration as YAML.
+std::string to_yaml(const TrainConfig& c);
+
+}  // namespace halorec::train

@@ -1,0 +1,122 @@
+#include "train/evaluator.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/resources.h"
+
+namespace halorec::train {
+
+void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_t* rel_begin,
+                         const int64_t* rel_end, const std::vector<int64_t>& topk,
+                         double* sums) {
+  const int64_t n_rel = rel_end - rel_begin;
+  if (n_rel == 0) return;
+  for (size_t c = 0; c < topk.size(); ++c) {
+    const int64_t k = std::min(topk[c], ranked_len);
+    double hits = 0, dcg = 0, idcg = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      if (std::binary_search(rel_begin, rel_end, ranked[j])) {
+        hits += 1;
+        dcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
+      }
+    }
+    for (int64_t j = 0; j < std::min(n_rel, topk[c]); ++j) {
+      idcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
+    }
+    sums[4 * c + 0] += hits / static_cast<double>(n_rel);
+    sums[4 * c + 1] += dcg / idcg;
+    sums[4 * c + 2] += hits / static_cast<double>(topk[c]);
+    sums[4 * c + 3] += hits > 0 ? 1.0 : 0.0;
+  }
+}
+
+Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk,
+                     int64_t batch_users)
+    : shard_(shard), topk_(std::move(topk)), batch_users_(batch_users) {
+  const auto& tu = shard.test.user;
+  const auto& ru = shard.train.user;
+  for (size_t r = 0; r < tu.size(); ++r) {
+    if (r > 0 && tu[r] == tu[r - 1]) continue;
+    const int64_t u = tu[r];
+    const auto row = std::lower_bound(shard.owned.begin(), shard.owned.end(), u);
+    test_users_.push_back(row - shard.owned.begin());
+    test_begin_.push_back(static_cast<int64_t>(r));
+    train_begin_.push_back(std::lower_bound(ru.begin(), ru.end(), u) - ru.begin());
+    train_end_.push_back(std::upper_bound(ru.begin(), ru.end(), u) - ru.begin());
+  }
+  test_begin_.push_back(static_cast<int64_t>(tu.size()));
+  for (int64_t k = 0; k < shard.num_owned(); ++k) {
+    if (shard.owned[k] >= shard.num_users) {
+      item_rows_.push_back(k);
+      item_ids_.push_back(shard.owned[k] - shard.num_users);
+    }
+  }
+}
+
+EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const {
+  Stopwatch watch;
+  at::NoGradGuard no_grad;
+  const at::Device dev = comm.device();
+  const auto i64 = [](const std::vector<int64_t>& v) {
+    return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
+  };
+  // All item vectors, in item id order.
+  const at::Tensor rows = i64(item_rows_).to(final_owned.device());
+  const at::Tensor my_items = final_owned.index_select(0, rows).contiguous();
+  const at::Tensor all_ids = comm.all_gather_v(i64(item_ids_).to(dev)).to(final_owned.device());
+  const at::Tensor all_vecs = comm.all_gather_v(my_items.to(dev)).to(final_owned.device());
+  at::Tensor items = at::zeros({shard_.num_items, final_owned.size(1)}, final_owned.options());
+  items.index_copy_(0, all_ids, all_vecs);
+  const at::Tensor items_t = items.t();
+
+  const int64_t max_k = std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()),
+                                          shard_.num_items);
+  const size_t n_sums = 4 * topk_.size();
+  std::vector<double> sums(n_sums + 1, 0.0);
+  const int64_t n_users = static_cast<int64_t>(test_users_.size());
+  const at::Tensor user_rows = i64(test_users_).to(final_owned.device());
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t b = 0; b < n_users; b += batch_users_) {
+    const int64_t e = std::min(n_users, b + batch_users_);
+    at::Tensor scores =
+        at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t).to(at::kCPU)
+            .to(at::kFloat)
+            .contiguous();
+    float* sp = scores.data_ptr<float>();
+    const int64_t I = shard_.num_items;
+    for (int64_t k = b; k < e; ++k) {
+      for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
+        sp[(k - b) * I + shard_.train.item[t]] = neg_inf;
+      }
+    }
+    const at::Tensor top = std::get<1>(at::topk(scores, max_k, 1, true, true)).contiguous();
+    const int64_t* tp = top.data_ptr<int64_t>();
+    for (int64_t k = b; k < e; ++k) {
+      add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
+                          shard_.test.item.data() + test_begin_[k + 1], topk_, sums.data());
+    }
+  }
+  sums[n_sums] = static_cast<double>(n_users);
+  at::Tensor totals = at::tensor(sums, at::kDouble).to(dev);
+  comm.all_reduce(totals, comm::ReduceOp::kSum);
+  totals = totals.cpu();
+  const double* tp = totals.data_ptr<double>();
+  EvalResult r;
+  r.users = static_cast<int64_t>(tp[n_sums]);
+  static const char* names[] = {"recall", "ndcg", "precision", "hitrate"};
+  for (size_t c = 0; c < topk_.size(); ++c) {
+    for (int m = 0; m < 4; ++m) {
+      r.metrics[std::string(names[m]) + "@" + std::to_string(topk_[c])] =
+          r.users == 0 ? 0.0 : tp[4 * c + m] / static_cast<double>(r.users);
+    }
+  }
+  r.seconds = watch.seconds();
+  return r;
+}
+
+}  // namespace halorec::train

@@ -1,0 +1,30 @@
+#pragma once
+// `halorec train`: one rank per shard. Loads (or makes) the partition, trains
+// with BPR + L2 and Adam, evaluates, and writes metrics.jsonl and the
+// effective config.yaml into output.dir.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "train/config.h"
+
+namespace halorec::train {
+
+struct TrainSummary {
+  int64_t epochs = 0;
+  int64_t steps = 0;
+  double last_loss = 0;
+  std::map<std::string, double> metrics;  // last evaluation
+  double seconds = 0;
+};
+
+// Collective: every rank calls it with the same config.
+TrainSummary run_training(const TrainConfig& config, comm::Communicator& comm);
+
+// The partition folder a config trains on, made (rank 0) or remade when
+// absent, stale or for another rank count. Collective.
+std::string ensure_partition(const TrainConfig& config, comm::Communicator& comm);
+
+}  // namespace halorec::train
