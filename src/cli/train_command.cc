@@ -1,4 +1,5 @@
 #include <ATen/Context.h>
+#include <malloc.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,11 @@ class TrainCommand : public Command {
   }
 
   int run() override {
+    // Training allocates and frees the same large tensors every step: keep
+    // freed memory in the heap instead of returning it to the system, which
+    // would cost page faults on every reuse.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     comm::MpiRuntime mpi(nullptr, nullptr);
     return comm::run_or_abort_job([&] {
       const train::TrainConfig c = train::load_config(config_, overrides_);
