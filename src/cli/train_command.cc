@@ -45,7 +45,7 @@ class TrainCommand : public Command {
         cuda = at::hasCUDA();
       }
       auto comm = comm::make_communicator(c.comm_backend, cuda);
-      const train::TrainSummary s = train::run_training(c, *comm);
+      const train::TrainSummary s = train::run_training(c, *comm, json_ ? stderr : stdout);
       if (comm->rank() == 0 && json_) {
         nlohmann::json j = {{"epochs", s.epochs}, {"steps", s.steps}, {"loss", s.last_loss},
                             {"seconds", s.seconds}, {"ranks", comm->size()},

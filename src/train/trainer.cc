@@ -14,6 +14,7 @@
 #include "comm/exchange_plan.h"
 #include "comm/row_exchange.h"
 #include "core/check.h"
+#include "core/digest.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
@@ -112,7 +113,7 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
   return dir;
 }
 
-TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm) {
+TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::FILE* report) {
   Stopwatch total;
   const int P = comm.size();
   const int64_t threads =
@@ -167,12 +168,16 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm) {
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
-  const bool progress = comm.rank() == 0 && isatty(STDOUT_FILENO);
+  const bool progress = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO);
+  // The global loss of every step costs one small all-reduce per step.
+  const bool log_steps = true;
 
-  std::ofstream metrics_file;
+  std::ofstream metrics_file, steps_file;
   if (comm.rank() == 0) {
     metrics_file.open(c.output_dir + "/metrics.jsonl", std::ios::trunc);
     if (!metrics_file) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", c.output_dir);
+    steps_file.open(c.output_dir + "/steps.csv", std::ios::trunc);
+    steps_file << "step,epoch,loss,ms\n";
     log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P, steps_per_epoch,
               sampler.triples_per_epoch(), c.batch_size);
   }
@@ -213,10 +218,19 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm) {
       reduce_dense_grads(dense, comm);
       adam.step();
       adam.zero_grad();
-      loss_sum += loss.item<double>();
+      const double rank_loss = loss.item<double>();
+      loss_sum += rank_loss;
       ++steps_run;
       ++global_step;
       step_ms.push_back(step_watch.seconds() * 1e3);
+      if (log_steps) {
+        at::Tensor l = at::full({1}, rank_loss, at::kDouble).to(device);
+        comm.all_reduce(l, comm::ReduceOp::kSum);
+        if (comm.rank() == 0) {
+          steps_file << fmt::format("{},{},{:.9g},{:.3f}\n", global_step, epoch,
+                                    l.cpu().item<double>(), step_ms.back());
+        }
+      }
       if (progress && (s % 10 == 0 || s + 1 == steps_per_epoch)) {
         const double rate = static_cast<double>(s + 1) / epoch_watch.seconds();
         fmt::print("\repoch {} step {}/{}  {:.1f} steps/s  ETA {:.0f} s   ", epoch, s + 1,
@@ -264,14 +278,22 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm) {
       if (record.contains("eval_seconds")) {
         line += fmt::format("  (eval {:.1f} s)", record["eval_seconds"].get<double>());
       }
-      fmt::print("{}\n", line);
-      std::fflush(stdout);
+      fmt::print(report, "{}\n", line);
+      std::fflush(report);
     }
     summary.epochs = epoch;
     summary.last_loss = epoch_loss;
   }
   summary.steps = global_step;
   summary.seconds = total.seconds();
+  if (!dense.empty()) {
+    Sha256 sha;
+    for (const at::Tensor& p : dense) {
+      const at::Tensor h = p.detach().cpu().contiguous();
+      sha.update(h.data_ptr(), static_cast<size_t>(h.numel() * h.element_size()));
+    }
+    summary.dense_digest = sha.hex();
+  }
   if (comm.rank() == 0) {
     nlohmann::json final_record = {{"final", true},
                                    {"epochs", summary.epochs},

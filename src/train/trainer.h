@@ -3,6 +3,7 @@
 // with BPR + L2 and Adam, evaluates, and writes metrics.jsonl and the
 // effective config.yaml into output.dir.
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,10 +19,13 @@ struct TrainSummary {
   double last_loss = 0;
   std::map<std::string, double> metrics;  // last evaluation
   double seconds = 0;
+  std::string dense_digest;  // SHA-256 of the replicated dense parameters (empty if none)
 };
 
-// Collective: every rank calls it with the same config.
-TrainSummary run_training(const TrainConfig& config, comm::Communicator& comm);
+// Collective: every rank calls it with the same config. Rank 0 prints a
+// readable line per epoch to `report` (stdout; stderr when stdout carries JSON).
+TrainSummary run_training(const TrainConfig& config, comm::Communicator& comm,
+                          std::FILE* report = stdout);
 
 // The partition folder a config trains on, made (rank 0) or remade when
 // absent, stale or for another rank count. Collective.

@@ -27,7 +27,8 @@ class NcclCommunicator final : public Communicator {
   at::Device device() const override;
 
   void all_reduce(at::Tensor& t, ReduceOp op) override;
-  at::Tensor all_gather_v(const at::Tensor& input, std::vector<int64_t>* counts) override;
+  at::Tensor all_gather_v(const at::Tensor& input,
+                          std::vector<int64_t>* counts = nullptr) override;
   at::Tensor all_to_all_v(const at::Tensor& input, const std::vector<int64_t>& send_counts,
                           const std::vector<int64_t>& recv_counts) override;
   void broadcast(at::Tensor& t, int root) override;

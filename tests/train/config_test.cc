@@ -1,0 +1,89 @@
+#include "train/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "test_support.h"
+
+namespace halorec::train {
+namespace {
+
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no ConfigError)";
+}
+
+TEST(Config, FileThenOverrides) {
+  testing::TempDir dir;
+  const std::string path = dir.write("c.yaml",
+                                     "data:\n  dataset: d.h5\nmodel:\n  type: ngcf\n  dim: 32\n"
+                                     "train:\n  lr: 0.01\neval:\n  topk: [10, 20]\n");
+  const TrainConfig c = load_config(path, {"train.epochs=7", "eval.topk=[5, 20]", "model.dim=16"});
+  EXPECT_EQ(c.dataset, "d.h5");
+  EXPECT_EQ(c.model_type, "ngcf");
+  EXPECT_EQ(c.dim, 16);
+  EXPECT_EQ(c.epochs, 7);
+  EXPECT_DOUBLE_EQ(c.lr, 0.01);
+  EXPECT_EQ(c.topk, (std::vector<int64_t>{5, 20}));
+  EXPECT_EQ(c.batch_size, 2048);  // default
+  // The effective config reads back to the same values.
+  const std::string again = dir.write("again.yaml", to_yaml(c));
+  const TrainConfig d = load_config(again, {});
+  EXPECT_EQ(to_yaml(d), to_yaml(c));
+}
+
+TEST(Config, UnknownKeySuggestsTheNearest) {
+  testing::TempDir dir;
+  const std::string path = dir.write("c.yaml", "data:\n  dataset: d.h5\ntrain:\n  epohcs: 3\n");
+  const std::string m = message_of([&] { load_config(path, {}); });
+  EXPECT_NE(m.find("unknown key 'train.epohcs' (did you mean 'train.epochs'?)"), std::string::npos)
+      << m;
+  EXPECT_NE(message_of([&] { load_config("", {"data.dataset=x", "model.dimm=3"}) ; })
+                .find("did you mean 'model.dim'"),
+            std::string::npos);
+}
+
+TEST(Config, BadValuesNameTheKey) {
+  EXPECT_NE(message_of([] { load_config("", {"data.dataset=x", "model.type=gcn"}); })
+                .find("model.type"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { load_config("", {"data.dataset=x", "train.lr=fast"}); })
+                .find("train.lr"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { load_config("", {"data.dataset=x", "eval.metric=ndcg@50"}); })
+                .find("eval.metric"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { load_config("", {}); }).find("data.dataset is required"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { load_config("", {"data.dataset"}); }).find("key=value"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { load_config("/nonexistent.yaml", {}); }).find("/nonexistent.yaml"),
+            std::string::npos);
+}
+
+TEST(Config, MalformedYamlNamesFileAndLine) {
+  testing::TempDir dir;
+  const std::string path = dir.write("c.yaml", "data:\n  dataset: [unclosed\n");
+  const std::string m = message_of([&] { load_config(path, {}); });
+  EXPECT_NE(m.find("c.yaml:"), std::string::npos) << m;
+}
+
+TEST(Config, EveryKeyIsDocumented) {
+  std::ifstream f(std::string(HALOREC_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(f.good());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  for (const ConfigKey& k : config_keys()) {
+    EXPECT_NE(ss.str().find(std::string("`") + k.name + "`"), std::string::npos) << k.name;
+  }
+}
+
+}  // namespace
+}  // namespace halorec::train

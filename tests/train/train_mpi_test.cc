@@ -1,0 +1,228 @@
+// Under mpirun: evaluation equals a brute-force reference; the sampler's
+// triples do not depend on the rank count; NGCF's replicated weights end
+// bit-identical on every rank.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <tuple>
+
+#include "data/synth.h"
+#include "graph/csr.h"
+#include "mpi_test_support.h"
+#include "partition/halo_plan.h"
+#include "partition/partitioner.h"
+#include "train/evaluator.h"
+#include "train/sampler.h"
+#include "train/trainer.h"
+
+namespace halorec::train {
+namespace {
+
+using halorec::testing::MpiWorld;
+
+// A folder every rank sees: made by rank 0, its name broadcast.
+std::string shared_dir() {
+  comm::Communicator& c = MpiWorld::comm();
+  std::string path(256, '\0');
+  if (c.rank() == 0) {
+    std::string tmpl = "/tmp/halorec-mpitest-XXXXXX";
+    path = ::mkdtemp(tmpl.data());
+    path.resize(256, '\0');
+  }
+  at::Tensor bytes = at::from_blob(path.data(), {256}, at::kChar).clone();
+  c.broadcast(bytes, 0);
+  return std::string(static_cast<const char*>(bytes.data_ptr())).c_str();
+}
+
+struct Fixture {
+  std::string dir;
+  data::Dataset d;
+  graph::Csr a;
+  std::vector<int32_t> owner;
+  partition::Shard shard;
+  partition::Shard whole;  // one shard holding everything (the P=1 reference)
+
+  Fixture() {
+    comm::Communicator& c = MpiWorld::comm();
+    dir = shared_dir();
+    if (c.rank() == 0) {
+      data::SynthOptions o;
+      o.users = 120;
+      o.items = 80;
+      o.interactions = 2500;
+      o.communities = 4;
+      o.seed = 9;
+      o.split = data::parse_split("random:0.3");
+      o.out = dir + "/d.h5";
+      data::run_synth(o);
+    }
+    c.barrier();
+    d = data::read_dataset(dir + "/d.h5");
+    a = graph::normalized_adjacency(d);
+    owner = partition::assign_owners(a, c.size(), partition::Method::kRandom, 5);
+    shard = std::move(partition::build_shards(d, a, owner, c.size())[c.rank()]);
+    whole = std::move(partition::build_shards(d, a, std::vector<int32_t>(owner.size(), 0), 1)[0]);
+  }
+  // Runs at exit, after MPI ended: rank 0 removes the folder (all tests are done).
+  ~Fixture() {
+    if (owner_rank == 0) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  int owner_rank = MpiWorld::comm().rank();
+};
+
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+// Final vectors with distinct, exactly representable scores per user:
+// user (1, w), item (i + 1, 100000 * (i % 7)); w in {-1, 0, 1, 2}.
+at::Tensor planted_vectors(const partition::Shard& s) {
+  at::Tensor v = at::empty({s.num_owned(), 2}, at::kFloat);
+  for (int64_t k = 0; k < s.num_owned(); ++k) {
+    const int64_t g = s.owned[k];
+    if (g < s.num_users) {
+      v[k][0] = 1.0f;
+      v[k][1] = static_cast<float>(g % 4 - 1);
+    } else {
+      const int64_t i = g - s.num_users;
+      v[k][0] = static_cast<float>(i + 1);
+      v[k][1] = static_cast<float>(100000 * (i % 7));
+    }
+  }
+  return v;
+}
+
+TEST(Evaluation, EqualsBruteForce) {
+  Fixture& f = fixture();
+  const std::vector<int64_t> topk = {1, 5, 20};
+  const Evaluator ev(f.shard, topk, 7);
+  const EvalResult got = ev.evaluate(planted_vectors(f.shard), MpiWorld::comm());
+  // Brute force over the global dataset, in double.
+  const int64_t U = f.d.num_users(), I = f.d.num_items();
+  std::map<std::string, double> sums;
+  int64_t users = 0;
+  for (int64_t u = 0; u < U; ++u) {
+    std::vector<int64_t> test, train;
+    for (size_t r = 0; r < f.d.test.size(); ++r)
+      if (f.d.test.user[r] == u) test.push_back(f.d.test.item[r]);
+    if (test.empty()) continue;
+    ++users;
+    for (size_t r = 0; r < f.d.train.size(); ++r)
+      if (f.d.train.user[r] == u) train.push_back(f.d.train.item[r]);
+    std::vector<std::pair<double, int64_t>> scored;
+    for (int64_t i = 0; i < I; ++i) {
+      if (std::find(train.begin(), train.end(), i) != train.end()) continue;
+      scored.push_back({(i + 1) + static_cast<double>(u % 4 - 1) * 100000 * (i % 7), i});
+    }
+    std::sort(scored.rbegin(), scored.rend());
+    for (int64_t k : topk) {
+      double hits = 0, dcg = 0, idcg = 0;
+      for (int64_t j = 0; j < std::min<int64_t>(k, scored.size()); ++j) {
+        if (std::find(test.begin(), test.end(), scored[j].second) != test.end()) {
+          hits += 1;
+          dcg += 1 / std::log2(j + 2.0);
+        }
+      }
+      for (int64_t j = 0; j < std::min<int64_t>(k, test.size()); ++j) idcg += 1 / std::log2(j + 2.0);
+      const std::string K = std::to_string(k);
+      sums["recall@" + K] += hits / test.size();
+      sums["ndcg@" + K] += dcg / idcg;
+      sums["precision@" + K] += hits / k;
+      sums["hitrate@" + K] += hits > 0;
+    }
+  }
+  EXPECT_EQ(got.users, users);
+  ASSERT_EQ(got.metrics.size(), sums.size());
+  for (const auto& [name, sum] : sums) {
+    EXPECT_NEAR(got.metrics.at(name), sum / users, 1e-12) << name;
+  }
+}
+
+std::vector<std::tuple<int64_t, int64_t, int64_t>> gather_triples(const Triples& t) {
+  comm::Communicator& c = MpiWorld::comm();
+  const int64_t n = static_cast<int64_t>(t.user.size());
+  at::Tensor mine = at::empty({n, 3}, at::kLong);
+  for (int64_t k = 0; k < n; ++k) {
+    mine[k][0] = t.user[k];
+    mine[k][1] = t.pos[k];
+    mine[k][2] = t.neg[k];
+  }
+  const at::Tensor all = c.all_gather_v(mine);
+  std::vector<std::tuple<int64_t, int64_t, int64_t>> out;
+  for (int64_t k = 0; k < all.size(0); ++k) {
+    out.emplace_back(all[k][0].item<int64_t>(), all[k][1].item<int64_t>(), all[k][2].item<int64_t>());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Sampler, TriplesDoNotDependOnTheRankCount) {
+  Fixture& f = fixture();
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  for (const char* kind : {"uniform", "edge"}) {
+    const Sampler dist(kind, 3, 64, f.shard, f.owner, MpiWorld::comm());
+    const std::vector<int32_t> one(f.owner.size(), 0);
+    const Sampler ref(kind, 3, 64, f.whole, one, self);
+    ASSERT_EQ(dist.steps_per_epoch(), ref.steps_per_epoch());
+    std::set<std::pair<int64_t, int64_t>> train;
+    for (size_t r = 0; r < f.d.train.size(); ++r) train.insert({f.d.train.user[r], f.d.train.item[r]});
+    std::set<std::pair<int64_t, int64_t>> seen_edges;
+    for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+      for (int64_t s = 0; s < dist.steps_per_epoch(); ++s) {
+        const Triples t = dist.sample(epoch, s);
+        const auto got = gather_triples(t);
+        const Triples r = ref.sample(epoch, s);
+        std::vector<std::tuple<int64_t, int64_t, int64_t>> want;
+        for (size_t k = 0; k < r.user.size(); ++k) want.emplace_back(r.user[k], r.pos[k], r.neg[k]);
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << kind << " epoch " << epoch << " step " << s;
+        EXPECT_EQ(t.global_count, r.global_count);
+        for (const auto& [u, p, n] : got) {
+          EXPECT_TRUE(train.count({u, p}));
+          EXPECT_FALSE(train.count({u, n}));
+          if (epoch == 1) seen_edges.insert({u, p});
+        }
+      }
+    }
+    if (std::string(kind) == "edge") {
+      EXPECT_EQ(seen_edges.size(), train.size());
+    }
+  }
+}
+
+TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
+  Fixture& f = fixture();
+  TrainConfig c;
+  c.dataset = f.dir + "/d.h5";
+  c.output_dir = f.dir + "/run-ngcf";
+  c.parts = f.dir + "/parts-ngcf";
+  c.model_type = "ngcf";
+  c.dim = 8;
+  c.layers = 2;
+  c.epochs = 2;
+  c.batch_size = 128;
+  c.lr = 0.01;
+  c.threads = 1;
+  c.partition_method = "random";
+  const TrainSummary s = run_training(c, MpiWorld::comm());
+  ASSERT_FALSE(s.dense_digest.empty());
+  std::string digest = s.dense_digest;
+  at::Tensor mine = at::from_blob(digest.data(), {64}, at::kChar).clone();
+  const at::Tensor all = MpiWorld::comm().all_gather_v(mine);
+  for (int r = 1; r < MpiWorld::comm().size(); ++r) {
+    EXPECT_TRUE(at::equal(all.slice(0, 0, 64), all.slice(0, 64 * r, 64 * (r + 1)))) << "rank " << r;
+  }
+  EXPECT_GT(s.metrics.at("recall@20"), 0.0);
+}
+
+}  // namespace
+}  // namespace halorec::train
