@@ -22,6 +22,9 @@ class TrainCommand : public Command {
         "train", "Train a model, one rank per shard (run under mpirun for several ranks)");
     sub->add_option("--config", config_, "YAML configuration (docs/config.md)");
     sub->add_option("--set", overrides_, "Override a key: --set train.epochs=20 (repeatable)");
+    sub->add_option("--resume", resume_,
+                    "Continue from this checkpoint, or the newest in this folder "
+                    "(same as --set checkpoint.resume=DIR; 'latest' looks in checkpoint.dir)");
     sub->add_flag("--json", json_, "Print a summary as one JSON object on stdout (rank 0)");
     return sub;
   }
@@ -34,7 +37,9 @@ class TrainCommand : public Command {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     comm::MpiRuntime mpi(nullptr, nullptr);
     return comm::run_or_abort_job([&] {
-      const train::TrainConfig c = train::load_config(config_, overrides_);
+      std::vector<std::string> overrides = overrides_;
+      if (!resume_.empty()) overrides.push_back("checkpoint.resume=" + resume_);
+      const train::TrainConfig c = train::load_config(config_, overrides);
       bool cuda = false;
       if (c.device == "cuda") {
         if (!at::hasCUDA()) {
@@ -60,6 +65,7 @@ class TrainCommand : public Command {
  private:
   std::string config_;
   std::vector<std::string> overrides_;
+  std::string resume_;
   bool json_ = false;
 };
 

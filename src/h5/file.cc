@@ -205,6 +205,52 @@ HALOREC_H5_INSTANTIATE(double)
 #undef HALOREC_H5_INSTANTIATE
 
 namespace {
+Handle half_type() {
+  Handle t(H5_CHECK(H5Tcopy(H5T_IEEE_F32LE), "half type"), H5Tclose);
+  H5_CHECK(H5Tset_fields(t.get(), 15, 10, 5, 0, 10), "half type");
+  H5_CHECK(H5Tset_size(t.get(), 2), "half type");
+  H5_CHECK(H5Tset_ebias(t.get(), 15), "half type");
+  return t;
+}
+}  // namespace
+
+void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t rows,
+                  int64_t cols, bool half) {
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  Handle space(H5_CHECK(H5Screate_simple(2, dims, nullptr), "dataspace"), H5Sclose);
+  Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  H5_CHECK(H5Pset_obj_track_times(plist.get(), 0), "plist");
+  Handle file_type = half ? half_type() : Handle(H5_CHECK(H5Tcopy(H5T_IEEE_F32LE), "type"), H5Tclose);
+  Handle dset(H5_CHECK(H5Dcreate2(loc, name.c_str(), file_type.get(), space.get(), H5P_DEFAULT,
+                                  plist.get(), H5P_DEFAULT),
+                       "cannot create {}", describe(loc, name)),
+              H5Dclose);
+  if (rows * cols > 0) {
+    H5_CHECK(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+             "cannot write {}", describe(loc, name));
+  }
+}
+
+std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows,
+                               int64_t* cols) {
+  Handle dset = open_dataset(loc, name);
+  Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+  if (H5Sget_simple_extent_ndims(space.get()) != 2) {
+    HR_THROW(InputError, "{}: expected a 2-D dataset", describe(loc, name));
+  }
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  *rows = static_cast<int64_t>(dims[0]);
+  *cols = static_cast<int64_t>(dims[1]);
+  std::vector<float> out(static_cast<size_t>(dims[0] * dims[1]));
+  if (!out.empty()) {
+    H5_CHECK(H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+             "cannot read {}", describe(loc, name));
+  }
+  return out;
+}
+
+namespace {
 Handle string_type() {
   Handle t(H5_CHECK(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
   H5_CHECK(H5Tset_size(t.get(), H5T_VARIABLE), "string type");

@@ -44,6 +44,13 @@ std::vector<T> read_array(hid_t loc, const std::string& name);
 template <typename T>
 std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, int64_t count);
 
+// A row-major matrix [rows, cols] as a 2-D dataset; `half` stores IEEE
+// binary16 (read by h5py as float16) from float input.
+void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t rows,
+                  int64_t cols, bool half = false);
+// A 2-D dataset read as float (converting float16/float64 as needed).
+std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols);
+
 // Variable-length UTF-8 strings, readable as str by h5py.
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);
 std::vector<std::string> read_strings(hid_t loc, const std::string& name);

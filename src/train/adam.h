@@ -18,6 +18,7 @@ class Adam {
   void step();
   void zero_grad();
   int64_t steps() const { return t_; }
+  void set_steps(int64_t t) { t_ = t; }
   std::vector<at::Tensor>& exp_avg() { return m_; }
   std::vector<at::Tensor>& exp_avg_sq() { return v_; }
 

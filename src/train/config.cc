@@ -40,6 +40,12 @@ const std::vector<ConfigKey>& config_keys() {
       {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
       {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
       {"comm.backend", "auto|mpi|nccl", "auto", "auto: nccl on CUDA when built with it, else mpi"},
+      {"checkpoint.dir", "path", "<output.dir>/checkpoints", "where checkpoints go"},
+      {"checkpoint.every", "int", "1", "checkpoint every N epochs (and at the end, and on "
+       "SIGTERM/SIGUSR1); 0: only at the end and on signals"},
+      {"checkpoint.keep", "int", "2", "committed checkpoints kept"},
+      {"checkpoint.resume", "string", "''", "'latest' (newest in checkpoint.dir, if any) or a "
+       "checkpoint or folder of checkpoints to continue from"},
   };
   return keys;
 }
@@ -129,6 +135,10 @@ const std::map<std::string, Setter>& setters() {
     m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
     m["output.dir"] = str(&TrainConfig::output_dir);
     m["comm.backend"] = str(&TrainConfig::comm_backend);
+    m["checkpoint.dir"] = str(&TrainConfig::checkpoint_dir);
+    m["checkpoint.every"] = i64(&TrainConfig::checkpoint_every);
+    m["checkpoint.keep"] = i64(&TrainConfig::checkpoint_keep);
+    m["checkpoint.resume"] = str(&TrainConfig::resume);
     return m;
   }();
   return s;
@@ -206,6 +216,8 @@ void validate(const TrainConfig& c) {
   require(!c.output_dir.empty(), "output.dir", "''", "a folder");
   require(one_of(c.comm_backend, {"auto", "mpi", "nccl"}), "comm.backend", c.comm_backend,
           "auto, mpi or nccl");
+  require(c.checkpoint_every >= 0, "checkpoint.every", c.checkpoint_every, ">= 0");
+  require(c.checkpoint_keep >= 1, "checkpoint.keep", c.checkpoint_keep, ">= 1");
 }
 
 }  // namespace
@@ -268,6 +280,10 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.output_dir << YAML::EndMap;
   out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"
       << YAML::Value << c.comm_backend << YAML::EndMap;
+  out << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
+      << YAML::Value << c.checkpoint_dir << YAML::Key << "every" << YAML::Value
+      << c.checkpoint_every << YAML::Key << "keep" << YAML::Value << c.checkpoint_keep
+      << YAML::Key << "resume" << YAML::Value << c.resume << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -40,6 +40,11 @@ struct TrainConfig {
   std::string output_dir = "runs/default";
   // comm
   std::string comm_backend = "auto";  // auto | mpi | nccl
+  // checkpoint
+  std::string checkpoint_dir;     // empty: <output.dir>/checkpoints
+  int64_t checkpoint_every = 1;   // epochs; 0: only at the end and on signals
+  int64_t checkpoint_keep = 2;
+  std::string resume;             // "", "latest", or a checkpoint (folder)
 };
 
 // Every key with its type, default and meaning (docs/config.md is generated

@@ -5,12 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint.h"
 #include "comm/exchange_plan.h"
 #include "comm/row_exchange.h"
 #include "core/check.h"
@@ -85,6 +89,30 @@ void reduce_dense_grads(const std::vector<at::Tensor>& params, comm::Communicato
     }
     off += p.numel();
   }
+}
+
+std::atomic<int> g_signal{0};
+
+void on_stop_signal(int sig) { g_signal.store(sig); }
+
+// SIGTERM / SIGUSR1 (a scheduler's warning): finish the step, checkpoint, stop.
+void install_signal_handlers() {
+  g_signal.store(0);
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+}
+
+// Rewrites a log keeping the lines `keep` accepts (when `active`).
+void keep_log_lines(const std::string& path, const std::function<bool(const std::string&)>& keep,
+                    bool active) {
+  std::error_code ec;
+  if (!active || !fs::exists(path, ec)) return;
+  std::ifstream in(path);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (keep(line)) kept += line + "\n";
+  }
+  write_text_atomically(path, kept);
 }
 
 }  // namespace
@@ -164,43 +192,113 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   std::vector<at::Tensor> params = {e0};
   params.insert(params.end(), dense.begin(), dense.end());
   Adam adam(params, c.lr);
-
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   const bool progress = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO);
-  // The global loss of every step costs one small all-reduce per step.
-  const bool log_steps = true;
+
+  // Resume: rows by global id, so the writer's rank count does not matter.
+  checkpoint::Identity identity{info.fingerprint, c.model_type, c.dim, c.layers};
+  const std::string ckpt_root =
+      c.checkpoint_dir.empty() ? c.output_dir + "/checkpoints" : c.checkpoint_dir;
+  checkpoint::TrainState state;
+  if (!c.resume.empty()) {
+    const std::string from =
+        checkpoint::find_latest(c.resume == "latest" ? ckpt_root : c.resume);
+    if (from.empty() && c.resume != "latest") {
+      HR_THROW(CheckpointError, "checkpoint.resume: no committed checkpoint in '{}'", c.resume);
+    }
+    if (!from.empty()) {
+      Stopwatch load_watch;
+      const checkpoint::Content loaded = checkpoint::load_checkpoint(from, shard.owned, identity);
+      at::NoGradGuard no_grad;
+      e0.copy_(loaded.e0.to(device));
+      adam.exp_avg()[0].copy_(loaded.m.to(device));
+      adam.exp_avg_sq()[0].copy_(loaded.v.to(device));
+      if (loaded.dense.size() != dense.size()) {
+        HR_THROW(CheckpointError, "'{}' has {} dense parameters, the model {}", from,
+                 loaded.dense.size(), dense.size());
+      }
+      for (size_t k = 0; k < dense.size(); ++k) {
+        dense[k].detach().copy_(loaded.dense[k].view(dense[k].sizes()).to(device));
+        adam.exp_avg()[k + 1].copy_(loaded.dense_m[k].view(dense[k].sizes()).to(device));
+        adam.exp_avg_sq()[k + 1].copy_(loaded.dense_v[k].view(dense[k].sizes()).to(device));
+      }
+      adam.set_steps(loaded.adam_step);
+      state = loaded.state;
+      if (comm.rank() == 0) {
+        log::info("resumed from {} at epoch {} step {} ({:.2f} s)", from, state.epoch,
+                  state.global_step, load_watch.seconds());
+      }
+    } else if (comm.rank() == 0) {
+      log::info("checkpoint.resume: latest, but no checkpoint in {} yet: starting fresh",
+                ckpt_root);
+    }
+  }
+  auto save = [&](const checkpoint::TrainState& s) {
+    Stopwatch watch;
+    checkpoint::Content content;
+    content.owned = shard.owned;
+    content.e0 = e0.detach();
+    content.m = adam.exp_avg()[0];
+    content.v = adam.exp_avg_sq()[0];
+    content.adam_step = adam.steps();
+    for (size_t k = 0; k < dense.size(); ++k) {
+      content.dense.push_back(dense[k].detach().cpu());
+      content.dense_m.push_back(adam.exp_avg()[k + 1].cpu());
+      content.dense_v.push_back(adam.exp_avg_sq()[k + 1].cpu());
+    }
+    content.state = s;
+    content.config_yaml = to_yaml(c);
+    const std::string dir = checkpoint::write_checkpoint(ckpt_root, content, identity, comm,
+                                                         c.checkpoint_keep);
+    if (comm.rank() == 0) log::info("checkpoint {} ({:.2f} s)", dir, watch.seconds());
+  };
 
   std::ofstream metrics_file, steps_file;
   if (comm.rank() == 0) {
-    metrics_file.open(c.output_dir + "/metrics.jsonl", std::ios::trunc);
+    // On resume, keep what the earlier run logged up to the checkpoint.
+    keep_log_lines(c.output_dir + "/metrics.jsonl", [&](const std::string& line) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      return !j.is_discarded() && !j.contains("final") && j.value("epoch", 0) < state.epoch;
+    }, state.global_step > 0);
+    keep_log_lines(c.output_dir + "/steps.csv", [&](const std::string& line) {
+      return line.rfind("step,", 0) == 0 || std::atoll(line.c_str()) <= state.global_step;
+    }, state.global_step > 0);
+    metrics_file.open(c.output_dir + "/metrics.jsonl", std::ios::app);
     if (!metrics_file) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", c.output_dir);
-    steps_file.open(c.output_dir + "/steps.csv", std::ios::trunc);
-    steps_file << "step,epoch,loss,ms\n";
+    const bool fresh = state.global_step == 0;
+    steps_file.open(c.output_dir + "/steps.csv", fresh ? std::ios::trunc : std::ios::app);
+    if (fresh) steps_file << "step,epoch,loss,ms\n";
     log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P, steps_per_epoch,
               sampler.triples_per_epoch(), c.batch_size);
   }
 
+  install_signal_handlers();
   TrainSummary summary;
-  double best = -1;
-  int64_t since_best = 0;
-  int64_t global_step = 0;
+  if (!state.last_metrics_json.empty()) {
+    const auto j = nlohmann::json::parse(state.last_metrics_json, nullptr, false);
+    if (j.is_object()) {
+      for (const auto& [k, v] : j.items()) summary.metrics[k] = v.get<double>();
+    }
+  }
   bool stop = false;
-  for (int64_t epoch = 1; epoch <= c.epochs && !stop; ++epoch) {
+  bool signalled = false;
+  for (; state.epoch <= c.epochs && !stop; ++state.epoch, state.step_in_epoch = 0,
+                                           state.loss_sum = 0, state.steps_run = 0) {
+    const int64_t epoch = state.epoch;
     Stopwatch epoch_watch;
     std::vector<double> step_ms;
-    double loss_sum = 0;
-    int64_t steps_run = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      if (c.max_steps > 0 && global_step >= c.max_steps) {
+    for (; state.step_in_epoch < steps_per_epoch; ++state.step_in_epoch) {
+      if (c.max_steps > 0 && state.global_step >= c.max_steps) {
         stop = true;
         break;
       }
+      const int64_t s = state.step_in_epoch;
       Stopwatch step_watch;
       const Triples t = sampler.sample(epoch, s);
       const int64_t b = static_cast<int64_t>(t.user.size());
-      const at::Tensor final_owned = net->forward(e0, global_step, true);
+      const at::Tensor final_owned = net->forward(e0, state.global_step, true);
       at::Tensor batch_items = at::cat({i64(t.pos), i64(t.neg)}).add_(U).to(device);
       const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, owner, owned_ids);
       const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
@@ -218,64 +316,87 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       reduce_dense_grads(dense, comm);
       adam.step();
       adam.zero_grad();
-      const double rank_loss = loss.item<double>();
-      loss_sum += rank_loss;
-      ++steps_run;
-      ++global_step;
+      // The step's global loss, and whether any rank got a stop signal.
+      at::Tensor shared = at::tensor({loss.item<double>(), g_signal.load() != 0 ? 1.0 : 0.0},
+                                     at::kDouble).to(device);
+      comm.all_reduce(shared, comm::ReduceOp::kSum);
+      shared = shared.cpu();
+      const double global_loss = shared[0].item<double>();
+      state.loss_sum += global_loss;
+      ++state.steps_run;
+      ++state.global_step;
       step_ms.push_back(step_watch.seconds() * 1e3);
-      if (log_steps) {
-        at::Tensor l = at::full({1}, rank_loss, at::kDouble).to(device);
-        comm.all_reduce(l, comm::ReduceOp::kSum);
-        if (comm.rank() == 0) {
-          steps_file << fmt::format("{},{},{:.9g},{:.3f}\n", global_step, epoch,
-                                    l.cpu().item<double>(), step_ms.back());
-        }
+      if (comm.rank() == 0) {
+        steps_file << fmt::format("{},{},{:.17g},{:.3f}\n", state.global_step, epoch, global_loss,
+                                  step_ms.back());
       }
       if (progress && (s % 10 == 0 || s + 1 == steps_per_epoch)) {
-        const double rate = static_cast<double>(s + 1) / epoch_watch.seconds();
+        const double rate = static_cast<double>(step_ms.size()) / epoch_watch.seconds();
         fmt::print("\repoch {} step {}/{}  {:.1f} steps/s  ETA {:.0f} s   ", epoch, s + 1,
                    steps_per_epoch, rate, static_cast<double>(steps_per_epoch - s - 1) / rate);
         std::fflush(stdout);
       }
+      if (shared[1].item<double>() > 0) {
+        signalled = true;
+        stop = true;
+        ++state.step_in_epoch;
+        break;
+      }
     }
     if (progress) fmt::print("\n");
-    if (steps_run == 0) break;
-    at::Tensor loss_total = at::full({1}, loss_sum, at::kDouble).to(device);
-    comm.all_reduce(loss_total, comm::ReduceOp::kSum);
-    const double epoch_loss = loss_total.cpu().item<double>() / static_cast<double>(steps_run);
+    const bool epoch_done = state.step_in_epoch >= steps_per_epoch;
+    if (stop && !epoch_done) {
+      // Stopped inside the epoch: checkpoint the exact position first, so a
+      // resumed run continues as if never interrupted.
+      save(state);
+      if (signalled && comm.rank() == 0) {
+        log::info("stopped by a signal after step {}; continue with --resume", state.global_step);
+      }
+      break;
+    }
+    if (state.steps_run == 0) break;
+    const double epoch_loss = state.loss_sum / static_cast<double>(state.steps_run);
     const double epoch_seconds = epoch_watch.seconds();
-
     nlohmann::json record = {{"epoch", epoch},
-                             {"step", global_step},
+                             {"step", state.global_step},
                              {"loss", epoch_loss},
                              {"epoch_seconds", epoch_seconds},
                              {"step_ms_median", median(step_ms)}};
-    const bool last = epoch == c.epochs || stop;
+    const bool last = epoch == c.epochs;
     if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
       at::NoGradGuard no_grad;
-      const at::Tensor final_owned = net->forward(e0.detach(), global_step, false);
+      const at::Tensor final_owned = net->forward(e0.detach(), state.global_step, false);
       const EvalResult r = evaluator.evaluate(final_owned, comm);
       record["eval_seconds"] = r.seconds;
-      for (const auto& [name, value] : r.metrics) record[name] = value;
+      nlohmann::json metrics_json = nlohmann::json::object();
+      for (const auto& [name, value] : r.metrics) {
+        record[name] = value;
+        metrics_json[name] = value;
+      }
       summary.metrics = r.metrics;
+      state.last_metrics_json = metrics_json.dump();
       const double watched = r.metrics.at(c.eval_metric);
-      if (watched > best) {
-        best = watched;
-        since_best = 0;
-      } else if (c.patience > 0 && ++since_best >= c.patience) {
-        log::info("early stop: {} did not improve for {} evaluations", c.eval_metric, c.patience);
+      if (watched > state.best) {
+        state.best = watched;
+        state.since_best = 0;
+      } else if (c.patience > 0 && ++state.since_best >= c.patience) {
+        if (comm.rank() == 0) {
+          log::info("early stop: {} did not improve for {} evaluations", c.eval_metric,
+                    c.patience);
+        }
         stop = true;
       }
     }
     if (comm.rank() == 0) {
       metrics_file << record.dump() << "\n";
       metrics_file.flush();
+      steps_file.flush();
       std::string line = fmt::format("epoch {:>3}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
                                      epoch, epoch_loss, epoch_seconds, median(step_ms));
-      for (const auto& [name, value] : summary.metrics) {
-        if (record.contains(name)) line += fmt::format("  {} {:.4f}", name, value);
-      }
       if (record.contains("eval_seconds")) {
+        for (const auto& [name, value] : summary.metrics) {
+          line += fmt::format("  {} {:.4f}", name, value);
+        }
         line += fmt::format("  (eval {:.1f} s)", record["eval_seconds"].get<double>());
       }
       fmt::print(report, "{}\n", line);
@@ -283,7 +404,15 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     }
     summary.epochs = epoch;
     summary.last_loss = epoch_loss;
+    checkpoint::TrainState next = state;
+    ++next.epoch;
+    next.step_in_epoch = 0;
+    next.loss_sum = 0;
+    next.steps_run = 0;
+    const bool finished = last || stop;
+    if (finished || (c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0)) save(next);
   }
+  const int64_t global_step = state.global_step;
   summary.steps = global_step;
   summary.seconds = total.seconds();
   if (!dense.empty()) {

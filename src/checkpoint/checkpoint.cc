@@ -1,0 +1,305 @@
+#include "checkpoint/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "h5/file.h"
+
+namespace fs = std::filesystem;
+
+namespace halorec::checkpoint {
+
+namespace {
+
+std::string step_name(int64_t step) { return fmt::format("step-{:010d}", step); }
+std::string rank_file(int r) { return fmt::format("rank-{:05d}.h5", r); }
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void write_identity(hid_t f, const char* format, const Identity& id, int world, int rank,
+                    int64_t step) {
+  h5::set_attr(f, "format", format);
+  h5::set_attr(f, "format_version", kFormatVersion);
+  h5::set_attr(f, "created_by", std::string("halorec ") + kVersion);
+  h5::set_attr(f, "world_size", static_cast<int64_t>(world));
+  h5::set_attr(f, "rank", static_cast<int64_t>(rank));
+  h5::set_attr(f, "step", step);
+  h5::set_attr(f, "dataset_fingerprint", id.dataset_fingerprint);
+  h5::set_attr(f, "model_type", id.model_type);
+  h5::set_attr(f, "dim", id.dim);
+  h5::set_attr(f, "layers", id.layers);
+}
+
+void check_file(hid_t f, const std::string& path, const char* format) {
+  if (!h5::has_attr(f, "format") || h5::get_attr_string(f, "format") != format) {
+    HR_THROW(InputError, "'{}' is not a HaloRec checkpoint file ({})", path, format);
+  }
+  const int64_t v = h5::get_attr_int(f, "format_version");
+  if (v != kFormatVersion) {
+    HR_THROW(InputError, "'{}' has checkpoint format_version {}, this HaloRec reads {}", path, v,
+             kFormatVersion);
+  }
+}
+
+Identity identity_of(hid_t f) {
+  Identity id;
+  id.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");
+  id.model_type = h5::get_attr_string(f, "model_type");
+  id.dim = h5::get_attr_int(f, "dim");
+  id.layers = h5::get_attr_int(f, "layers");
+  return id;
+}
+
+void check_identity(const Identity& got, const Identity& want, const std::string& path) {
+  if (got.dataset_fingerprint != want.dataset_fingerprint) {
+    HR_THROW(InputError,
+             "checkpoint '{}' was trained on another dataset (fingerprint {}..., this one {}...)",
+             path, got.dataset_fingerprint.substr(0, 12), want.dataset_fingerprint.substr(0, 12));
+  }
+  if (got.model_type != want.model_type || got.dim != want.dim || got.layers != want.layers) {
+    HR_THROW(InputError,
+             "checkpoint '{}' holds a {} model (dim {}, {} layers), the config asks for {} (dim "
+             "{}, {} layers)",
+             path, got.model_type, got.dim, got.layers, want.model_type, want.dim, want.layers);
+  }
+}
+
+void write_rows(hid_t f, const char* name, const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
+  h5::write_matrix(f, name, c.data_ptr<float>(), c.size(0), c.size(1));
+}
+
+at::Tensor read_rows(hid_t f, const char* name) {
+  int64_t rows = 0, cols = 0;
+  std::vector<float> v = h5::read_matrix(f, name, &rows, &cols);
+  return at::from_blob(v.data(), {rows, cols}, at::kFloat).clone();
+}
+
+void write_flat(hid_t g, const std::string& name, const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kCPU).to(at::kFloat).contiguous().reshape({-1});
+  h5::write_array(g, name, c.data_ptr<float>(), static_cast<size_t>(c.numel()));
+  std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+  h5::write_array(g, name + "_shape", shape);
+}
+
+at::Tensor read_flat(hid_t g, const std::string& name) {
+  std::vector<float> v = h5::read_array<float>(g, name);
+  const std::vector<int64_t> shape = h5::read_array<int64_t>(g, name + "_shape");
+  return at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, at::kFloat).clone().reshape(shape);
+}
+
+bool committed(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / kMarker, ec);
+}
+
+}  // namespace
+
+std::string write_checkpoint(const std::string& root, const Content& c, const Identity& id,
+                             comm::Communicator& comm, int64_t keep) {
+  const int64_t step = c.state.global_step;
+  const fs::path dir = fs::path(root) / step_name(step);
+  if (comm.rank() == 0) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // an uncommitted leftover of the same step
+    fs::create_directories(dir);
+  }
+  comm.barrier();
+  {
+    const std::string path = (dir / rank_file(comm.rank())).string();
+    const std::string temp = path + ".tmp";
+    {
+      h5::Handle file = h5::create_file(temp);
+      const hid_t f = file.get();
+      write_identity(f, kShardFormat, id, comm.size(), comm.rank(), step);
+      h5::write_array(f, "global_id", c.owned);
+      write_rows(f, "embedding", c.e0);
+      write_rows(f, "adam_m", c.m);
+      write_rows(f, "adam_v", c.v);
+      h5::set_attr(f, "adam_step", c.adam_step);
+    }
+    fsync_path(temp);
+    fs::rename(temp, path);
+  }
+  if (comm.rank() == 0) {
+    const std::string path = (dir / "dense.h5").string();
+    const std::string temp = path + ".tmp";
+    {
+      h5::Handle file = h5::create_file(temp);
+      const hid_t f = file.get();
+      write_identity(f, kDenseFormat, id, comm.size(), 0, step);
+      const TrainState& s = c.state;
+      h5::set_attr(f, "epoch", s.epoch);
+      h5::set_attr(f, "step_in_epoch", s.step_in_epoch);
+      h5::set_attr(f, "global_step", s.global_step);
+      h5::set_attr(f, "loss_sum", s.loss_sum);
+      h5::set_attr(f, "steps_run", s.steps_run);
+      h5::set_attr(f, "best", s.best);
+      h5::set_attr(f, "since_best", s.since_best);
+      h5::set_attr(f, "last_metrics", s.last_metrics_json);
+      h5::set_attr(f, "config", c.config_yaml);
+      h5::set_attr(f, "num_dense", static_cast<int64_t>(c.dense.size()));
+      for (size_t k = 0; k < c.dense.size(); ++k) {
+        write_flat(f, fmt::format("param_{}", k), c.dense[k]);
+        write_flat(f, fmt::format("adam_m_{}", k), c.dense_m[k]);
+        write_flat(f, fmt::format("adam_v_{}", k), c.dense_v[k]);
+      }
+    }
+    fsync_path(temp);
+    fs::rename(temp, path);
+  }
+  if (const char* crash = std::getenv("HALOREC_TEST_CRASH_IN_CHECKPOINT")) {
+    if (std::atoll(crash) == step && comm.rank() == comm.size() - 1) {
+      log::error("HALOREC_TEST_CRASH_IN_CHECKPOINT: exiting before the commit marker");
+      std::_Exit(3);
+    }
+  }
+  comm.barrier();  // every shard is on disk
+  if (comm.rank() == 0) {
+    const std::string marker = (dir / kMarker).string();
+    {
+      std::ofstream f(marker + ".tmp");
+      f << fmt::format("{{\"step\": {}, \"world_size\": {}, \"format_version\": {}}}\n", step,
+                       comm.size(), kFormatVersion);
+      if (!f) HR_THROW(IoError, "cannot write '{}'", marker);
+    }
+    fsync_path(marker + ".tmp");
+    fs::rename(marker + ".tmp", marker);
+    fsync_path(dir.string());
+    fsync_path(root);
+    // Retention: newest `keep` committed stay; uncommitted older ones go.
+    std::vector<fs::path> done, stale;
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string name = e.path().filename().string();
+      if (!e.is_directory() || name.rfind("step-", 0) != 0) continue;
+      (committed(e.path()) ? done : stale).push_back(e.path());
+    }
+    std::sort(done.begin(), done.end());
+    std::error_code ec;
+    for (size_t k = 0; k + static_cast<size_t>(std::max<int64_t>(keep, 1)) < done.size(); ++k) {
+      if (done[k] != dir) fs::remove_all(done[k], ec);
+    }
+    for (const fs::path& p : stale) {
+      if (p.filename() < dir.filename()) fs::remove_all(p, ec);
+    }
+  }
+  comm.barrier();
+  return dir.string();
+}
+
+std::string find_latest(const std::string& path) {
+  std::error_code ec;
+  if (committed(path)) return path;
+  if (!fs::is_directory(path, ec)) return "";
+  std::string best;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("step-", 0) == 0 && committed(e.path())) {
+      if (best.empty() || name > fs::path(best).filename().string()) best = e.path().string();
+    }
+  }
+  return best;
+}
+
+Identity read_identity(const std::string& dir, std::string* config_yaml) {
+  const std::string path = dir + "/dense.h5";
+  h5::Handle file = h5::open_file(path, "checkpoint");
+  check_file(file.get(), path, kDenseFormat);
+  if (config_yaml != nullptr) *config_yaml = h5::get_attr_string(file.get(), "config");
+  return identity_of(file.get());
+}
+
+Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owned,
+                        const Identity& expected) {
+  if (!committed(dir)) {
+    HR_THROW(CheckpointError, "'{}' is not a committed checkpoint (no {} marker)", dir, kMarker);
+  }
+  Content c;
+  const std::string dense_path = dir + "/dense.h5";
+  int64_t world = 0;
+  {
+    h5::Handle file = h5::open_file(dense_path, "checkpoint");
+    const hid_t f = file.get();
+    check_file(f, dense_path, kDenseFormat);
+    check_identity(identity_of(f), expected, dir);
+    world = h5::get_attr_int(f, "world_size");
+    TrainState& s = c.state;
+    s.epoch = h5::get_attr_int(f, "epoch");
+    s.step_in_epoch = h5::get_attr_int(f, "step_in_epoch");
+    s.global_step = h5::get_attr_int(f, "global_step");
+    s.loss_sum = h5::get_attr_double(f, "loss_sum");
+    s.steps_run = h5::get_attr_int(f, "steps_run");
+    s.best = h5::get_attr_double(f, "best");
+    s.since_best = h5::get_attr_int(f, "since_best");
+    s.last_metrics_json = h5::get_attr_string(f, "last_metrics");
+    c.config_yaml = h5::get_attr_string(f, "config");
+    const int64_t n = h5::get_attr_int(f, "num_dense");
+    for (int64_t k = 0; k < n; ++k) {
+      c.dense.push_back(read_flat(f, fmt::format("param_{}", k)));
+      c.dense_m.push_back(read_flat(f, fmt::format("adam_m_{}", k)));
+      c.dense_v.push_back(read_flat(f, fmt::format("adam_v_{}", k)));
+    }
+  }
+  // Rows by global id from every writer's file.
+  const int64_t n = static_cast<int64_t>(owned.size());
+  c.owned = owned;
+  c.e0 = at::zeros({n, expected.dim});
+  c.m = at::zeros({n, expected.dim});
+  c.v = at::zeros({n, expected.dim});
+  std::vector<bool> found(static_cast<size_t>(n), false);
+  for (int64_t r = 0; r < world; ++r) {
+    const std::string path = dir + "/" + rank_file(static_cast<int>(r));
+    h5::Handle file = h5::open_file(path, "checkpoint shard");
+    const hid_t f = file.get();
+    check_file(f, path, kShardFormat);
+    if (h5::get_attr_int(f, "rank") != r || h5::get_attr_int(f, "world_size") != world) {
+      HR_THROW(InputError, "'{}' is not rank {} of {}", path, r, world);
+    }
+    const std::vector<int64_t> ids = h5::read_array<int64_t>(f, "global_id");
+    std::vector<int64_t> src, dst;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      const auto it = std::lower_bound(owned.begin(), owned.end(), ids[k]);
+      if (it != owned.end() && *it == ids[k]) {
+        src.push_back(static_cast<int64_t>(k));
+        dst.push_back(it - owned.begin());
+        found[static_cast<size_t>(dst.back())] = true;
+      }
+    }
+    if (src.empty()) continue;
+    const at::Tensor s = at::tensor(src, at::kLong), d = at::tensor(dst, at::kLong);
+    const at::Tensor e = read_rows(f, "embedding");
+    if (e.size(0) != static_cast<int64_t>(ids.size()) || e.size(1) != expected.dim) {
+      HR_THROW(InputError, "'{}': embedding is {}x{}, expected {}x{}", path, e.size(0), e.size(1),
+               ids.size(), expected.dim);
+    }
+    c.e0.index_copy_(0, d, e.index_select(0, s));
+    c.m.index_copy_(0, d, read_rows(f, "adam_m").index_select(0, s));
+    c.v.index_copy_(0, d, read_rows(f, "adam_v").index_select(0, s));
+    c.adam_step = h5::get_attr_int(f, "adam_step");
+  }
+  const auto missing = std::find(found.begin(), found.end(), false);
+  if (missing != found.end()) {
+    HR_THROW(CheckpointError, "checkpoint '{}' has no row for node {}", dir,
+             owned[static_cast<size_t>(missing - found.begin())]);
+  }
+  return c;
+}
+
+}  // namespace halorec::checkpoint
