@@ -26,6 +26,9 @@ std::unique_ptr<Command> make_synth_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_partition_command();
 std::unique_ptr<Command> make_train_command();
+std::unique_ptr<Command> make_export_command();
+std::unique_ptr<Command> make_recommend_command();
+std::unique_ptr<Command> make_evaluate_command();
 
 // Prints a report: one JSON object on stdout with --json, else the text.
 void print_report(bool json, const nlohmann::json& object, const std::string& text);

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_info_command());
   commands.push_back(cli::make_partition_command());
   commands.push_back(cli::make_train_command());
+  commands.push_back(cli::make_export_command());
+  commands.push_back(cli::make_recommend_command());
+  commands.push_back(cli::make_evaluate_command());
   std::vector<std::pair<CLI::App*, cli::Command*>> subs;
   for (auto& c : commands) subs.emplace_back(c->setup(app), c.get());
 

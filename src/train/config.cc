@@ -252,6 +252,19 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
   return c;
 }
 
+TrainConfig config_from_yaml(const std::string& text, const std::string& where) {
+  TrainConfig c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    HR_THROW(ConfigError, "{}:{}: {}", where, e.mark.line + 1, e.msg);
+  }
+  if (!root.IsNull()) apply_tree(c, root, "", where + ": ");
+  validate(c);
+  return c;
+}
+
 std::string to_yaml(const TrainConfig& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;

@@ -60,6 +60,9 @@ const std::vector<ConfigKey>& config_keys();
 // Loads `path` (may be empty: defaults only), then applies `overrides`
 // ("key=value", value in YAML syntax). ConfigError naming the key or file.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+// A configuration from YAML text (e.g. the one stored in a checkpoint);
+// `where` names its origin in errors.
+TrainConfig config_from_yaml(const std::string& text, const std::string& where);
 // The effective configuration as YAML.
 std::string to_yaml(const TrainConfig& c);
 

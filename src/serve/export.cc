@@ -1,0 +1,88 @@
+#include "serve/export.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+
+#include "checkpoint/checkpoint.h"
+#include "comm/mpi_communicator.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "core/resources.h"
+#include "data/dataset.h"
+#include "graph/csr.h"
+#include "model/model.h"
+#include "serve/model_file.h"
+#include "train/config.h"
+
+namespace halorec::serve {
+
+ExportReport run_export(const ExportOptions& o) {
+  if (o.dtype != "fp32" && o.dtype != "fp16") {
+    HR_THROW(UsageError, "--dtype '{}': expected fp32 or fp16", o.dtype);
+  }
+  Stopwatch watch;
+  const std::string dir = checkpoint::find_latest(o.checkpoint);
+  if (dir.empty()) {
+    HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
+  }
+  std::string config_yaml;
+  const checkpoint::Identity id = checkpoint::read_identity(dir, &config_yaml);
+  const train::TrainConfig c = train::config_from_yaml(config_yaml, dir + "/dense.h5:config");
+  const data::Dataset d = data::read_dataset(o.dataset.empty() ? c.dataset : o.dataset);
+  const std::string fingerprint = d.fingerprint();
+  if (fingerprint != id.dataset_fingerprint) {
+    HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", dir,
+             o.dataset.empty() ? c.dataset : o.dataset);
+  }
+  const int64_t n = d.num_users() + d.num_items();
+  std::vector<int64_t> all(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) all[static_cast<size_t>(k)] = k;
+  const checkpoint::Content content = checkpoint::load_checkpoint(dir, all, id);
+
+  // The whole graph as one shard, on this process alone.
+  const graph::Csr a = graph::normalized_adjacency(d);
+  const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  comm::ExchangePlan none;
+  none.send_index = at::empty({0}, at::kLong);
+  none.send_counts = {0};
+  none.recv_counts = {0};
+  model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  auto net = model::make_model(mc, {&g, &none, &self, at::tensor(all, at::kLong)},
+                               at::TensorOptions().dtype(at::kFloat));
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> dense = net->dense_parameters();
+  for (size_t k = 0; k < dense.size(); ++k) {
+    dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
+  }
+  const at::Tensor final_vectors = net->forward(content.e0, 0, false).contiguous();
+
+  ModelFile m;
+  m.user_ids = d.user_ids;
+  m.item_ids = d.item_ids;
+  m.dim = final_vectors.size(1);
+  const float* p = final_vectors.data_ptr<float>();
+  m.user_vectors.assign(p, p + d.num_users() * m.dim);
+  m.item_vectors.assign(p + d.num_users() * m.dim, p + n * m.dim);
+  m.model_type = c.model_type;
+  m.layers = c.layers;
+  m.dataset_fingerprint = fingerprint;
+  m.step = content.state.global_step;
+  m.metrics_json = content.state.last_metrics_json;
+  m.dtype = o.dtype;
+  m.checkpoint = std::filesystem::absolute(dir).string();
+  write_model_file(m, o.out);
+
+  ExportReport r;
+  r.checkpoint = dir;
+  r.out = o.out;
+  r.users = d.num_users();
+  r.items = d.num_items();
+  r.dim = m.dim;
+  r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
+  r.seconds = watch.seconds();
+  return r;
+}
+
+}  // namespace halorec::serve

@@ -1,0 +1,27 @@
+#pragma once
+// `halorec export`: a checkpoint (any writer rank count) -> model.h5 with the
+// final vectors the model scores with (after propagation), by original id.
+// Runs in one process over the whole graph.
+
+#include <cstdint>
+#include <string>
+
+namespace halorec::serve {
+
+struct ExportOptions {
+  std::string checkpoint;  // a checkpoint, or a folder whose newest committed one is used
+  std::string out;
+  std::string dtype = "fp32";  // fp32 | fp16
+  std::string dataset;         // default: the dataset in the checkpoint's config
+};
+
+struct ExportReport {
+  std::string checkpoint;
+  std::string out;
+  int64_t users = 0, items = 0, dim = 0, bytes = 0;
+  double seconds = 0;
+};
+
+ExportReport run_export(const ExportOptions& options);
+
+}  // namespace halorec::serve

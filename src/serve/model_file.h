@@ -1,0 +1,30 @@
+#pragma once
+// model.h5, the serving export (docs/formats.md): final user and item
+// vectors with their original ids, and model metadata.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace halorec::serve {
+
+inline constexpr const char* kModelFormat = "halorec.model";
+inline constexpr int64_t kModelFormatVersion = 1;
+
+struct ModelFile {
+  std::vector<std::string> user_ids, item_ids;
+  std::vector<float> user_vectors, item_vectors;  // row-major [n, dim]
+  int64_t dim = 0;
+  std::string model_type;
+  int64_t layers = 0;
+  std::string dataset_fingerprint;
+  int64_t step = 0;
+  std::string metrics_json = "{}";
+  std::string dtype = "fp32";
+  std::string checkpoint;
+};
+
+void write_model_file(const ModelFile& m, const std::string& path);  // staged
+ModelFile read_model_file(const std::string& path);
+
+}  // namespace halorec::serve
