@@ -28,6 +28,13 @@ echo "== partition: METIS, 2 parts"
 echo "== train: LightGCN on 2 CPU ranks"
 mpirun -np 2 --oversubscribe "$BIN" train --config configs/quickstart.yaml --set train.threads=1
 
+echo "== export: final vectors with original ids -> model.h5"
+"$BIN" export --checkpoint "$OUT/run/checkpoints" --out "$OUT/model.h5"
+
+FIRST_USER=$(/usr/bin/python3 -c "import h5py; print(h5py.File('$OUT/dataset.h5')['users/original_id'][0].decode())")
+echo "== recommend: top 10 for user $FIRST_USER"
+"$BIN" recommend --model "$OUT/model.h5" --user "$FIRST_USER" --k 10 --exclude-seen "$OUT/dataset.h5"
+
 echo
 echo "== metrics (out/quickstart/run/metrics.jsonl, last evaluation)"
 /usr/bin/python3 - "$OUT/run/metrics.jsonl" <<'PY'
@@ -49,3 +56,5 @@ echo "  $OUT/parts/                        partition: meta.h5 + rank-0000N.h5"
 echo "  $OUT/run/metrics.jsonl             per-epoch loss, timings and metrics"
 echo "  $OUT/run/steps.csv                 per-step global loss"
 echo "  $OUT/run/config.yaml               effective configuration"
+echo "  $OUT/run/checkpoints/              sharded checkpoints (resume with --resume latest)"
+echo "  $OUT/model.h5                      exported user and item vectors (docs/formats.md)"

@@ -265,9 +265,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     keep_log_lines(c.output_dir + "/steps.csv", [&](const std::string& line) {
       return line.rfind("step,", 0) == 0 || std::atoll(line.c_str()) <= state.global_step;
     }, state.global_step > 0);
-    metrics_file.open(c.output_dir + "/metrics.jsonl", std::ios::app);
-    if (!metrics_file) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", c.output_dir);
     const bool fresh = state.global_step == 0;
+    metrics_file.open(c.output_dir + "/metrics.jsonl", fresh ? std::ios::trunc : std::ios::app);
+    if (!metrics_file) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", c.output_dir);
     steps_file.open(c.output_dir + "/steps.csv", fresh ? std::ios::trunc : std::ios::app);
     if (fresh) steps_file << "step,epoch,loss,ms\n";
     log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P, steps_per_epoch,
