@@ -98,6 +98,34 @@ try:
     assert losses(c) == losses(ref2) and metrics(c) == metrics(ref2)
     print("crash before the marker: previous checkpoint loaded, resumed run identical")
 
+    # 3b. A scheduler's signal (SIGUSR1, as Slurm's --signal=USR1@120): the
+    #     run checkpoints after the current step and stops; resuming finishes
+    #     the run with the same losses (P=1 here, so up to reassociation).
+    import signal
+    import time
+    sig = os.path.join(D, "signal")
+    proc = subprocess.Popen([BIN, "train", *COMMON, "--set", f"output.dir={sig}",
+                             "--set", "checkpoint.every=0", "--set", "train.epochs=40"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    steps_csv = os.path.join(sig, "steps.csv")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if os.path.exists(steps_csv) and sum(1 for _ in open(steps_csv)) > 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, err
+    assert "stopped by a signal" in err, err
+    done = len(losses(sig))
+    assert os.path.exists(os.path.join(sig, "checkpoints", f"step-{done:010d}", "COMMITTED"))
+    train(1, sig, "--set", "checkpoint.every=0", "--resume", "latest")
+    got = [float(x) for x in losses(sig)]
+    want = [float(x) for x in losses(ref2)]
+    assert len(got) == len(want) and done < len(want), (done, len(got))
+    assert max(abs(a - b) / abs(b) for a, b in zip(got, want)) < 1e-5
+    print(f"SIGUSR1 after step {done}: checkpointed, stopped, resumed to the same losses")
+
     # 4. Bad checkpoints: clear errors, exit 2, naming the file.
     latest = sorted(x for x in os.listdir(os.path.join(ref2, "checkpoints")))[-1]
     good = os.path.join(ref2, "checkpoints", latest)
