@@ -75,6 +75,13 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
   EXPECT_NE(m.find("c.yaml:"), std::string::npos) << m;
 }
 
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf"}) {
+    const std::string path = std::string(HALOREC_SOURCE_DIR) + "/configs/" + name + ".yaml";
+    EXPECT_NO_THROW(load_config(path, {})) << path;
+  }
+}
+
 TEST(Config, EveryKeyIsDocumented) {
   std::ifstream f(std::string(HALOREC_SOURCE_DIR) + "/docs/config.md");
   ASSERT_TRUE(f.good());
