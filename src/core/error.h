@@ -1,6 +1,6 @@
 #pragma once
-// The error hierarchy (docs/errors.md). What a user did wrong (input, config,
-// usage) exits 2; everything else exits 1.
+// The error hierarchy (docs/errors.md). What a user gave that is wrong (input,
+// config, usage, a missing or unusable checkpoint) exits 2; everything else 1.
 
 #include <stdexcept>
 #include <string>

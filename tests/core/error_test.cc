@@ -11,6 +11,7 @@ TEST(Error, ExitCodesSeparateUserMistakesFromFailures) {
   EXPECT_EQ(exit_code_for(InputError("x")), 2);
   EXPECT_EQ(exit_code_for(ConfigError("x")), 2);
   EXPECT_EQ(exit_code_for(UsageError("x")), 2);
+  EXPECT_EQ(exit_code_for(CheckpointError("x")), 2);
   EXPECT_EQ(exit_code_for(IoError("x")), 1);
   EXPECT_EQ(exit_code_for(InternalError("x")), 1);
   EXPECT_EQ(exit_code_for(std::runtime_error("x")), 1);
