@@ -28,6 +28,8 @@
 #include "partition/partition_job.h"
 #include "partition/shard_file.h"
 #include "train/adam.h"
+#include "train/bpr_step.h"
+#include "train/training_state.h"
 #include "train/evaluator.h"
 #include "train/sampler.h"
 
@@ -66,29 +68,6 @@ double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
-}
-
-// Identical dense gradients on every rank: sum over ranks, then rank 0's
-// result everywhere (an all-reduce alone may differ in the last bits).
-void reduce_dense_grads(const std::vector<at::Tensor>& params, comm::Communicator& comm) {
-  if (params.empty()) return;
-  std::vector<at::Tensor> grads;
-  for (const at::Tensor& p : params) {
-    grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : at::zeros({p.numel()}, p.options()));
-  }
-  at::Tensor flat = at::cat(grads).to(comm.device());
-  comm.all_reduce(flat, comm::ReduceOp::kSum);
-  comm.broadcast(flat, 0);
-  int64_t off = 0;
-  for (const at::Tensor& p : params) {
-    at::Tensor g = flat.slice(0, off, off + p.numel()).view(p.sizes()).to(p.device());
-    if (p.grad().defined()) {
-      p.mutable_grad().copy_(g);
-    } else {
-      p.mutable_grad() = g.clone();
-    }
-    off += p.numel();
-  }
 }
 
 std::atomic<int> g_signal{0};
@@ -194,6 +173,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   Adam adam(params, c.lr);
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
+  const BprInputs bpr_inputs{net.get(), e0, owned_ids, owner, U, c.weight_decay, &comm};
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   const bool progress = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO);
 
@@ -202,6 +182,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   const std::string ckpt_root =
       c.checkpoint_dir.empty() ? c.output_dir + "/checkpoints" : c.checkpoint_dir;
   checkpoint::TrainState state;
+  TrainableState trainable{&shard.owned, e0, dense, &adam};
   if (!c.resume.empty()) {
     const std::string from =
         checkpoint::find_latest(c.resume == "latest" ? ckpt_root : c.resume);
@@ -210,22 +191,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     }
     if (!from.empty()) {
       Stopwatch load_watch;
-      const checkpoint::Content loaded = checkpoint::load_checkpoint(from, shard.owned, identity);
-      at::NoGradGuard no_grad;
-      e0.copy_(loaded.e0.to(device));
-      adam.exp_avg()[0].copy_(loaded.m.to(device));
-      adam.exp_avg_sq()[0].copy_(loaded.v.to(device));
-      if (loaded.dense.size() != dense.size()) {
-        HR_THROW(CheckpointError, "'{}' has {} dense parameters, the model {}", from,
-                 loaded.dense.size(), dense.size());
-      }
-      for (size_t k = 0; k < dense.size(); ++k) {
-        dense[k].detach().copy_(loaded.dense[k].view(dense[k].sizes()).to(device));
-        adam.exp_avg()[k + 1].copy_(loaded.dense_m[k].view(dense[k].sizes()).to(device));
-        adam.exp_avg_sq()[k + 1].copy_(loaded.dense_v[k].view(dense[k].sizes()).to(device));
-      }
-      adam.set_steps(loaded.adam_step);
-      state = loaded.state;
+      state = restore_checkpoint(from, trainable, identity);
       if (comm.rank() == 0) {
         log::info("resumed from {} at epoch {} step {} ({:.2f} s)", from, state.epoch,
                   state.global_step, load_watch.seconds());
@@ -235,24 +201,8 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                 ckpt_root);
     }
   }
-  auto save = [&](const checkpoint::TrainState& s) {
-    Stopwatch watch;
-    checkpoint::Content content;
-    content.owned = shard.owned;
-    content.e0 = e0.detach();
-    content.m = adam.exp_avg()[0];
-    content.v = adam.exp_avg_sq()[0];
-    content.adam_step = adam.steps();
-    for (size_t k = 0; k < dense.size(); ++k) {
-      content.dense.push_back(dense[k].detach().cpu());
-      content.dense_m.push_back(adam.exp_avg()[k + 1].cpu());
-      content.dense_v.push_back(adam.exp_avg_sq()[k + 1].cpu());
-    }
-    content.state = s;
-    content.config_yaml = to_yaml(c);
-    const std::string dir = checkpoint::write_checkpoint(ckpt_root, content, identity, comm,
-                                                         c.checkpoint_keep);
-    if (comm.rank() == 0) log::info("checkpoint {} ({:.2f} s)", dir, watch.seconds());
+  auto save = [&](const checkpoint::TrainState& position) {
+    save_checkpoint(ckpt_root, trainable, position, identity, c, comm);
   };
 
   std::ofstream metrics_file, steps_file;
@@ -297,27 +247,12 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       const int64_t s = state.step_in_epoch;
       Stopwatch step_watch;
       const Triples t = sampler.sample(epoch, s);
-      const int64_t b = static_cast<int64_t>(t.user.size());
-      const at::Tensor final_owned = net->forward(e0, state.global_step, true);
-      at::Tensor batch_items = at::cat({i64(t.pos), i64(t.neg)}).add_(U).to(device);
-      const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, owner, owned_ids);
-      const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
-      const at::Tensor item_e0 = comm::remote_gather(e0, gather, comm);
-      const at::Tensor user_rows = at::searchsorted(owned_ids, i64(t.user).to(device));
-      const at::Tensor eu = final_owned.index_select(0, user_rows);
-      const at::Tensor ep = item_final.slice(0, 0, b), en = item_final.slice(0, b, 2 * b);
-      const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
-      const at::Tensor reg = (e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
-      const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));
-      const at::Tensor loss = (bpr + c.weight_decay * reg) * norm;
-      // Every exchange output takes part in backward on every rank (see row_exchange.h).
-      const at::Tensor anchor = (final_owned.sum() + item_final.sum() + item_e0.sum()) * 0.0;
-      (loss + anchor).backward();
+      const double rank_loss = bpr_forward_backward(bpr_inputs, t, state.global_step);
       reduce_dense_grads(dense, comm);
       adam.step();
       adam.zero_grad();
       // The step's global loss, and whether any rank got a stop signal.
-      at::Tensor shared = at::tensor({loss.item<double>(), g_signal.load() != 0 ? 1.0 : 0.0},
+      at::Tensor shared = at::tensor({rank_loss, g_signal.load() != 0 ? 1.0 : 0.0},
                                      at::kDouble).to(device);
       comm.all_reduce(shared, comm::ReduceOp::kSum);
       shared = shared.cpu();

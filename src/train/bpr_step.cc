@@ -1,0 +1,63 @@
+#include "train/bpr_step.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "comm/exchange_plan.h"
+#include "comm/row_exchange.h"
+
+namespace halorec::train {
+
+namespace {
+at::Tensor i64(const std::vector<int64_t>& v) {
+  return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
+}
+}  // namespace
+
+double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
+  comm::Communicator& comm = *in.comm;
+  const at::Device device = in.e0.device();
+  const int64_t b = static_cast<int64_t>(t.user.size());
+  const at::Tensor final_owned = in.net->forward(in.e0, global_step, true);
+  const at::Tensor batch_items = at::cat({i64(t.pos), i64(t.neg)}).add_(in.num_users).to(device);
+  const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids);
+  const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
+  const at::Tensor item_e0 = comm::remote_gather(in.e0, gather, comm);
+  const at::Tensor user_rows = at::searchsorted(in.owned_ids, i64(t.user).to(device));
+  const at::Tensor eu = final_owned.index_select(0, user_rows);
+  const at::Tensor ep = item_final.slice(0, 0, b), en = item_final.slice(0, b, 2 * b);
+  const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
+  const at::Tensor reg =
+      (in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
+  const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));
+  const at::Tensor loss = (bpr + in.weight_decay * reg) * norm;
+  // Every exchange output takes part in backward on every rank (row_exchange.h).
+  const at::Tensor anchor = (final_owned.sum() + item_final.sum() + item_e0.sum()) * 0.0;
+  (loss + anchor).backward();
+  return loss.item<double>();
+}
+
+void reduce_dense_grads(const std::vector<at::Tensor>& params, comm::Communicator& comm) {
+  if (params.empty()) return;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params) {
+    grads.push_back(p.grad().defined() ? p.grad().reshape({-1})
+                                       : at::zeros({p.numel()}, p.options()));
+  }
+  at::Tensor flat = at::cat(grads).to(comm.device());
+  comm.all_reduce(flat, comm::ReduceOp::kSum);
+  comm.broadcast(flat, 0);
+  int64_t off = 0;
+  for (const at::Tensor& p : params) {
+    at::Tensor g = flat.slice(0, off, off + p.numel()).view(p.sizes()).to(p.device());
+    if (p.grad().defined()) {
+      p.mutable_grad().copy_(g);
+    } else {
+      p.mutable_grad() = g.clone();
+    }
+    off += p.numel();
+  }
+}
+
+}  // namespace halorec::train

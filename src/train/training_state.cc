@@ -1,0 +1,55 @@
+#include "train/training_state.h"
+
+#include <ATen/ATen.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/resources.h"
+
+namespace halorec::train {
+
+void save_checkpoint(const std::string& root, const TrainableState& s,
+                     const checkpoint::TrainState& position, const checkpoint::Identity& id,
+                     const TrainConfig& c, comm::Communicator& comm) {
+  Stopwatch watch;
+  checkpoint::Content content;
+  content.owned = *s.owned;
+  content.e0 = s.e0.detach();
+  content.m = s.adam->exp_avg()[0];
+  content.v = s.adam->exp_avg_sq()[0];
+  content.adam_step = s.adam->steps();
+  for (size_t k = 0; k < s.dense.size(); ++k) {
+    content.dense.push_back(s.dense[k].detach().cpu());
+    content.dense_m.push_back(s.adam->exp_avg()[k + 1].cpu());
+    content.dense_v.push_back(s.adam->exp_avg_sq()[k + 1].cpu());
+  }
+  content.state = position;
+  content.config_yaml = to_yaml(c);
+  const std::string dir =
+      checkpoint::write_checkpoint(root, content, id, comm, c.checkpoint_keep);
+  if (comm.rank() == 0) log::info("checkpoint {} ({:.2f} s)", dir, watch.seconds());
+}
+
+checkpoint::TrainState restore_checkpoint(const std::string& from, TrainableState& s,
+                                          const checkpoint::Identity& id) {
+  const checkpoint::Content loaded = checkpoint::load_checkpoint(from, *s.owned, id);
+  if (loaded.dense.size() != s.dense.size()) {
+    HR_THROW(CheckpointError, "'{}' has {} dense parameters, the model {}", from,
+             loaded.dense.size(), s.dense.size());
+  }
+  at::NoGradGuard no_grad;
+  const at::Device device = s.e0.device();
+  s.e0.copy_(loaded.e0.to(device));
+  s.adam->exp_avg()[0].copy_(loaded.m.to(device));
+  s.adam->exp_avg_sq()[0].copy_(loaded.v.to(device));
+  for (size_t k = 0; k < s.dense.size(); ++k) {
+    const auto shape = s.dense[k].sizes();
+    s.dense[k].detach().copy_(loaded.dense[k].view(shape).to(device));
+    s.adam->exp_avg()[k + 1].copy_(loaded.dense_m[k].view(shape).to(device));
+    s.adam->exp_avg_sq()[k + 1].copy_(loaded.dense_v[k].view(shape).to(device));
+  }
+  s.adam->set_steps(loaded.adam_step);
+  return loaded.state;
+}
+
+}  // namespace halorec::train
