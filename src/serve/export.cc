@@ -1,6 +1,7 @@
 #include "serve/export.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <filesystem>
 

@@ -1,8 +1,8 @@
 #include "train/adam.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/generated/variable_factories.h>
 
 #include <cmath>
 

@@ -1,6 +1,7 @@
 #include "train/training_state.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "core/check.h"
 #include "core/log.h"
