@@ -2,6 +2,7 @@
 # Run ON THE GPU MACHINE (after tools/device/gather-headers.sh here, carrying
 # .device-check): compiles every LibTorch/NCCL source of HaloRec, syntax only,
 # against that machine's CUDA LibTorch (python3's torch). Writes logs to $OUT.
+set -u
 cd "$(dirname "$0")/.."
 PY=python3
 echo "torch: $($PY -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())')"
