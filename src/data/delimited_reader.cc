@@ -213,10 +213,12 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
     }
     std::optional<std::string_view> behavior_value;
     if (behavior.index >= 0) behavior_value = fields[behavior.index];
-    const std::optional<float> w = ctx->weigh(path, ln, rating_value, behavior_value);
-    if (!w) continue;
+    // Ids first: an id whose records are all filtered out still exists in
+    // train, so a test record naming it is counted (id_not_in_train), not an error.
     int64_t u = 0, i = 0;
     if (!ctx->resolve(path, ln, user_key, item_key, &u, &i)) continue;
+    const std::optional<float> w = ctx->weigh(path, ln, rating_value, behavior_value);
+    if (!w) continue;
     ctx->add(u, i, *w, t);
   }
 }

@@ -115,6 +115,23 @@ TEST(Prepare, GivenTestDropsWhatCannotBeEvaluated) {
   EXPECT_EQ(r.records_kept + r.dropped.total(), r.records_read);
 }
 
+TEST(Prepare, TestIdsWithoutTrainInteractionsAfterCleaningAreCounted) {
+  testing::TempDir dir;
+  // dave occurs in train, but only below the rating threshold.
+  PrepareOptions o = csv_options(dir.write("train.csv", "user,item,r\nann,a,5\nann,b,5\n"
+                                                          "bob,a,4\ndave,b,1\n"),
+                                 dir.file("d.h5"));
+  o.test_path = dir.write("test.csv", "user,item,r\nbob,b,5\ndave,a,5\n");
+  o.delimited.rating_col = "r";
+  o.reader.min_rating = 3;
+  const PrepareReport r = run_prepare(o);
+  EXPECT_EQ(r.dropped[DropReason::kIdNotInTrain], 1);
+  EXPECT_EQ(r.dropped[DropReason::kBelowRating], 1);
+  EXPECT_EQ(r.test, 1);
+  EXPECT_EQ(r.users, 2);
+  EXPECT_EQ(r.records_kept + r.dropped.total(), r.records_read);
+}
+
 TEST(Prepare, UnknownTestIdFailsAndWritesNothing) {
   testing::TempDir dir;
   PrepareOptions o;
