@@ -13,18 +13,52 @@ bool parse_int64(std::string_view s, int64_t* out) {
   return ec == std::errc() && ptr == end;
 }
 
+namespace {
+uint64_t hash_of(std::string_view key) {
+  // FNV-1a, then a final mix so that the low bits (the slot) are well spread.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : key) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ (h >> 33);
+}
+}  // namespace
+
+size_t IdTable::slot_of(std::string_view key, uint64_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  size_t k = static_cast<size_t>(hash) & mask;
+  while (slots_[k].id != kMissing &&
+         (slots_[k].hash != hash || keys_[static_cast<size_t>(slots_[k].id)] != key)) {
+    k = (k + 1) & mask;
+  }
+  return k;
+}
+
+void IdTable::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.id == kMissing) continue;
+    size_t k = static_cast<size_t>(s.hash) & mask;
+    while (slots_[k].id != kMissing) k = (k + 1) & mask;
+    slots_[k] = s;
+  }
+}
+
 int64_t IdTable::intern(std::string_view key) {
-  auto it = index_.find(key);
-  if (it != index_.end()) return it->second;
+  const uint64_t h = hash_of(key);
+  size_t k = slot_of(key, h);
+  if (slots_[k].id != kMissing) return slots_[k].id;
   const int64_t id = size();
   keys_.emplace_back(key);
-  index_.emplace(std::string_view(keys_.back()), id);
+  slots_[k] = Slot{h, id};
+  if (static_cast<size_t>(size()) * 2 > slots_.size()) grow();
   return id;
 }
 
 int64_t IdTable::find(std::string_view key) const {
-  auto it = index_.find(key);
-  return it == index_.end() ? kMissing : it->second;
+  return slots_[slot_of(key, hash_of(key))].id;
 }
 
 std::vector<int64_t> IdTable::finalize(const std::vector<bool>& used,

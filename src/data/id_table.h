@@ -8,7 +8,6 @@
 #include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace halorec::data {
@@ -30,8 +29,17 @@ class IdTable {
                                 std::vector<std::string>* ordered_keys) const;
 
  private:
-  std::deque<std::string> keys_;  // deque: stable addresses for the views below
-  std::unordered_map<std::string_view, int64_t> index_;
+  // Open addressing with linear probing; a slot keeps the key's hash so most
+  // probes compare one integer, not a string.
+  struct Slot {
+    uint64_t hash = 0;
+    int64_t id = kMissing;
+  };
+  size_t slot_of(std::string_view key, uint64_t hash) const;
+  void grow();
+
+  std::deque<std::string> keys_;  // deque: appending never moves existing keys
+  std::vector<Slot> slots_ = std::vector<Slot>(1024);
 };
 
 // Strict decimal integer (optional '-', digits only, fits int64).

@@ -49,16 +49,80 @@ void Interactions::remap(const std::vector<int64_t>& users, const std::vector<in
   }
 }
 
+namespace {
+
+// (user, item) in one integer when both fit in 32 bits (the order is the same).
+bool packable(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (static_cast<uint64_t>(a[k]) >> 32 || static_cast<uint64_t>(b[k]) >> 32) return false;
+  }
+  return true;
+}
+
+// Sorts compact keys (not an index vector compared through random reads) and
+// returns the permutation; `index` keeps the sort stable.
+template <typename Key, typename Make>
+std::vector<int64_t> sorted_order(size_t n, Make make) {
+  std::vector<Key> keys(n);
+  bool sorted = true;
+  for (size_t k = 0; k < n; ++k) {
+    keys[k] = make(k);
+    if (k > 0 && keys[k] < keys[k - 1]) sorted = false;
+  }
+  if (sorted) return {};
+  std::sort(keys.begin(), keys.end());
+  std::vector<int64_t> order(n);
+  for (size_t k = 0; k < n; ++k) order[k] = keys[k].index;
+  return order;
+}
+
+struct PackedKey {  // 16 bytes
+  uint64_t user_item;
+  int64_t index;
+  bool operator<(const PackedKey& o) const {
+    return user_item != o.user_item ? user_item < o.user_item : index < o.index;
+  }
+};
+
+struct PackedTimeKey {  // 24 bytes
+  uint64_t user_item;
+  int64_t time, index;
+  bool operator<(const PackedTimeKey& o) const {
+    if (user_item != o.user_item) return user_item < o.user_item;
+    return time != o.time ? time < o.time : index < o.index;
+  }
+};
+
+struct WideKey {  // 32 bytes, for ids beyond 32 bits
+  int64_t user, item, time, index;
+  bool operator<(const WideKey& o) const {
+    if (user != o.user) return user < o.user;
+    if (item != o.item) return item < o.item;
+    return time != o.time ? time < o.time : index < o.index;
+  }
+};
+
+}  // namespace
+
 void Interactions::sort() {
-  std::vector<int64_t> order(size());
-  std::iota(order.begin(), order.end(), 0);
-  auto key_less = [&](int64_t a, int64_t b) {
-    if (user[a] != user[b]) return user[a] < user[b];
-    if (item[a] != item[b]) return item[a] < item[b];
-    return has_time ? time[a] < time[b] : a < b;
+  const size_t n = size();
+  auto ui = [&](size_t k) {
+    return (static_cast<uint64_t>(user[k]) << 32) | static_cast<uint64_t>(item[k]);
   };
-  if (std::is_sorted(order.begin(), order.end(), key_less)) return;
-  std::sort(order.begin(), order.end(), key_less);
+  const auto idx = [](size_t k) { return static_cast<int64_t>(k); };
+  std::vector<int64_t> order;
+  if (!packable(user, item)) {
+    order = sorted_order<WideKey>(n, [&](size_t k) {
+      return WideKey{user[k], item[k], has_time ? time[k] : 0, idx(k)};
+    });
+  } else if (has_time) {
+    order = sorted_order<PackedTimeKey>(n, [&](size_t k) {
+      return PackedTimeKey{ui(k), time[k], idx(k)};
+    });
+  } else {
+    order = sorted_order<PackedKey>(n, [&](size_t k) { return PackedKey{ui(k), idx(k)}; });
+  }
+  if (order.empty()) return;  // already sorted
   permute(user, order);
   permute(item, order);
   permute(weight, order);
