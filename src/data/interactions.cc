@@ -64,12 +64,7 @@ bool packable(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
 template <typename Key, typename Make>
 std::vector<int64_t> sorted_order(size_t n, Make make) {
   std::vector<Key> keys(n);
-  bool sorted = true;
-  for (size_t k = 0; k < n; ++k) {
-    keys[k] = make(k);
-    if (k > 0 && keys[k] < keys[k - 1]) sorted = false;
-  }
-  if (sorted) return {};
+  for (size_t k = 0; k < n; ++k) keys[k] = make(k);
   std::sort(keys.begin(), keys.end());
   std::vector<int64_t> order(n);
   for (size_t k = 0; k < n; ++k) order[k] = keys[k].index;
@@ -104,7 +99,22 @@ struct WideKey {  // 32 bytes, for ids beyond 32 bits
 
 }  // namespace
 
+bool Interactions::is_sorted() const {
+  for (size_t k = 1; k < size(); ++k) {
+    if (user[k] != user[k - 1]) {
+      if (user[k] < user[k - 1]) return false;
+    } else if (item[k] != item[k - 1]) {
+      if (item[k] < item[k - 1]) return false;
+    } else if (has_time && time[k] < time[k - 1]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void Interactions::sort() {
+  // Prepare sorts the same tables several times: most calls find them sorted.
+  if (is_sorted()) return;
   const size_t n = size();
   auto ui = [&](size_t k) {
     return (static_cast<uint64_t>(user[k]) << 32) | static_cast<uint64_t>(item[k]);
@@ -122,7 +132,6 @@ void Interactions::sort() {
   } else {
     order = sorted_order<PackedKey>(n, [&](size_t k) { return PackedKey{ui(k), idx(k)}; });
   }
-  if (order.empty()) return;  // already sorted
   permute(user, order);
   permute(item, order);
   permute(weight, order);

@@ -28,8 +28,9 @@ struct Interactions {
   void keep(const std::vector<bool>& flags);
   // Replaces ids through old->new maps; records mapped to -1 must have been removed.
   void remap(const std::vector<int64_t>& users, const std::vector<int64_t>& items);
-  // Sorts by (user, item, time).
+  // Sorts by (user, item, time), stably.
   void sort();
+  bool is_sorted() const;
   // Sorts, then merges repeated (user, item) pairs: weights summed, latest time
   // kept. Returns how many records were merged away.
   int64_t merge_duplicates();

@@ -125,11 +125,8 @@ LocalGraph make_local_graph(int64_t num_cols, const std::vector<int64_t>& indptr
   g.num_rows = static_cast<int64_t>(indptr.size()) - 1;
   g.num_cols = num_cols;
   g.symmetric = symmetric;
-  auto i64 = [](const std::vector<int64_t>& v) {
-    return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
-  };
-  g.indptr = i64(indptr);
-  g.col = i64(col);
+  g.indptr = at::tensor(indptr, at::kLong);
+  g.col = at::tensor(col, at::kLong);
   g.val = at::tensor(at::ArrayRef<float>(val), at::kFloat);
   if (symmetric) {
     HR_CHECK_EQ(g.num_rows, num_cols);
@@ -149,8 +146,8 @@ LocalGraph make_local_graph(int64_t num_cols, const std::vector<int64_t>& indptr
       t_val[p] = val[e];
     }
   }
-  g.t_indptr = i64(t_indptr);
-  g.t_col = i64(t_col);
+  g.t_indptr = at::tensor(t_indptr, at::kLong);
+  g.t_col = at::tensor(t_col, at::kLong);
   g.t_val = at::tensor(at::ArrayRef<float>(t_val), at::kFloat);
   return g;
 }

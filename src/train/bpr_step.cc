@@ -9,32 +9,31 @@
 
 namespace halorec::train {
 
-namespace {
-at::Tensor i64(const std::vector<int64_t>& v) {
-  return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
-}
-}  // namespace
-
 double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
   comm::Communicator& comm = *in.comm;
   const at::Device device = in.e0.device();
   const int64_t b = static_cast<int64_t>(t.user.size());
   const at::Tensor final_owned = in.net->forward(in.e0, global_step, true);
-  const at::Tensor batch_items = at::cat({i64(t.pos), i64(t.neg)}).add_(in.num_users).to(device);
+  const at::Tensor batch_items =
+      at::cat({at::tensor(t.pos, at::kLong), at::tensor(t.neg, at::kLong)})
+          .add_(in.num_users)
+          .to(device);
   const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids);
   const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
   const at::Tensor item_e0 = comm::remote_gather(in.e0, gather, comm);
-  const at::Tensor user_rows = at::searchsorted(in.owned_ids, i64(t.user).to(device));
+  const at::Tensor user_rows =
+      at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
   const at::Tensor eu = final_owned.index_select(0, user_rows);
   const at::Tensor ep = item_final.slice(0, 0, b), en = item_final.slice(0, b, 2 * b);
   const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
-  const at::Tensor reg =
-      (in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
+  const at::Tensor reg = (in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));
   const at::Tensor loss = (bpr + in.weight_decay * reg) * norm;
-  // Every exchange output takes part in backward on every rank (row_exchange.h).
-  const at::Tensor anchor = (final_owned.sum() + item_final.sum() + item_e0.sum()) * 0.0;
-  (loss + anchor).backward();
+  // Every exchange output takes part in backward on every rank, as
+  // row_exchange.h requires: final_owned, item_final and item_e0 all reach
+  // the loss through index_select/slice nodes, which autograd keeps (and runs)
+  // even when this rank's share of the batch is empty.
+  loss.backward();
   return loss.item<double>();
 }
 

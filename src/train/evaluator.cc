@@ -1,8 +1,8 @@
 #include "train/evaluator.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,8 +13,7 @@
 namespace halorec::train {
 
 void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_t* rel_begin,
-                         const int64_t* rel_end, const std::vector<int64_t>& topk,
-                         double* sums) {
+                         const int64_t* rel_end, const std::vector<int64_t>& topk, double* sums) {
   const int64_t n_rel = rel_end - rel_begin;
   if (n_rel == 0) return;
   for (size_t c = 0; c < topk.size(); ++c) {
@@ -36,8 +35,7 @@ void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_
   }
 }
 
-Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk,
-                     int64_t batch_users)
+Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users)
     : shard_(shard), topk_(std::move(topk)), batch_users_(batch_users) {
   const auto& tu = shard.test.user;
   const auto& ru = shard.train.user;
@@ -63,31 +61,29 @@ EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator
   Stopwatch watch;
   at::NoGradGuard no_grad;
   const at::Device dev = comm.device();
-  const auto i64 = [](const std::vector<int64_t>& v) {
-    return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
-  };
   // All item vectors, in item id order.
-  const at::Tensor rows = i64(item_rows_).to(final_owned.device());
+  const at::Tensor rows = at::tensor(item_rows_, at::kLong).to(final_owned.device());
   const at::Tensor my_items = final_owned.index_select(0, rows).contiguous();
-  const at::Tensor all_ids = comm.all_gather_v(i64(item_ids_).to(dev)).to(final_owned.device());
+  const at::Tensor all_ids =
+      comm.all_gather_v(at::tensor(item_ids_, at::kLong).to(dev)).to(final_owned.device());
   const at::Tensor all_vecs = comm.all_gather_v(my_items.to(dev)).to(final_owned.device());
   at::Tensor items = at::zeros({shard_.num_items, final_owned.size(1)}, final_owned.options());
   items.index_copy_(0, all_ids, all_vecs);
   const at::Tensor items_t = items.t();
 
-  const int64_t max_k = std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()),
-                                          shard_.num_items);
+  const int64_t max_k =
+      std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
   const size_t n_sums = 4 * topk_.size();
   std::vector<double> sums(n_sums + 1, 0.0);
   const int64_t n_users = static_cast<int64_t>(test_users_.size());
-  const at::Tensor user_rows = i64(test_users_).to(final_owned.device());
+  const at::Tensor user_rows = at::tensor(test_users_, at::kLong).to(final_owned.device());
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < n_users; b += batch_users_) {
     const int64_t e = std::min(n_users, b + batch_users_);
-    at::Tensor scores =
-        at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t).to(at::kCPU)
-            .to(at::kFloat)
-            .contiguous();
+    at::Tensor scores = at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t)
+                            .to(at::kCPU)
+                            .to(at::kFloat)
+                            .contiguous();
     float* sp = scores.data_ptr<float>();
     const int64_t I = shard_.num_items;
     for (int64_t k = b; k < e; ++k) {

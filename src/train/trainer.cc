@@ -40,9 +40,6 @@ namespace halorec::train {
 
 namespace {
 
-at::Tensor i64(const std::vector<int64_t>& v) {
-  return at::tensor(at::ArrayRef<int64_t>(v), at::kLong);
-}
 
 bool partition_usable(const std::string& dir, const std::string& fingerprint, int parts) {
   std::error_code ec;
@@ -155,7 +152,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   }
   const comm::ExchangePlan halo = comm::make_exchange_plan(
       shard.send_index, shard.send_offsets, shard.recv_offsets, at::TensorOptions().device(device));
-  const at::Tensor owned_ids = i64(shard.owned).to(device);
+  const at::Tensor owned_ids = at::tensor(shard.owned, at::kLong).to(device);
   const at::Tensor owner = at::tensor(at::ArrayRef<int32_t>(meta.owner), at::kInt).to(device);
   const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
 
