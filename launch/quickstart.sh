@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, then the pipeline on
 # synthetic data with 2 CPU ranks: synth -> prepare -> partition -> train
-# (mpirun -np 2) -> metrics. Output goes to out/quickstart/.
+# (launch/halorec-run -np 2, i.e. mpirun) -> export -> recommend -> plot ->
+# metrics. Output goes to out/quickstart/.
+#
+# HALOREC_BIN=PATH uses that binary instead of building one;
+# HALOREC_QUICKSTART_OUT=DIR writes somewhere else than out/quickstart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/build.sh
-BIN=${BUILD_DIR:-build}/bin/halorec
-OUT=out/quickstart
-mkdir -p "$OUT"
-if [ "$(id -u)" -eq 0 ]; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+if [ -n "${HALOREC_BIN:-}" ]; then
+  BIN=$HALOREC_BIN
+else
+  ./scripts/build.sh
+  BIN=${BUILD_DIR:-build}/bin/halorec
 fi
+OUT=${HALOREC_QUICKSTART_OUT:-out/quickstart}
+mkdir -p "$OUT"
 
 echo "== synth: interactions with planted interest communities"
 "$BIN" synth --users 3000 --items 1500 --interactions 90000 --communities 8 --seed 7 \
@@ -26,7 +31,9 @@ echo "== partition: METIS, 2 parts"
 "$BIN" partition --dataset "$OUT/dataset.h5" --parts 2 --out "$OUT/parts" --force
 
 echo "== train: LightGCN on 2 CPU ranks"
-mpirun -np 2 --oversubscribe "$BIN" train --config configs/quickstart.yaml --set train.threads=1
+launch/halorec-run --bin "$BIN" ${MPIRUN:+--mpirun "$MPIRUN"} -np 2 train \
+  --config configs/quickstart.yaml --set "data.dataset=$OUT/dataset.h5" \
+  --set "data.parts=$OUT/parts" --set "output.dir=$OUT/run"
 
 echo "== export: final vectors with original ids -> model.h5"
 "$BIN" export --checkpoint "$OUT/run/checkpoints" --out "$OUT/model.h5"
@@ -35,8 +42,11 @@ FIRST_USER=$(/usr/bin/python3 -c "import h5py; print(h5py.File('$OUT/dataset.h5'
 echo "== recommend: top 10 for user $FIRST_USER"
 "$BIN" recommend --model "$OUT/model.h5" --user "$FIRST_USER" --k 10 --exclude-seen "$OUT/dataset.h5"
 
+echo "== plot: training curves and the partition"
+/usr/bin/python3 tools/plot.py "$OUT/run" >/dev/null
+
 echo
-echo "== metrics (out/quickstart/run/metrics.jsonl, last evaluation)"
+echo "== metrics ($OUT/run/metrics.jsonl, last evaluation)"
 /usr/bin/python3 - "$OUT/run/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -57,4 +67,6 @@ echo "  $OUT/run/metrics.jsonl             per-epoch loss, timings and metrics"
 echo "  $OUT/run/steps.csv                 per-step global loss"
 echo "  $OUT/run/config.yaml               effective configuration"
 echo "  $OUT/run/checkpoints/              sharded checkpoints (resume with --resume latest)"
+echo "  $OUT/run/training.png              loss, metrics and seconds per epoch"
+echo "  $OUT/run/partition.png             per-rank nodes, edges and halo"
 echo "  $OUT/model.h5                      exported user and item vectors (docs/formats.md)"

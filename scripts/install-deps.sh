@@ -15,7 +15,8 @@ PACKAGES=(
   libcli11-dev
   nlohmann-json3-dev
   libssl-dev
-  python3-h5py python3-numpy
+  python3-h5py python3-numpy python3-matplotlib
+  slurmctld slurmd slurm-client munge
   libopenblas0-openmp
   time
 )

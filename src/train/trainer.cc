@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <filesystem>
 #include <fstream>
@@ -173,7 +174,12 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
   const BprInputs bpr_inputs{net.get(), e0, owned_ids, owner, U, c.weight_decay, &comm};
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
-  const bool progress = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO);
+  // A progress line only for a person watching: not in a batch job's output
+  // file (mpirun hands ranks a pseudo-terminal even there).
+  const bool batch_job = std::getenv("SLURM_JOB_ID") != nullptr &&
+                         std::getenv("SLURM_PTY_PORT") == nullptr;
+  const bool progress =
+      comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO) && !batch_job;
 
   // Resume: rows by global id, so the writer's rank count does not matter.
   checkpoint::Identity identity{info.fingerprint, c.model_type, c.dim, c.layers};
@@ -199,9 +205,6 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                 ckpt_root);
     }
   }
-  auto save = [&](const checkpoint::TrainState& position) {
-    save_checkpoint(ckpt_root, trainable, position, identity, c, comm);
-  };
 
   std::ofstream metrics_file, steps_file;
   if (comm.rank() == 0) {
@@ -221,6 +224,15 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P, steps_per_epoch,
               sampler.triples_per_epoch(), c.batch_size);
   }
+  // The logs reach the disk before the checkpoint does: a run killed right
+  // after the checkpoint resumes with every step up to it logged.
+  auto save = [&](const checkpoint::TrainState& position) {
+    if (comm.rank() == 0) {
+      metrics_file.flush();
+      steps_file.flush();
+    }
+    save_checkpoint(ckpt_root, trainable, position, identity, c, comm);
+  };
 
   install_signal_handlers();
   TrainSummary summary;
