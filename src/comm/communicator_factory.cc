@@ -1,5 +1,7 @@
 #include "comm/communicator_factory.h"
 
+#include <ATen/Context.h>
+
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
 #ifdef HALOREC_WITH_NCCL
@@ -18,7 +20,13 @@ bool nccl_available() {
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda) {
   if (backend == "mpi" || (backend == "auto" && !(cuda && nccl_available()))) {
-    return std::make_unique<MpiCommunicator>();
+    auto c = std::make_unique<MpiCommunicator>();
+    if (cuda) {
+      const int64_t gpus = static_cast<int64_t>(at::getNumGPUs());
+      if (gpus < 1) HR_THROW(ConfigError, "train.device: cuda, but no GPU is visible");
+      c->set_device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(c->local_rank() % gpus)));
+    }
+    return c;
   }
   if (backend == "nccl" || backend == "auto") {
 #ifdef HALOREC_WITH_NCCL

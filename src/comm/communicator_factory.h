@@ -10,7 +10,9 @@ namespace halorec::comm {
 
 // `backend`: "mpi", "nccl", or "auto" (NCCL when built with it and `cuda`
 // is true, else MPI). MPI must be initialized. ConfigError for an unknown or
-// unavailable backend.
+// unavailable backend. With `cuda`, the rank's device is GPU local_rank: NCCL
+// needs one GPU per rank (and says so); MPI shares GPUs round-robin
+// (local_rank mod GPUs), so more ranks than GPUs work.
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda);
 
 // Whether this build has the NCCL backend.

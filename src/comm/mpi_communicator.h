@@ -1,6 +1,7 @@
 #pragma once
 // Communicator over MPI for CPU tensors. CUDA tensors are staged through host
-// memory, so several ranks can share one GPU and clusters without NCCL work.
+// memory, so several ranks can share one GPU and clusters without NCCL work:
+// give such a rank its GPU with set_device().
 // MPI counts are int: messages beyond max_message_elements() elements (INT_MAX
 // by default) are split into several messages.
 
@@ -21,7 +22,9 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
   std::string backend() const override { return "mpi"; }
-  at::Device device() const override { return at::Device(at::kCPU); }
+  // Where the rank computes: the CPU, or the GPU set_device() chose.
+  at::Device device() const override { return device_; }
+  void set_device(at::Device d) { device_ = d; }
 
   void all_reduce(at::Tensor& t, ReduceOp op) override;
   at::Tensor all_gather_v(const at::Tensor& input,
@@ -50,6 +53,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank_ = 0;
   int local_size_ = 1;
   int64_t max_elements_;
+  at::Device device_{at::kCPU};
 };
 
 }  // namespace halorec::comm

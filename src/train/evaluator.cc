@@ -80,18 +80,20 @@ EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < n_users; b += batch_users_) {
     const int64_t e = std::min(n_users, b + batch_users_);
-    at::Tensor scores = at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t)
-                            .to(at::kCPU)
-                            .to(at::kFloat)
-                            .contiguous();
-    float* sp = scores.data_ptr<float>();
+    // Scores, masking and selection stay on the rank's device; only the
+    // top-K indices come back to the host.
+    at::Tensor scores = at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t);
+    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
     const int64_t I = shard_.num_items;
+    std::vector<int64_t> seen;
     for (int64_t k = b; k < e; ++k) {
       for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
-        sp[(k - b) * I + shard_.train.item[t]] = neg_inf;
+        seen.push_back((k - b) * I + shard_.train.item[t]);
       }
     }
-    const at::Tensor top = std::get<1>(at::topk(scores, max_k, 1, true, true)).contiguous();
+    scores.view({-1}).index_fill_(0, at::tensor(seen, at::kLong).to(scores.device()), neg_inf);
+    const at::Tensor top =
+        std::get<1>(at::topk(scores, max_k, 1, true, true)).to(at::kCPU).contiguous();
     const int64_t* tp = top.data_ptr<int64_t>();
     for (int64_t k = b; k < e; ++k) {
       add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],

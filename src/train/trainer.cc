@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <c10/core/DeviceGuard.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -128,6 +129,10 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   at::set_num_threads(static_cast<int>(threads));
   const bool cuda = comm.device().is_cuda();
   const at::Device device = comm.device();
+  // Kernels launched without an explicit device (and LibTorch's streams) use
+  // this rank's GPU.
+  c10::OptionalDeviceGuard device_guard;
+  if (cuda) device_guard.reset_device(device);
 
   if (comm.rank() == 0) {
     fs::create_directories(c.output_dir);
@@ -139,8 +144,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   partition::check_partition_matches(meta, parts, c.dataset, info.fingerprint);
   const partition::Shard shard = partition::read_shard(parts, comm.rank(), meta);
   const int64_t U = shard.num_users;
-  log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}", shard.num_owned(),
-            shard.num_halo(), shard.train.size(), threads, comm.backend());
+  log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}, {}",
+            shard.num_owned(), shard.num_halo(), shard.train.size(), threads, device.str(),
+            comm.backend());
 
   // Graph, plans and tables on the device.
   model::LocalGraph graph = model::make_local_graph(shard.num_owned() + shard.num_halo(),
