@@ -7,6 +7,7 @@
 #include "comm/row_exchange.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "model/dropout_mask.h"
 
 namespace halorec::model {
 
@@ -90,21 +91,8 @@ class Ngcf : public Model {
   // Keep each element with probability 1 - p, scaled by 1 / (1 - p); element
   // (node, j) of layer l at step s depends only on (seed, s, l, node, j).
   at::Tensor dropout_mask(int64_t step, int64_t layer, const at::TensorOptions& o) const {
-    const at::Tensor ids = s_.owned_ids.cpu();
-    const int64_t n = ids.numel(), d = c_.dim;
-    at::Tensor mask = at::empty({n, d}, at::kFloat);
-    float* m = mask.data_ptr<float>();
-    const int64_t* id = ids.data_ptr<int64_t>();
     const uint64_t key = hash_key(c_.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(layer));
-    const float keep = static_cast<float>(1.0 / (1.0 - c_.dropout));
-    const auto threshold = static_cast<uint64_t>(c_.dropout * 18446744073709551616.0);
-    for (int64_t r = 0; r < n; ++r) {
-      const uint64_t row_key = hash_key(key, static_cast<uint64_t>(id[r]));
-      for (int64_t j = 0; j < d; ++j) {
-        m[r * d + j] = mix64(row_key + static_cast<uint64_t>(j)) < threshold ? 0.0f : keep;
-      }
-    }
-    return mask.to(o);
+    return model::dropout_mask(s_.owned_ids, c_.dim, key, c_.dropout).to(o);
   }
 
   ModelConfig c_;
