@@ -1,13 +1,19 @@
 // export, recommend, evaluate: from a checkpoint to serving, and back to metrics.
 
+#include <algorithm>
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "comm/mpi_runtime.h"
 #include "core/check.h"
+#include "core/digest.h"
+#include "core/log.h"
+#include "core/resources.h"
+#include "serve/interests.h"
 #include "data/line_reader.h"
 #include "serve/export.h"
 #include "serve/recommend.h"
@@ -29,15 +35,28 @@ class ExportCommand : public Command {
         ->check(CLI::IsMember({"fp32", "fp16"}));
     sub->add_option("--dataset", o_.dataset,
                     "Dataset (default: data.dataset of the checkpoint's config)");
+    sub->add_flag("--interests", o_.interests,
+                  "Also store every user's interests (see 'halorec interests') for "
+                  "'recommend --strategy multi'");
+    sub->add_option("--max-interests", o_.interest_options.max_interests,
+                    "With --interests: at most this many per user");
+    sub->add_option("--interest-threshold", o_.interest_options.threshold,
+                    "With --interests: stop merging item groups whose centroids are farther "
+                    "apart than this (2 - 2 cos)");
+    sub->add_option("--pseudonymize", o_.pseudonymize_key_file,
+                    "KEY_FILE: store user ids as HMAC-SHA256(key, id) (docs/interests.md)");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
   int run() override {
     comm::MpiRuntime mpi(nullptr, nullptr);
+    if (o_.interests) serve::check_interest_options(o_.interest_options);
     const serve::ExportReport r = serve::run_export(o_);
     const nlohmann::json j = {{"checkpoint", r.checkpoint}, {"out", r.out},   {"users", r.users},
                               {"items", r.items},           {"dim", r.dim},   {"bytes", r.bytes},
-                              {"dtype", o_.dtype},          {"seconds", r.seconds}};
+                              {"dtype", o_.dtype},          {"seconds", r.seconds},
+                              {"interests", r.interests},   {"interest_seconds", r.interest_seconds},
+                              {"pseudonymized", !o_.pseudonymize_key_file.empty()}};
     print_report(json_, j,
                  fmt::format("wrote {}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "
                              "{:.2f} s",
@@ -59,9 +78,20 @@ class RecommendCommand : public Command {
     auto* user = sub->add_option("--user", user_, "An original user id");
     auto* file = sub->add_option("--users-file", users_file_, "A file with one user id per line");
     user->excludes(file);
-    sub->add_option("--k", k_, "Items per user");
+    sub->add_option("--k", o_.k, "Items per user");
     sub->add_option("--exclude-seen", dataset_,
                     "The model's dataset.h5: leave out each user's train items");
+    sub->add_option("--strategy", o_.strategy,
+                    "single: top-K by score; multi: from each interest, merged by interest "
+                    "weight (needs export --interests); mmr: diversified re-ranking")
+        ->check(CLI::IsMember({"single", "multi", "mmr"}));
+    sub->add_option("--diversity", o_.diversity,
+                    "mmr: weight of diversity against relevance, in [0, 1]");
+    sub->add_option("--candidates", o_.candidates, "mmr: re-rank this many best-scored items");
+    sub->add_option("--explain", o_.explain,
+                    "Per item, this many of the user's own items most similar to it (needs "
+                    "--exclude-seen), and the interest it belongs to");
+    sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
   }
@@ -77,24 +107,49 @@ class RecommendCommand : public Command {
         if (!line.empty()) users.emplace_back(line);
       }
     }
+    const std::string key = key_file_.empty() ? std::string() : read_key_file(key_file_);
     const serve::ModelFile m = serve::read_model_file(model_);
     data::Dataset seen;
-    if (!dataset_.empty()) seen = data::read_dataset(dataset_);
-    const auto recs = serve::recommend(m, users, k_, dataset_.empty() ? nullptr : &seen);
+    if (!dataset_.empty()) {
+      seen = data::read_dataset(dataset_);
+      o_.seen = &seen;
+    }
+    const auto recs = serve::recommend(m, users, o_, key);
     if (json_) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& r : recs) {
         nlohmann::json items = nlohmann::json::array();
-        for (const auto& [item, score] : r.items) items.push_back({{"item", item}, {"score", score}});
+        for (size_t j = 0; j < r.items.size(); ++j) {
+          nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
+          if (j < r.why.size()) {
+            nlohmann::json because = nlohmann::json::array();
+            for (const auto& [own, sim] : r.why[j].because) {
+              because.push_back({{"item", own}, {"similarity", sim}});
+            }
+            it["because"] = because;
+            if (r.why[j].interest >= 0) it["interest"] = r.why[j].interest;
+          }
+          items.push_back(it);
+        }
         arr.push_back({{"user", r.user}, {"items", items}});
       }
-      fmt::print("{}\n", nlohmann::json{{"k", k_}, {"recommendations", arr}}.dump(2));
+      fmt::print("{}\n", nlohmann::json{{"k", o_.k}, {"strategy", o_.strategy},
+                                        {"recommendations", arr}}.dump(2));
       return 0;
     }
-    std::string out = "user\trank\titem\tscore\n";
+    std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
+                                     : "user\trank\titem\tscore\n";
     for (const auto& r : recs) {
       for (size_t j = 0; j < r.items.size(); ++j) {
-        out += fmt::format("{}\t{}\t{}\t{:.6g}\n", r.user, j + 1, r.items[j].first, r.items[j].second);
+        out += fmt::format("{}\t{}\t{}\t{:.6g}", r.user, j + 1, r.items[j].first, r.items[j].second);
+        if (j < r.why.size()) {
+          std::string because;
+          for (const auto& [own, sim] : r.why[j].because) {
+            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", own, sim);
+          }
+          out += fmt::format("\t{}\t{}", r.why[j].interest, because);
+        }
+        out += "\n";
       }
     }
     fmt::print("{}", out);
@@ -102,8 +157,8 @@ class RecommendCommand : public Command {
   }
 
  private:
-  std::string model_, user_, users_file_, dataset_;
-  int64_t k_ = 20;
+  std::string model_, user_, users_file_, dataset_, key_file_;
+  serve::RecommendOptions o_;
   bool json_ = false;
 };
 
@@ -115,6 +170,12 @@ class EvaluateCommand : public Command {
     sub->add_option("--model", model_, "Model file from halorec export")->required();
     sub->add_option("--dataset", dataset_, "The model's dataset.h5")->required();
     sub->add_option("--k", k_, "Cut-offs (repeatable: --k 10 --k 20)");
+    sub->add_option("--strategy", strategy_,
+                    "Also score the lists of this strategy (single, multi, mmr): recall, ndcg, "
+                    "coverage, intra-list diversity (ild) and novelty at each k")
+        ->check(CLI::IsMember({"single", "multi", "mmr"}));
+    sub->add_option("--diversity", o_.diversity, "mmr: weight of diversity, in [0, 1]");
+    sub->add_option("--candidates", o_.candidates, "mmr: re-rank this many best-scored items");
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
   }
@@ -122,25 +183,166 @@ class EvaluateCommand : public Command {
     comm::MpiRuntime mpi(nullptr, nullptr);
     const serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
-    const auto metrics = serve::evaluate_model(m, d, k_);
+    std::map<std::string, double> metrics;
+    if (strategy_.empty()) {
+      metrics = serve::evaluate_model(m, d, k_);
+    } else {
+      o_.strategy = strategy_;
+      for (const auto& [name, value] : serve::evaluate_strategy(m, d, k_, o_)) {
+        metrics[strategy_ + "/" + name] = value;
+      }
+    }
     nlohmann::json j = nlohmann::json::object();
     std::string text;
     for (const auto& [name, value] : metrics) {
       j[name] = value;
-      text += fmt::format("{:<14}{:.5f}\n", name, value);
+      text += fmt::format("{:<24}{:.5f}\n", name, value);
     }
     print_report(json_, j, text.empty() ? text : text.substr(0, text.size() - 1));
     return 0;
   }
 
  private:
-  std::string model_, dataset_;
+  std::string model_, dataset_, strategy_;
   std::vector<int64_t> k_ = {20};
+  serve::RecommendOptions o_;
+  bool json_ = false;
+};
+
+class InterestsCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand(
+        "interests", "Each user's interests: clusters of the vectors of the items they used");
+    sub->add_option("--model", model_, "Model file from halorec export")->required();
+    sub->add_option("--dataset", dataset_, "The model's dataset.h5 (the users' train items)")
+        ->required();
+    auto* user = sub->add_option("--user", user_, "One user (original id)");
+    auto* all = sub->add_flag("--all", all_, "Every user (tab-separated lines, or --json)");
+    user->excludes(all);
+    sub->add_option("--max", o_.max_interests, "At most this many interests per user");
+    sub->add_option("--threshold", o_.threshold,
+                    "Stop merging item groups whose centroids are farther apart than this "
+                    "(squared distance of unit vectors, 2 - 2 cos)");
+    sub->add_option("--max-items", o_.max_items, "Cluster each user's most recent N items");
+    sub->add_option("--representatives", o_.representatives, "Items listed per interest");
+    sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
+    sub->add_flag("--json", json_, "Print one JSON object on stdout (with --user: and the vectors)");
+    return sub;
+  }
+  int run() override {
+    if (user_.empty() && !all_) HR_THROW(UsageError, "give --user ID or --all");
+    serve::check_interest_options(o_);
+    const std::string key = key_file_.empty() ? std::string() : read_key_file(key_file_);
+    const serve::ModelFile m = serve::read_model_file(model_);
+    const data::Dataset d = data::read_dataset(dataset_);
+    serve::check_model_dataset(m, d);
+    const auto& tt = d.train;
+    if (!user_.empty()) {
+      const int64_t u = serve::user_rows_of(m, {user_}, key)[0];
+      std::vector<std::pair<int64_t, int64_t>> own;  // (time, item), most recent first
+      for (size_t t = 0; t < tt.size(); ++t) {
+        if (tt.user[t] == u) own.emplace_back(tt.has_time ? tt.time[t] : 0, tt.item[t]);
+      }
+      std::stable_sort(own.begin(), own.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      if (static_cast<int64_t>(own.size()) > o_.max_items) own.resize(static_cast<size_t>(o_.max_items));
+      std::vector<int64_t> items;
+      for (const auto& p : own) items.push_back(p.second);
+      const auto found = serve::find_interests(items, m.item_vectors, m.dim, o_);
+      nlohmann::json arr = nlohmann::json::array();
+      std::string text = fmt::format("user {}: {} items, {} interests\n", user_, items.size(),
+                                     found.size());
+      for (size_t k = 0; k < found.size(); ++k) {
+        const auto& it = found[k];
+        std::vector<std::string> reps, members;
+        for (int64_t r : it.representatives) reps.push_back(m.item_ids[static_cast<size_t>(r)]);
+        for (int64_t r : it.members) members.push_back(m.item_ids[static_cast<size_t>(r)]);
+        const float* v = m.item_vectors.data() + it.medoid * m.dim;
+        arr.push_back({{"interest", k},
+                       {"weight", it.weight},
+                       {"size", it.size},
+                       {"medoid", m.item_ids[static_cast<size_t>(it.medoid)]},
+                       {"representatives", reps},
+                       {"members", members},
+                       {"vector", std::vector<float>(v, v + m.dim)}});
+        text += fmt::format("  {}  weight {:.3f}  {} items  medoid {}  e.g. {}\n", k, it.weight,
+                            it.size, m.item_ids[static_cast<size_t>(it.medoid)],
+                            fmt::join(reps, ", "));
+      }
+      print_report(json_, {{"user", user_}, {"items", items.size()}, {"interests", arr}},
+                   text.substr(0, text.size() - 1));
+      return 0;
+    }
+    Stopwatch watch;
+    const serve::InterestTable t = serve::interests_for_all(
+        d.num_users(), tt.user, tt.item, tt.has_time ? tt.time : std::vector<int64_t>{},
+        m.item_vectors, m.dim, o_);
+    const double seconds = watch.seconds();
+    std::vector<int64_t> per_user_count(static_cast<size_t>(o_.max_interests) + 1, 0);
+    for (int64_t u = 0; u < d.num_users(); ++u) {
+      ++per_user_count[static_cast<size_t>(t.user_offsets[static_cast<size_t>(u) + 1] -
+                                           t.user_offsets[static_cast<size_t>(u)])];
+    }
+    if (json_) {
+      nlohmann::json users = nlohmann::json::array();
+      for (int64_t u = 0; u < d.num_users(); ++u) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+          std::vector<std::string> reps;
+          for (int64_t r = 0; r < t.r; ++r) {
+            const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
+            if (item >= 0) reps.push_back(m.item_ids[static_cast<size_t>(item)]);
+          }
+          std::vector<std::string> members;
+          for (int64_t q = t.member_offsets[static_cast<size_t>(j)]; q < t.member_offsets[static_cast<size_t>(j) + 1]; ++q) {
+            members.push_back(m.item_ids[static_cast<size_t>(t.members[static_cast<size_t>(q)])]);
+          }
+          arr.push_back({{"weight", t.weight[static_cast<size_t>(j)]},
+                         {"size", t.size[static_cast<size_t>(j)]},
+                         {"members", members},
+                         {"medoid", m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])]},
+                         {"representatives", reps}});
+        }
+        users.push_back({{"user", m.user_ids[static_cast<size_t>(u)]}, {"interests", arr}});
+      }
+      fmt::print("{}\n", nlohmann::json{{"users", users},
+                                        {"interests", t.num_interests()},
+                                        {"seconds", seconds},
+                                        {"users_by_interest_count", per_user_count}}
+                              .dump());
+      return 0;
+    }
+    std::string out = "user\tinterest\tweight\tsize\tmedoid\trepresentatives\n";
+    for (int64_t u = 0; u < d.num_users(); ++u) {
+      for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+        std::string reps;
+        for (int64_t r = 0; r < t.r; ++r) {
+          const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
+          if (item >= 0) reps += (reps.empty() ? "" : ",") + m.item_ids[static_cast<size_t>(item)];
+        }
+        out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}\t{}\n", m.user_ids[static_cast<size_t>(u)],
+                           j - t.user_offsets[static_cast<size_t>(u)], t.weight[static_cast<size_t>(j)],
+                           t.size[static_cast<size_t>(j)],
+                           m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])], reps);
+      }
+    }
+    fmt::print("{}", out);
+    log::info("interests of {} users: {} in all ({:.2f} s)", d.num_users(), t.num_interests(),
+              seconds);
+    return 0;
+  }
+
+ private:
+  std::string model_, dataset_, user_, key_file_;
+  bool all_ = false;
+  serve::InterestOptions o_;
   bool json_ = false;
 };
 
 }  // namespace
 
+std::unique_ptr<Command> make_interests_command() { return std::make_unique<InterestsCommand>(); }
 std::unique_ptr<Command> make_export_command() { return std::make_unique<ExportCommand>(); }
 std::unique_ptr<Command> make_recommend_command() { return std::make_unique<RecommendCommand>(); }
 std::unique_ptr<Command> make_evaluate_command() { return std::make_unique<EvaluateCommand>(); }

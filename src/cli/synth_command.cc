@@ -19,6 +19,9 @@ class SynthCommand : public Command {
                     "Number of interactions drawn (repeated pairs are merged by prepare)");
     sub->add_option("--communities", o_.communities, "Number of planted interest communities");
     sub->add_option("--seed", o_.seed, "Seed: the same seed gives the same output");
+    sub->add_option("--interests-per-user", o_.interests_per_user,
+                    "Communities per user; each in-community interaction picks one (the "
+                    "communities file then lists them comma-separated)");
     sub->add_option("--in-community", o_.in_community,
                     "Probability that an interaction stays in the user's community");
     sub->add_option("--item-exponent", o_.item_exponent, "Zipf exponent of item popularity");

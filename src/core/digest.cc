@@ -1,6 +1,10 @@
 #include "core/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "core/check.h"
 
@@ -41,6 +45,42 @@ std::string Sha256::hex() {
     s.push_back(digits[out[i] & 15]);
   }
   return s;
+}
+
+namespace {
+
+std::string to_hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (size_t k = 0; k < n; ++k) {
+    out[2 * k] = digits[p[k] >> 4];
+    out[2 * k + 1] = digits[p[k] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string hmac_sha256_hex(const std::string& key, const std::string& message) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const unsigned char* r =
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &len);
+  HR_CHECK(r != nullptr && len == 32, "HMAC-SHA256 failed");
+  return to_hex(out, len);
+}
+
+std::string read_key_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) HR_THROW(InputError, "key file '{}': cannot be read", path);
+  std::string key((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!key.empty() && key.back() == '\n') key.pop_back();
+  if (key.size() < 16) {
+    HR_THROW(InputError, "key file '{}': {} bytes, a key needs at least 16 (make one with: "
+             "head -c 32 /dev/urandom > {})", path, key.size(), path);
+  }
+  return key;
 }
 
 }  // namespace halorec

@@ -1,5 +1,6 @@
 #pragma once
-// SHA-256 over typed arrays, for dataset and partition fingerprints.
+// SHA-256 over typed arrays, for dataset and partition fingerprints; HMAC-SHA256
+// for pseudonymized ids.
 
 #include <cstddef>
 #include <cstdint>
@@ -31,5 +32,12 @@ class Sha256 {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// HMAC-SHA256 of `message` under `key`, lower-case hex (64 characters).
+std::string hmac_sha256_hex(const std::string& key, const std::string& message);
+
+// A secret key from a file: its bytes, one trailing newline removed.
+// InputError naming the file when it cannot be read or holds under 16 bytes.
+std::string read_key_file(const std::string& path);
 
 }  // namespace halorec

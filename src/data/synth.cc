@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -59,6 +60,10 @@ SynthModel::SynthModel(const SynthOptions& o) : o_(o) {
     HR_THROW(UsageError, "--communities must be in [1, min(users, items)] = [1, {}], got {}",
              std::min(o.users, o.items), o.communities);
   }
+  if (o.interests_per_user < 1 || o.interests_per_user > o.communities) {
+    HR_THROW(UsageError, "--interests-per-user must be in [1, communities] = [1, {}], got {}",
+             o.communities, o.interests_per_user);
+  }
   if (!(o.in_community >= 0.0 && o.in_community <= 1.0)) {
     HR_THROW(UsageError, "--in-community must be in [0, 1], got {}", o.in_community);
   }
@@ -81,6 +86,16 @@ int32_t SynthModel::user_community(int64_t user) const {
                               static_cast<uint64_t>(o_.communities));
 }
 
+std::vector<int32_t> SynthModel::user_communities(int64_t user) const {
+  std::vector<int32_t> out{user_community(user)};
+  CounterRng rng(hash_key(o_.seed, 0x5556u, static_cast<uint64_t>(user)));
+  while (static_cast<int64_t>(out.size()) < o_.interests_per_user) {
+    const auto c = static_cast<int32_t>(rng.below(static_cast<uint64_t>(o_.communities)));
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  }
+  return out;
+}
+
 int32_t SynthModel::item_community(int64_t item) const {
   return static_cast<int32_t>(hash_key(o_.seed, 0x49u, static_cast<uint64_t>(item)) %
                               static_cast<uint64_t>(o_.communities));
@@ -91,6 +106,10 @@ SynthModel::Draw SynthModel::draw(int64_t k) const {
   Draw d;
   d.user = static_cast<int64_t>(sample(user_cdf_, rng.uniform()));
   int64_t c = user_community(d.user);
+  if (o_.interests_per_user > 1) {
+    const auto mine = user_communities(d.user);
+    c = mine[static_cast<size_t>(rng.below(static_cast<uint64_t>(mine.size())))];
+  }
   if (rng.uniform() >= o_.in_community) {
     c = static_cast<int64_t>(rng.below(static_cast<uint64_t>(o_.communities)));
   }
@@ -162,8 +181,13 @@ void write_log(const SynthOptions& o, const SynthModel& model, char sep, SynthRe
     BufferedFile comm(staged_comm.temp());
     fmt::format_to(std::back_inserter(comm.buffer()), "kind\tid\tcommunity\n");
     for (int64_t u = 0; u < o.users; ++u) {
-      fmt::format_to(std::back_inserter(comm.buffer()), "user\tu{}\t{}\n", u,
-                     model.user_community(u));
+      if (o.interests_per_user > 1) {
+        fmt::format_to(std::back_inserter(comm.buffer()), "user\tu{}\t{}\n", u,
+                       fmt::join(model.user_communities(u), ","));
+      } else {
+        fmt::format_to(std::back_inserter(comm.buffer()), "user\tu{}\t{}\n", u,
+                       model.user_community(u));
+      }
       comm.maybe_flush();
     }
     for (int64_t i = 0; i < o.items; ++i) {

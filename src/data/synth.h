@@ -2,7 +2,10 @@
 // `halorec synth`: synthetic interactions with planted interest communities.
 // Every user and item belongs to one community; item popularity within a
 // community is power-law (Zipf); user activity is power-law; each interaction
-// stays inside the user's community with probability `in_community`.
+// stays inside the user's community with probability `in_community`. With
+// `interests_per_user` = N > 1 every user has N distinct communities (the
+// first is user_community()) and each in-community interaction picks one of
+// them uniformly.
 // Interaction k is a pure function of (seed, k), so output is deterministic
 // and streams in constant memory beyond the per-user and per-item tables.
 
@@ -24,6 +27,7 @@ struct SynthOptions {
   int64_t communities = 8;
   uint64_t seed = 2020;
   double in_community = 0.8;
+  int64_t interests_per_user = 1;
   double item_exponent = 1.0;  // Zipf exponent of item popularity
   double user_exponent = 0.5;  // Zipf exponent of user activity
   std::string out;             // .tsv/.csv: a log; .h5: a prepared dataset
@@ -34,6 +38,9 @@ class SynthModel {
  public:
   explicit SynthModel(const SynthOptions& options);  // UsageError on bad options
   int32_t user_community(int64_t user) const;
+  // The user's communities (interests_per_user of them, the first being
+  // user_community(user)).
+  std::vector<int32_t> user_communities(int64_t user) const;
   int32_t item_community(int64_t item) const;
   struct Draw {
     int64_t user;

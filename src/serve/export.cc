@@ -8,6 +8,7 @@
 #include "checkpoint/checkpoint.h"
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
+#include "core/digest.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/dataset.h"
@@ -23,6 +24,9 @@ ExportReport run_export(const ExportOptions& o) {
     HR_THROW(UsageError, "--dtype '{}': expected fp32 or fp16", o.dtype);
   }
   Stopwatch watch;
+  // Read the key first: a bad key file fails before any work.
+  const std::string key =
+      o.pseudonymize_key_file.empty() ? std::string() : read_key_file(o.pseudonymize_key_file);
   const std::string dir = checkpoint::find_latest(o.checkpoint);
   if (dir.empty()) {
     HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
@@ -73,9 +77,22 @@ ExportReport run_export(const ExportOptions& o) {
   m.metrics_json = content.state.last_metrics_json;
   m.dtype = o.dtype;
   m.checkpoint = std::filesystem::absolute(dir).string();
+  ExportReport r;
+  if (o.interests) {
+    Stopwatch interest_watch;
+    m.interests = interests_for_all(d.num_users(), d.train.user, d.train.item,
+                                    d.train.has_time ? d.train.time : std::vector<int64_t>{},
+                                    m.item_vectors, m.dim, o.interest_options);
+    r.interests = m.interests.num_interests();
+    r.interest_seconds = interest_watch.seconds();
+  }
+  if (!key.empty()) {
+    for (std::string& user : m.user_ids) user = hmac_sha256_hex(key, user);
+    m.user_id_scheme = "hmac-sha256";
+    m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
+  }
   write_model_file(m, o.out);
 
-  ExportReport r;
   r.checkpoint = dir;
   r.out = o.out;
   r.users = d.num_users();

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "serve/interests.h"
+
 namespace halorec::serve {
 
 struct ExportOptions {
@@ -13,12 +15,17 @@ struct ExportOptions {
   std::string out;
   std::string dtype = "fp32";  // fp32 | fp16
   std::string dataset;         // default: the dataset in the checkpoint's config
+  bool interests = false;      // also store every user's interests (serve/interests.h)
+  InterestOptions interest_options;
+  std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
 };
 
 struct ExportReport {
   std::string checkpoint;
   std::string out;
   int64_t users = 0, items = 0, dim = 0, bytes = 0;
+  int64_t interests = 0;  // stored interests (0 without --interests)
+  double interest_seconds = 0;
   double seconds = 0;
 };
 

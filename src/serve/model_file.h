@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "serve/interests.h"
+
 namespace halorec::serve {
 
 inline constexpr const char* kModelFormat = "halorec.model";
@@ -22,7 +24,15 @@ struct ModelFile {
   std::string metrics_json = "{}";
   std::string dtype = "fp32";
   std::string checkpoint;
+  // "original", or "hmac-sha256": user ids are HMAC-SHA256(key, original id)
+  // in hex; key_check = HMAC-SHA256(key, "halorec key check") tells a wrong
+  // key from an unknown user without revealing the key.
+  std::string user_id_scheme = "original";
+  std::string key_check;
+  InterestTable interests;  // empty unless exported with --interests
 };
+
+inline constexpr const char* kKeyCheckMessage = "halorec key check";
 
 void write_model_file(const ModelFile& m, const std::string& path);  // staged
 ModelFile read_model_file(const std::string& path);

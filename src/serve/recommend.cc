@@ -1,12 +1,17 @@
 #include "serve/recommend.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
+#include <set>
 #include <unordered_map>
 
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
+#include "core/digest.h"
 #include "graph/csr.h"
 #include "partition/halo_plan.h"
 #include "train/evaluator.h"
@@ -15,76 +20,329 @@ namespace halorec::serve {
 
 namespace {
 
-void check_dataset(const ModelFile& m, const data::Dataset& d) {
-  if (d.fingerprint() != m.dataset_fingerprint || d.user_ids != m.user_ids ||
-      d.item_ids != m.item_ids) {
-    HR_THROW(InputError, "the dataset is not the one the model was trained on (fingerprint {}..., "
-             "model's {}...)", d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Each user's train items (CSR by user row).
+struct Seen {
+  std::vector<int64_t> indptr, items;
+  bool empty() const { return indptr.empty(); }
+  const int64_t* begin(int64_t u) const { return items.data() + indptr[static_cast<size_t>(u)]; }
+  const int64_t* end(int64_t u) const { return items.data() + indptr[static_cast<size_t>(u) + 1]; }
+};
+
+Seen seen_of(const data::Dataset* d, int64_t num_users) {
+  Seen s;
+  if (d == nullptr) return s;
+  s.indptr.assign(static_cast<size_t>(num_users) + 1, 0);
+  for (int64_t u : d->train.user) ++s.indptr[static_cast<size_t>(u) + 1];
+  for (size_t q = 1; q < s.indptr.size(); ++q) s.indptr[q] += s.indptr[q - 1];
+  s.items.resize(d->train.size());
+  std::vector<int64_t> fill(s.indptr.begin(), s.indptr.end() - 1);
+  for (size_t t = 0; t < d->train.size(); ++t) {
+    s.items[static_cast<size_t>(fill[static_cast<size_t>(d->train.user[t])]++)] = d->train.item[t];
+  }
+  return s;
+}
+
+struct Views {
+  at::Tensor users, items, items_unit;
+};
+
+Views views_of(const ModelFile& m) {
+  Views v;
+  const int64_t U = static_cast<int64_t>(m.user_ids.size());
+  const int64_t I = static_cast<int64_t>(m.item_ids.size());
+  v.users = at::from_blob(const_cast<float*>(m.user_vectors.data()), {U, m.dim}, at::kFloat);
+  v.items = at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, m.dim}, at::kFloat);
+  v.items_unit = v.items / v.items.norm(2, {1}, true).clamp_min(1e-12);
+  return v;
+}
+
+void mask_seen(at::Tensor& scores, const std::vector<int64_t>& row_user, const Seen& seen) {
+  if (seen.empty()) return;
+  float* sp = scores.data_ptr<float>();
+  const int64_t I = scores.size(1);
+  for (size_t r = 0; r < row_user.size(); ++r) {
+    for (const int64_t* it = seen.begin(row_user[r]); it != seen.end(row_user[r]); ++it) {
+      sp[static_cast<int64_t>(r) * I + *it] = kNegInf;
+    }
+  }
+}
+
+// Best `k` of each row of `scores` (-inf entries dropped): (items, scores).
+void top_rows(const at::Tensor& scores, int64_t k, std::vector<std::vector<int64_t>>* items,
+              std::vector<std::vector<float>>* values) {
+  const int64_t kk = std::min(k, scores.size(1));
+  const auto [tv, ti] = at::topk(scores, kk, 1, true, true);
+  const at::Tensor v = tv.contiguous(), i = ti.contiguous();
+  const float* vp = v.data_ptr<float>();
+  const int64_t* ip = i.data_ptr<int64_t>();
+  for (int64_t r = 0; r < scores.size(0); ++r) {
+    std::vector<int64_t> row;
+    std::vector<float> val;
+    for (int64_t j = 0; j < kk; ++j) {
+      if (vp[r * kk + j] == kNegInf) break;
+      row.push_back(ip[r * kk + j]);
+      val.push_back(vp[r * kk + j]);
+    }
+    items->push_back(std::move(row));
+    values->push_back(std::move(val));
+  }
+}
+
+void check_strategy(const ModelFile& m, const RecommendOptions& o) {
+  if (o.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o.k);
+  if (o.strategy != "single" && o.strategy != "multi" && o.strategy != "mmr") {
+    HR_THROW(UsageError, "--strategy '{}': expected single, multi or mmr", o.strategy);
+  }
+  if (!(o.diversity >= 0.0 && o.diversity <= 1.0)) {
+    HR_THROW(UsageError, "--diversity must be in [0, 1], got {}", o.diversity);
+  }
+  if (o.candidates < 1) HR_THROW(UsageError, "--candidates must be >= 1, got {}", o.candidates);
+  if (o.strategy == "multi" && m.interests.empty()) {
+    HR_THROW(UsageError, "--strategy multi needs a model exported with --interests");
   }
 }
 
 }  // namespace
 
-std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std::string>& users,
-                                      int64_t k, const data::Dataset* seen) {
-  if (k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", k);
-  if (seen != nullptr) check_dataset(m, *seen);
+void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
+  const bool ids_match =
+      m.user_id_scheme == "original" ? d.user_ids == m.user_ids : d.user_ids.size() == m.user_ids.size();
+  if (d.fingerprint() != m.dataset_fingerprint || !ids_match || d.item_ids != m.item_ids) {
+    HR_THROW(InputError, "the dataset is not the one the model was trained on (fingerprint {}..., "
+             "model's {}...)", d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
+  }
+}
+
+std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::string>& users,
+                                  const std::string& key) {
+  const bool pseudonyms = m.user_id_scheme != "original";
+  if (pseudonyms && m.user_id_scheme != "hmac-sha256") {
+    HR_THROW(InputError, "the model's user ids are '{}', which this HaloRec cannot read",
+             m.user_id_scheme);
+  }
+  if (pseudonyms && key.empty()) {
+    HR_THROW(UsageError, "the model's user ids are pseudonymized: give the export's --key KEY_FILE");
+  }
+  if (pseudonyms && hmac_sha256_hex(key, kKeyCheckMessage) != m.key_check) {
+    HR_THROW(InputError, "--key: not the key this model was exported with (key check differs)");
+  }
+  if (!pseudonyms && !key.empty()) {
+    HR_THROW(UsageError, "--key given, but the model's user ids are not pseudonymized");
+  }
   std::unordered_map<std::string, int64_t> row_of;
   row_of.reserve(m.user_ids.size());
   for (size_t r = 0; r < m.user_ids.size(); ++r) row_of.emplace(m.user_ids[r], static_cast<int64_t>(r));
   std::vector<int64_t> rows;
   for (const std::string& u : users) {
-    const auto it = row_of.find(u);
+    const auto it = row_of.find(pseudonyms ? hmac_sha256_hex(key, u) : u);
     if (it == row_of.end()) HR_THROW(InputError, "user '{}' is not in the model", u);
     rows.push_back(it->second);
   }
-  const int64_t I = static_cast<int64_t>(m.item_ids.size());
-  const int64_t kk = std::min(k, I);
-  const at::Tensor uv = at::from_blob(const_cast<float*>(m.user_vectors.data()),
-                                      {static_cast<int64_t>(m.user_ids.size()), m.dim}, at::kFloat);
-  const at::Tensor iv_t =
-      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, m.dim}, at::kFloat).t();
-  std::vector<int64_t> indptr;
-  if (seen != nullptr) {
-    indptr.assign(m.user_ids.size() + 1, 0);
-    for (int64_t u : seen->train.user) ++indptr[static_cast<size_t>(u) + 1];
-    for (size_t q = 1; q < indptr.size(); ++q) indptr[q] += indptr[q - 1];
-  }
-  std::vector<Recommendation> out;
+  return rows;
+}
+
+std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
+                                                 const std::vector<int64_t>& rows,
+                                                 const RecommendOptions& o,
+                                                 std::vector<std::vector<float>>* scores_out,
+                                                 std::vector<std::vector<int32_t>>* interest_out) {
+  check_strategy(m, o);
+  const int64_t U = static_cast<int64_t>(m.user_ids.size());
+  if (o.seen != nullptr) check_model_dataset(m, *o.seen);
+  const Seen seen = seen_of(o.seen, U);
+  const Views v = views_of(m);
+  const at::Tensor items_t = v.items.t();
   const int64_t n = static_cast<int64_t>(rows.size());
-  constexpr int64_t kBlock = 1024;
+  std::vector<std::vector<int64_t>> lists(static_cast<size_t>(n));
+  std::vector<std::vector<float>> scores(static_cast<size_t>(n));
+  std::vector<std::vector<int32_t>> from(static_cast<size_t>(n));
+  const InterestTable& t = m.interests;
+  auto has_interests = [&](int64_t u) {
+    return !t.empty() && t.user_offsets[static_cast<size_t>(u) + 1] > t.user_offsets[static_cast<size_t>(u)];
+  };
+  constexpr int64_t kBlock = 512;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = std::min(n, b + kBlock);
-    const at::Tensor idx = at::tensor(std::vector<int64_t>(rows.begin() + b, rows.begin() + e), at::kLong);
-    at::Tensor scores = at::mm(uv.index_select(0, idx), iv_t).contiguous();
-    float* sp = scores.data_ptr<float>();
-    if (seen != nullptr) {
-      for (int64_t q = b; q < e; ++q) {
-        const int64_t u = rows[q];
-        for (int64_t t = indptr[u]; t < indptr[u + 1]; ++t) {
-          sp[(q - b) * I + seen->train.item[t]] = -std::numeric_limits<float>::infinity();
+    // Query rows: the user's vector, or (multi) each interest's medoid vector.
+    std::vector<int64_t> row_user;
+    std::vector<int64_t> user_query, item_query;  // rows of users / items used as queries
+    std::vector<int64_t> first_row(static_cast<size_t>(e - b) + 1, 0);
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t u = rows[static_cast<size_t>(q)];
+      first_row[static_cast<size_t>(q - b)] = static_cast<int64_t>(row_user.size());
+      if (o.strategy == "multi" && has_interests(u)) {
+        for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+          row_user.push_back(u);
+          item_query.push_back(t.medoid[static_cast<size_t>(j)]);
+          user_query.push_back(-1);
+        }
+      } else {
+        row_user.push_back(u);
+        user_query.push_back(u);
+        item_query.push_back(-1);
+      }
+    }
+    first_row[static_cast<size_t>(e - b)] = static_cast<int64_t>(row_user.size());
+    const int64_t nq = static_cast<int64_t>(row_user.size());
+    at::Tensor queries = at::empty({nq, m.dim}, at::kFloat);
+    for (int64_t r = 0; r < nq; ++r) {
+      queries[r].copy_(user_query[static_cast<size_t>(r)] >= 0 ? v.users[user_query[static_cast<size_t>(r)]]
+                                                               : v.items[item_query[static_cast<size_t>(r)]]);
+    }
+    at::Tensor s = at::mm(queries, items_t).contiguous();
+    mask_seen(s, row_user, seen);
+    const int64_t pool = o.strategy == "mmr" ? std::max(o.k, o.candidates) : o.k;
+    std::vector<std::vector<int64_t>> top;
+    std::vector<std::vector<float>> top_v;
+    top_rows(s, pool, &top, &top_v);
+    at::parallel_for(b, e, 16, [&](int64_t qb, int64_t qe) {
+      for (int64_t q = qb; q < qe; ++q) {
+        const int64_t r0 = first_row[static_cast<size_t>(q - b)];
+        const int64_t r1 = first_row[static_cast<size_t>(q - b) + 1];
+        auto& list = lists[static_cast<size_t>(q)];
+        auto& sc = scores[static_cast<size_t>(q)];
+        auto& src = from[static_cast<size_t>(q)];
+        if (o.strategy == "multi" && item_query[static_cast<size_t>(r0)] >= 0) {
+          // D'Hondt: the next slot goes to the interest with the largest
+          // weight / (slots taken + 1) that still has an unchosen item.
+          const int64_t u = rows[static_cast<size_t>(q)];
+          const int64_t j0 = t.user_offsets[static_cast<size_t>(u)];
+          std::vector<int64_t> taken(static_cast<size_t>(r1 - r0), 0), next(static_cast<size_t>(r1 - r0), 0);
+          std::set<int64_t> chosen;
+          while (static_cast<int64_t>(list.size()) < o.k) {
+            int64_t best = -1;
+            double best_q = -1;
+            for (int64_t j = 0; j < r1 - r0; ++j) {
+              const auto& cand = top[static_cast<size_t>(r0 + j)];
+              while (next[static_cast<size_t>(j)] < static_cast<int64_t>(cand.size()) &&
+                     chosen.count(cand[static_cast<size_t>(next[static_cast<size_t>(j)])]) > 0) {
+                ++next[static_cast<size_t>(j)];
+              }
+              if (next[static_cast<size_t>(j)] >= static_cast<int64_t>(cand.size())) continue;
+              const double quotient = t.weight[static_cast<size_t>(j0 + j)] /
+                                      static_cast<double>(taken[static_cast<size_t>(j)] + 1);
+              if (quotient > best_q) {
+                best_q = quotient;
+                best = j;
+              }
+            }
+            if (best < 0) break;
+            const size_t at_ = static_cast<size_t>(next[static_cast<size_t>(best)]++);
+            const int64_t item = top[static_cast<size_t>(r0 + best)][at_];
+            chosen.insert(item);
+            list.push_back(item);
+            sc.push_back(top_v[static_cast<size_t>(r0 + best)][at_]);
+            src.push_back(static_cast<int32_t>(best));
+            ++taken[static_cast<size_t>(best)];
+          }
+        } else if (o.strategy == "mmr") {
+          const auto& cand = top[static_cast<size_t>(r0)];
+          const auto& cv = top_v[static_cast<size_t>(r0)];
+          const int64_t c = static_cast<int64_t>(cand.size());
+          if (c == 0) continue;
+          const float hi = cv.front(), lo = cv.back();
+          const at::Tensor unit = v.items_unit.index_select(0, at::tensor(cand, at::kLong));
+          const at::Tensor sim_t = at::mm(unit, unit.t()).contiguous();
+          const float* sim = sim_t.data_ptr<float>();
+          std::vector<float> max_sim(static_cast<size_t>(c), -std::numeric_limits<float>::infinity());
+          std::vector<char> used(static_cast<size_t>(c), 0);
+          for (int64_t pick = 0; pick < std::min(o.k, c); ++pick) {
+            int64_t best = -1;
+            double best_v = -std::numeric_limits<double>::infinity();
+            for (int64_t j = 0; j < c; ++j) {
+              if (used[static_cast<size_t>(j)]) continue;
+              const double rel = hi > lo ? (cv[static_cast<size_t>(j)] - lo) / (hi - lo) : 1.0;
+              const double red = pick == 0 ? 0.0 : max_sim[static_cast<size_t>(j)];
+              const double value = (1.0 - o.diversity) * rel - o.diversity * red;
+              if (value > best_v) {
+                best_v = value;
+                best = j;
+              }
+            }
+            used[static_cast<size_t>(best)] = 1;
+            list.push_back(cand[static_cast<size_t>(best)]);
+            sc.push_back(cv[static_cast<size_t>(best)]);
+            for (int64_t j = 0; j < c; ++j) {
+              max_sim[static_cast<size_t>(j)] = std::max(max_sim[static_cast<size_t>(j)], sim[best * c + j]);
+            }
+          }
+        } else {
+          list = top[static_cast<size_t>(r0)];
+          sc = top_v[static_cast<size_t>(r0)];
         }
       }
+    });
+  }
+  if (scores_out != nullptr) *scores_out = std::move(scores);
+  if (interest_out != nullptr) *interest_out = std::move(from);
+  return lists;
+}
+
+std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std::string>& users,
+                                      const RecommendOptions& o, const std::string& key) {
+  const std::vector<int64_t> rows = user_rows_of(m, users, key);
+  if (o.explain > 0 && o.seen == nullptr) {
+    HR_THROW(UsageError, "--explain needs the model's dataset (--exclude-seen DATASET)");
+  }
+  std::vector<std::vector<float>> scores;
+  std::vector<std::vector<int32_t>> from;
+  const auto lists = recommend_rows(m, rows, o, &scores, &from);
+  const Seen seen = seen_of(o.seen, static_cast<int64_t>(m.user_ids.size()));
+  const Views v = views_of(m);
+  const InterestTable& t = m.interests;
+  std::vector<Recommendation> out;
+  for (size_t q = 0; q < rows.size(); ++q) {
+    Recommendation r;
+    r.user = users[q];
+    for (size_t j = 0; j < lists[q].size(); ++j) {
+      r.items.emplace_back(m.item_ids[static_cast<size_t>(lists[q][j])], scores[q][j]);
     }
-    const auto [top_v, top_i] = at::topk(scores, kk, 1, true, true);
-    const at::Tensor tv = top_v.contiguous(), ti = top_i.contiguous();
-    for (int64_t q = b; q < e; ++q) {
-      Recommendation r;
-      r.user = users[q];
-      for (int64_t j = 0; j < kk; ++j) {
-        const float s = tv.data_ptr<float>()[(q - b) * kk + j];
-        if (s == -std::numeric_limits<float>::infinity()) break;  // only seen items left
-        r.items.emplace_back(m.item_ids[ti.data_ptr<int64_t>()[(q - b) * kk + j]], s);
+    if (o.explain > 0 && !lists[q].empty()) {
+      const int64_t u = rows[q];
+      const std::vector<int64_t> own(seen.begin(u), seen.end(u));
+      const at::Tensor rec = v.items_unit.index_select(0, at::tensor(lists[q], at::kLong));
+      at::Tensor own_sim;
+      if (!own.empty()) {
+        own_sim = at::mm(rec, v.items_unit.index_select(0, at::tensor(own, at::kLong)).t()).contiguous();
       }
-      out.push_back(std::move(r));
+      at::Tensor medoid_sim;
+      int64_t j0 = 0, j1 = 0;
+      if (!t.empty()) {
+        j0 = t.user_offsets[static_cast<size_t>(u)];
+        j1 = t.user_offsets[static_cast<size_t>(u) + 1];
+        if (j1 > j0) {
+          const std::vector<int64_t> med(t.medoid.begin() + j0, t.medoid.begin() + j1);
+          medoid_sim = at::mm(rec, v.items_unit.index_select(0, at::tensor(med, at::kLong)).t()).contiguous();
+        }
+      }
+      for (size_t j = 0; j < lists[q].size(); ++j) {
+        Explanation ex;
+        if (o.strategy == "multi" && !from[q].empty()) {
+          ex.interest = from[q][j];
+        } else if (medoid_sim.defined()) {
+          ex.interest = static_cast<int32_t>(medoid_sim[static_cast<int64_t>(j)].argmax().item<int64_t>());
+        }
+        if (own_sim.defined()) {
+          const int64_t take = std::min<int64_t>(o.explain, static_cast<int64_t>(own.size()));
+          const auto [sv, si] = at::topk(own_sim[static_cast<int64_t>(j)], take);
+          for (int64_t c = 0; c < take; ++c) {
+            ex.because.emplace_back(m.item_ids[static_cast<size_t>(own[static_cast<size_t>(si[c].item<int64_t>())])],
+                                    sv[c].item<float>());
+          }
+        }
+        r.why.push_back(std::move(ex));
+      }
     }
+    out.push_back(std::move(r));
   }
   return out;
 }
 
 std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dataset& d,
                                              const std::vector<int64_t>& topk) {
-  check_dataset(m, d);
+  check_model_dataset(m, d);
   const graph::Csr a = graph::normalized_adjacency(d);
   const std::vector<int32_t> owner(static_cast<size_t>(a.num_rows), 0);
   const partition::Shard shard = std::move(partition::build_shards(d, a, owner, 1)[0]);
@@ -95,6 +353,78 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
   comm::MpiCommunicator self(MPI_COMM_SELF);
   const train::Evaluator ev(shard, topk, 1024);
   return ev.evaluate(final_vectors, self).metrics;
+}
+
+std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::Dataset& d,
+                                                const std::vector<int64_t>& topk,
+                                                RecommendOptions o) {
+  check_model_dataset(m, d);
+  if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
+  const int64_t U = d.num_users(), I = d.num_items();
+  o.k = *std::max_element(topk.begin(), topk.end());
+  o.seen = &d;
+  // Test items per user, and train popularity.
+  std::vector<std::vector<int64_t>> truth(static_cast<size_t>(U));
+  for (size_t t = 0; t < d.test.size(); ++t) truth[static_cast<size_t>(d.test.user[t])].push_back(d.test.item[t]);
+  std::vector<int64_t> users;
+  for (int64_t u = 0; u < U; ++u) {
+    auto& tr = truth[static_cast<size_t>(u)];
+    std::sort(tr.begin(), tr.end());
+    tr.erase(std::unique(tr.begin(), tr.end()), tr.end());
+    if (!tr.empty()) users.push_back(u);
+  }
+  std::vector<int64_t> item_users(static_cast<size_t>(I), 0);
+  {
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (size_t t = 0; t < d.train.size(); ++t) pairs.emplace_back(d.train.item[t], d.train.user[t]);
+    std::sort(pairs.begin(), pairs.end());
+    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+    for (const auto& p : pairs) ++item_users[static_cast<size_t>(p.first)];
+  }
+  const auto lists = recommend_rows(m, users, o);
+  const Views v = views_of(m);
+  std::map<std::string, double> out;
+  const double n = static_cast<double>(users.size());
+  for (int64_t k : topk) {
+    double recall = 0, ndcg = 0, ild = 0, novelty = 0;
+    std::vector<char> covered(static_cast<size_t>(I), 0);
+    for (size_t q = 0; q < users.size(); ++q) {
+      const auto& tr = truth[static_cast<size_t>(users[q])];
+      const int64_t len = std::min<int64_t>(k, static_cast<int64_t>(lists[q].size()));
+      double hits = 0, dcg = 0, idcg = 0, self_info = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t item = lists[q][static_cast<size_t>(j)];
+        covered[static_cast<size_t>(item)] = 1;
+        if (std::binary_search(tr.begin(), tr.end(), item)) {
+          hits += 1;
+          dcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
+        }
+        const double share = std::max<double>(1.0, static_cast<double>(item_users[static_cast<size_t>(item)])) /
+                             static_cast<double>(U);
+        self_info += -std::log2(share);
+      }
+      for (int64_t j = 0; j < std::min<int64_t>(k, static_cast<int64_t>(tr.size())); ++j) {
+        idcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
+      }
+      recall += hits / static_cast<double>(tr.size());
+      ndcg += dcg / idcg;
+      if (len > 0) novelty += self_info / static_cast<double>(len);
+      if (len > 1) {
+        const std::vector<int64_t> head(lists[q].begin(), lists[q].begin() + len);
+        const at::Tensor u = v.items_unit.index_select(0, at::tensor(head, at::kLong));
+        const double sum_sim = at::mm(u, u.t()).sum().item<double>() - static_cast<double>(len);
+        ild += 1.0 - sum_sim / static_cast<double>(len * (len - 1));
+      }
+    }
+    const std::string at_k = "@" + std::to_string(k);
+    out["recall" + at_k] = recall / n;
+    out["ndcg" + at_k] = ndcg / n;
+    out["coverage" + at_k] =
+        static_cast<double>(std::count(covered.begin(), covered.end(), 1)) / static_cast<double>(I);
+    out["ild" + at_k] = ild / n;
+    out["novelty" + at_k] = novelty / n;
+  }
+  return out;
 }
 
 }  // namespace halorec::serve

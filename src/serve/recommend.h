@@ -1,5 +1,16 @@
 #pragma once
 // Top-K recommendations and offline evaluation from a model.h5 alone.
+//
+// Strategies (docs/interests.md):
+//   single  the K items with the highest score <user vector, item vector>
+//   multi   retrieval from each of the user's interests (the medoid item's
+//           vector against every item), merged by interest weight: slots go
+//           to interests in proportion to their weights (D'Hondt order), each
+//           slot taking that interest's best item not yet chosen
+//   mmr     maximal marginal relevance over the `candidates` best items:
+//           greedily the item maximizing (1 - diversity) * relevance -
+//           diversity * (largest cosine similarity to an item already chosen),
+//           relevance being the score scaled to [0, 1] over the candidates
 
 #include <cstdint>
 #include <map>
@@ -12,20 +23,63 @@
 
 namespace halorec::serve {
 
+struct RecommendOptions {
+  int64_t k = 20;
+  std::string strategy = "single";  // single | multi | mmr
+  double diversity = 0.3;           // mmr
+  int64_t candidates = 200;         // mmr: pool size (at least k)
+  // The model's dataset: each user's train items are left out, and are what
+  // explanations point to. May be null (then nothing is excluded).
+  const data::Dataset* seen = nullptr;
+  int64_t explain = 0;  // per item, this many of the user's own items that explain it
+};
+
+struct Explanation {
+  int32_t interest = -1;  // index into the user's interests (by weight), -1 without interests
+  std::vector<std::pair<std::string, float>> because;  // (user's item, similarity), best first
+};
+
 struct Recommendation {
   std::string user;
   std::vector<std::pair<std::string, float>> items;  // (original item id, score), best first
+  std::vector<Explanation> why;                      // per item, with RecommendOptions::explain
 };
 
-// Top-k items for each user (original ids). With `seen` (the model's
-// dataset; its fingerprint must match), the user's train items are excluded.
-// InputError naming the first unknown user id.
+// Lists for dense user rows (the engine behind recommend and evaluate):
+// item rows best first; `scores` (optional) gets each item's score under the
+// strategy's ranking (the dot product with the user's or the interest's
+// vector); `interest` (optional) gets, for multi, the interest each came from.
+std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& model,
+                                                 const std::vector<int64_t>& user_rows,
+                                                 const RecommendOptions& options,
+                                                 std::vector<std::vector<float>>* scores = nullptr,
+                                                 std::vector<std::vector<int32_t>>* interest = nullptr);
+
+// The model's user row of each id. For a pseudonymized model `key` (the
+// export's key) turns raw ids into their pseudonyms; a wrong key is told apart
+// from an unknown user. InputError naming the first unknown user id.
+std::vector<int64_t> user_rows_of(const ModelFile& model, const std::vector<std::string>& users,
+                                  const std::string& key);
+
 std::vector<Recommendation> recommend(const ModelFile& model, const std::vector<std::string>& users,
-                                      int64_t k, const data::Dataset* seen);
+                                      const RecommendOptions& options, const std::string& key = "");
 
 // Training's evaluation metrics (Recall, NDCG, Precision, HitRate @ each k)
-// of the model's vectors on the dataset's test interactions.
+// of the model's vectors on the dataset's test interactions, computed by the
+// training evaluator (ranking every item, train items excluded).
 std::map<std::string, double> evaluate_model(const ModelFile& model, const data::Dataset& d,
                                              const std::vector<int64_t>& topk);
+
+// Accuracy and beyond-accuracy metrics of a strategy's lists for every test
+// user, at each k: recall@k, ndcg@k, coverage@k (distinct items recommended /
+// items), ild@k (intra-list diversity: mean 1 - cosine over pairs in a list),
+// novelty@k (mean self-information -log2(share of users with the item in
+// train)), averaged over test users.
+std::map<std::string, double> evaluate_strategy(const ModelFile& model, const data::Dataset& d,
+                                                const std::vector<int64_t>& topk,
+                                                RecommendOptions options);
+
+// InputError unless `d` is the dataset the model was trained on.
+void check_model_dataset(const ModelFile& model, const data::Dataset& d);
 
 }  // namespace halorec::serve

@@ -1,0 +1,258 @@
+#include "serve/interests.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/check.h"
+
+namespace halorec::serve {
+
+namespace {
+
+struct Merge {
+  int32_t a, b;
+  double cost;
+};
+
+// Ward merges by the nearest-neighbour chain over squared distances d (n x n,
+// row-major, overwritten). Returned in the order found; sorted by cost they
+// form the dendrogram (Ward is reducible).
+std::vector<Merge> ward_merges(std::vector<double>& d, int64_t n) {
+  std::vector<int64_t> size(static_cast<size_t>(n), 1);
+  std::vector<char> active(static_cast<size_t>(n), 1);
+  std::vector<int32_t> chain;
+  std::vector<Merge> merges;
+  int64_t remaining = n;
+  auto D = [&](int64_t i, int64_t j) -> double& { return d[static_cast<size_t>(i * n + j)]; };
+  while (remaining > 1) {
+    if (chain.empty()) {
+      for (int64_t i = 0; i < n; ++i) {
+        if (active[static_cast<size_t>(i)]) {
+          chain.push_back(static_cast<int32_t>(i));
+          break;
+        }
+      }
+    }
+    const int32_t a = chain.back();
+    const int32_t prev = chain.size() >= 2 ? chain[chain.size() - 2] : -1;
+    int32_t b = prev;
+    double best = prev >= 0 ? D(a, prev) : std::numeric_limits<double>::infinity();
+    for (int64_t c = 0; c < n; ++c) {
+      if (c == a || !active[static_cast<size_t>(c)]) continue;
+      if (D(a, c) < best) {
+        best = D(a, c);
+        b = static_cast<int32_t>(c);
+      }
+    }
+    if (b == prev && prev >= 0) {
+      chain.pop_back();
+      chain.pop_back();
+      merges.push_back({a, b, best / 2});
+      // Lance-Williams for Ward: the merged cluster lives at index a.
+      const double na = static_cast<double>(size[static_cast<size_t>(a)]);
+      const double nb = static_cast<double>(size[static_cast<size_t>(b)]);
+      for (int64_t k = 0; k < n; ++k) {
+        if (!active[static_cast<size_t>(k)] || k == a || k == b) continue;
+        const double nk = static_cast<double>(size[static_cast<size_t>(k)]);
+        const double v = ((na + nk) * D(k, a) + (nb + nk) * D(k, b) - nk * best) / (na + nb + nk);
+        D(k, a) = D(a, k) = v;
+      }
+      size[static_cast<size_t>(a)] += size[static_cast<size_t>(b)];
+      active[static_cast<size_t>(b)] = 0;
+      --remaining;
+    } else {
+      chain.push_back(b);
+    }
+  }
+  return merges;
+}
+
+int32_t find_root(std::vector<int32_t>& parent, int32_t x) {
+  while (parent[static_cast<size_t>(x)] != x) {
+    parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+    x = parent[static_cast<size_t>(x)];
+  }
+  return x;
+}
+
+}  // namespace
+
+void check_interest_options(const InterestOptions& o) {
+  if (o.max_interests < 1) HR_THROW(UsageError, "--max must be >= 1, got {}", o.max_interests);
+  if (!(o.threshold > 0.0 && o.threshold <= 4.0)) {
+    HR_THROW(UsageError, "--threshold must be in (0, 4] (2 - 2 cos between centroids), got {}",
+             o.threshold);
+  }
+  if (o.max_items < 1) HR_THROW(UsageError, "--max-items must be >= 1, got {}", o.max_items);
+  if (o.representatives < 1) {
+    HR_THROW(UsageError, "--representatives must be >= 1, got {}", o.representatives);
+  }
+}
+
+std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, int64_t dim,
+                                   double threshold, int64_t max_clusters) {
+  HR_CHECK(static_cast<int64_t>(points.size()) == n * dim, "ward_clusters: {} values for {}x{}",
+           points.size(), n, dim);
+  if (n == 0) return {};
+  std::vector<double> d(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j) {
+      double s = 0;
+      for (int64_t c = 0; c < dim; ++c) {
+        const double x = points[static_cast<size_t>(i * dim + c)] -
+                         points[static_cast<size_t>(j * dim + c)];
+        s += x * x;
+      }
+      d[static_cast<size_t>(i * n + j)] = d[static_cast<size_t>(j * n + i)] = s;
+    }
+  }
+  std::vector<Merge> merges = ward_merges(d, n);
+  std::stable_sort(merges.begin(), merges.end(),
+                   [](const Merge& x, const Merge& y) { return x.cost < y.cost; });
+  // Replay in Ward order with union-find, tracking centroids (sums / sizes).
+  std::vector<int32_t> parent(static_cast<size_t>(n));
+  std::iota(parent.begin(), parent.end(), 0);
+  std::vector<double> sum(points.begin(), points.end());
+  std::vector<int64_t> count(static_cast<size_t>(n), 1);
+  int64_t clusters = n;
+  bool stopped = false;
+  for (const Merge& m : merges) {
+    const int32_t ra = find_root(parent, m.a), rb = find_root(parent, m.b);
+    if (!stopped) {
+      double dist = 0;
+      for (int64_t c = 0; c < dim; ++c) {
+        const double x = sum[static_cast<size_t>(ra * dim + c)] / static_cast<double>(count[static_cast<size_t>(ra)]) -
+                         sum[static_cast<size_t>(rb * dim + c)] / static_cast<double>(count[static_cast<size_t>(rb)]);
+        dist += x * x;
+      }
+      if (dist > threshold) stopped = true;
+    }
+    if (stopped && clusters <= max_clusters) break;
+    parent[static_cast<size_t>(rb)] = ra;
+    for (int64_t c = 0; c < dim; ++c) {
+      sum[static_cast<size_t>(ra * dim + c)] += sum[static_cast<size_t>(rb * dim + c)];
+    }
+    count[static_cast<size_t>(ra)] += count[static_cast<size_t>(rb)];
+    --clusters;
+  }
+  std::vector<int32_t> label(static_cast<size_t>(n), -1), id_of(static_cast<size_t>(n), -1);
+  int32_t next = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t r = find_root(parent, static_cast<int32_t>(i));
+    if (id_of[static_cast<size_t>(r)] < 0) id_of[static_cast<size_t>(r)] = next++;
+    label[static_cast<size_t>(i)] = id_of[static_cast<size_t>(r)];
+  }
+  return label;
+}
+
+std::vector<Interest> find_interests(const std::vector<int64_t>& items,
+                                     const std::vector<float>& item_vectors, int64_t dim,
+                                     const InterestOptions& o) {
+  const int64_t n = static_cast<int64_t>(items.size());
+  if (n == 0) return {};
+  // L2-normalized vectors of the user's items.
+  std::vector<float> x(static_cast<size_t>(n * dim));
+  for (int64_t r = 0; r < n; ++r) {
+    const float* v = item_vectors.data() + items[static_cast<size_t>(r)] * dim;
+    double norm = 0;
+    for (int64_t c = 0; c < dim; ++c) norm += static_cast<double>(v[c]) * v[c];
+    const double inv = norm > 0 ? 1.0 / std::sqrt(norm) : 0.0;
+    for (int64_t c = 0; c < dim; ++c) x[static_cast<size_t>(r * dim + c)] = static_cast<float>(v[c] * inv);
+  }
+  const std::vector<int32_t> label = ward_clusters(x, n, dim, o.threshold, o.max_interests);
+  const int32_t k = *std::max_element(label.begin(), label.end()) + 1;
+  std::vector<Interest> out(static_cast<size_t>(k));
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(k));
+  for (int64_t r = 0; r < n; ++r) rows[static_cast<size_t>(label[static_cast<size_t>(r)])].push_back(r);
+  for (int32_t c = 0; c < k; ++c) {
+    const auto& rs = rows[static_cast<size_t>(c)];
+    std::vector<double> centroid(static_cast<size_t>(dim), 0.0);
+    for (int64_t r : rs) {
+      for (int64_t j = 0; j < dim; ++j) centroid[static_cast<size_t>(j)] += x[static_cast<size_t>(r * dim + j)];
+    }
+    for (double& v : centroid) v /= static_cast<double>(rs.size());
+    std::vector<std::pair<double, int64_t>> by_distance;
+    for (int64_t r : rs) {
+      double s = 0;
+      for (int64_t j = 0; j < dim; ++j) {
+        const double t = x[static_cast<size_t>(r * dim + j)] - centroid[static_cast<size_t>(j)];
+        s += t * t;
+      }
+      by_distance.emplace_back(s, items[static_cast<size_t>(r)]);
+    }
+    std::sort(by_distance.begin(), by_distance.end());
+    Interest& it = out[static_cast<size_t>(c)];
+    it.size = static_cast<int64_t>(rs.size());
+    it.weight = static_cast<double>(rs.size()) / static_cast<double>(n);
+    it.medoid = by_distance.front().second;
+    for (const auto& [dist, item] : by_distance) {
+      it.members.push_back(item);
+      if (static_cast<int64_t>(it.representatives.size()) < o.representatives) {
+        it.representatives.push_back(item);
+      }
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Interest& a, const Interest& b) { return a.weight > b.weight; });
+  return out;
+}
+
+InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& user,
+                                const std::vector<int64_t>& item, const std::vector<int64_t>& time,
+                                const std::vector<float>& item_vectors, int64_t dim,
+                                const InterestOptions& o) {
+  check_interest_options(o);
+  // Each user's interactions, most recent first when times exist.
+  std::vector<int64_t> start(static_cast<size_t>(num_users) + 1, 0);
+  for (int64_t u : user) ++start[static_cast<size_t>(u) + 1];
+  for (size_t q = 1; q < start.size(); ++q) start[q] += start[q - 1];
+  std::vector<int64_t> order(user.size());
+  {
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (size_t t = 0; t < user.size(); ++t) order[static_cast<size_t>(fill[static_cast<size_t>(user[t])]++)] = static_cast<int64_t>(t);
+  }
+  std::vector<std::vector<Interest>> per_user(static_cast<size_t>(num_users));
+  at::parallel_for(0, num_users, 16, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      std::vector<int64_t> ts(order.begin() + start[static_cast<size_t>(u)],
+                              order.begin() + start[static_cast<size_t>(u) + 1]);
+      if (!time.empty()) {
+        std::stable_sort(ts.begin(), ts.end(), [&](int64_t a, int64_t c) {
+          return time[static_cast<size_t>(a)] > time[static_cast<size_t>(c)];
+        });
+      }
+      if (static_cast<int64_t>(ts.size()) > o.max_items) ts.resize(static_cast<size_t>(o.max_items));
+      std::vector<int64_t> items;
+      for (int64_t t : ts) items.push_back(item[static_cast<size_t>(t)]);
+      per_user[static_cast<size_t>(u)] = find_interests(items, item_vectors, dim, o);
+    }
+  });
+  InterestTable t;
+  t.r = o.representatives;
+  t.threshold = o.threshold;
+  t.max_interests = o.max_interests;
+  t.user_offsets.push_back(0);
+  t.member_offsets.push_back(0);
+  for (const auto& list : per_user) {
+    for (const Interest& it : list) {
+      t.members.insert(t.members.end(), it.members.begin(), it.members.end());
+      t.member_offsets.push_back(static_cast<int64_t>(t.members.size()));
+      t.weight.push_back(static_cast<float>(it.weight));
+      t.size.push_back(it.size);
+      t.medoid.push_back(it.medoid);
+      for (int64_t j = 0; j < t.r; ++j) {
+        t.representatives.push_back(j < static_cast<int64_t>(it.representatives.size())
+                                        ? it.representatives[static_cast<size_t>(j)]
+                                        : -1);
+      }
+    }
+    t.user_offsets.push_back(static_cast<int64_t>(t.weight.size()));
+  }
+  return t;
+}
+
+}  // namespace halorec::serve
