@@ -42,7 +42,8 @@ class LightGcn : public Model {
   ShardContext s_;
 };
 
-// Uniform(-a, a) with a = sqrt(6 / (fan_in + fan_out)), keyed by (seed, tag).
+}  // namespace
+
 at::Tensor xavier(int64_t rows, int64_t cols, uint64_t seed, uint64_t tag,
                   const at::TensorOptions& options) {
   at::Tensor w = at::empty({rows, cols}, at::kFloat);
@@ -52,6 +53,8 @@ at::Tensor xavier(int64_t rows, int64_t cols, uint64_t seed, uint64_t tag,
   for (int64_t k = 0; k < rows * cols; ++k) p[k] = static_cast<float>((2 * rng.uniform() - 1) * a);
   return w.to(options);
 }
+
+namespace {
 
 class Ngcf : public Model {
  public:

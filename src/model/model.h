@@ -51,6 +51,11 @@ class Model {
 std::unique_ptr<Model> make_model(const ModelConfig& config, const ShardContext& shard,
                                   const at::TensorOptions& options);
 
+// Uniform(-a, a), a = sqrt(6 / (rows + cols)) (Glorot), from a counter-based
+// generator keyed by (seed, tag): the same on every rank.
+at::Tensor xavier(int64_t rows, int64_t cols, uint64_t seed, uint64_t tag,
+                  const at::TensorOptions& options);
+
 // Layer-0 vectors of the given global node ids: N(0, 0.1^2) from a
 // counter-based generator keyed by (seed, node id, column).
 at::Tensor initial_vectors(const std::vector<int64_t>& global_ids, int64_t dim, uint64_t seed);

@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "serve/model_file.h"
 #include "train/config.h"
+#include "train/content.h"
 
 namespace halorec::serve {
 
@@ -56,12 +57,50 @@ ExportReport run_export(const ExportOptions& o) {
   model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
   auto net = model::make_model(mc, {&g, &none, &self, at::tensor(all, at::kLong)},
                                at::TensorOptions().dtype(at::kFloat));
+  data::ItemFeatures features;
+  const bool with_features = !c.item_features.empty();
+  if (with_features) {
+    features = train::load_item_features(c, o.dataset.empty() ? c.dataset : o.dataset);
+    net = train::attach_content(std::move(net), c, features, all, d.num_users(),
+                                at::TensorOptions().dtype(at::kFloat));
+  }
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> dense = net->dense_parameters();
+  if (dense.size() != content.dense.size()) {
+    HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
+             "config {} (data.item_features or model.features changed?)", dir,
+             content.dense.size(), dense.size());
+  }
   for (size_t k = 0; k < dense.size(); ++k) {
     dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
   }
   const at::Tensor final_vectors = net->forward(content.e0, 0, false).contiguous();
+
+  // Cold-start items: content but no interactions. Isolated nodes of the same
+  // model, id vector zero, so the vector comes from the encoder alone.
+  at::Tensor cold_vectors;
+  if (with_features && !features.cold_ids.empty()) {
+    const int64_t nc = static_cast<int64_t>(features.cold_ids.size());
+    const std::vector<int64_t> empty_indptr(static_cast<size_t>(nc) + 1, 0);
+    const model::LocalGraph cold_graph =
+        model::make_local_graph(nc, empty_indptr, {}, {}, true);
+    std::vector<int64_t> cold_ids(static_cast<size_t>(nc));
+    for (int64_t k = 0; k < nc; ++k) cold_ids[static_cast<size_t>(k)] = n + k;
+    data::ItemFeatures cold;
+    cold.dim = features.dim;
+    cold.rows = features.cold_rows;
+    cold.present.assign(static_cast<size_t>(nc), 1);
+    auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(cold_ids, at::kLong)},
+                                      at::TensorOptions().dtype(at::kFloat));
+    // Every cold node is an "item" row: global ids offset so that id - 0 >= 0.
+    std::vector<int64_t> rows(static_cast<size_t>(nc));
+    for (int64_t k = 0; k < nc; ++k) rows[static_cast<size_t>(k)] = k;
+    cold_net = train::attach_content(std::move(cold_net), c, cold, rows, 0,
+                                     at::TensorOptions().dtype(at::kFloat));
+    std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
+    for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
+    cold_vectors = cold_net->forward(at::zeros({nc, c.dim}), 0, false).contiguous();
+  }
 
   ModelFile m;
   m.user_ids = d.user_ids;
@@ -70,6 +109,12 @@ ExportReport run_export(const ExportOptions& o) {
   const float* p = final_vectors.data_ptr<float>();
   m.user_vectors.assign(p, p + d.num_users() * m.dim);
   m.item_vectors.assign(p + d.num_users() * m.dim, p + n * m.dim);
+  if (cold_vectors.defined()) {
+    m.item_ids.insert(m.item_ids.end(), features.cold_ids.begin(), features.cold_ids.end());
+    const float* cp = cold_vectors.data_ptr<float>();
+    m.item_vectors.insert(m.item_vectors.end(), cp, cp + cold_vectors.numel());
+    m.cold_items = static_cast<int64_t>(features.cold_ids.size());
+  }
   m.model_type = c.model_type;
   m.layers = c.layers;
   m.dataset_fingerprint = fingerprint;
@@ -98,6 +143,7 @@ ExportReport run_export(const ExportOptions& o) {
   r.users = d.num_users();
   r.items = d.num_items();
   r.dim = m.dim;
+  r.cold_items = m.cold_items;
   r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
   r.seconds = watch.seconds();
   return r;

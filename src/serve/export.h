@@ -25,6 +25,7 @@ struct ExportReport {
   std::string out;
   int64_t users = 0, items = 0, dim = 0, bytes = 0;
   int64_t interests = 0;  // stored interests (0 without --interests)
+  int64_t cold_items = 0;  // items with content features but no interactions
   double interest_seconds = 0;
   double seconds = 0;
 };

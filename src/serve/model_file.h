@@ -30,6 +30,9 @@ struct ModelFile {
   std::string user_id_scheme = "original";
   std::string key_check;
   InterestTable interests;  // empty unless exported with --interests
+  // The last cold_items items have content features but no interactions
+  // (cold-start): their vectors come from the content encoder alone.
+  int64_t cold_items = 0;
 };
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";

@@ -109,7 +109,11 @@ void check_strategy(const ModelFile& m, const RecommendOptions& o) {
 void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
   const bool ids_match =
       m.user_id_scheme == "original" ? d.user_ids == m.user_ids : d.user_ids.size() == m.user_ids.size();
-  if (d.fingerprint() != m.dataset_fingerprint || !ids_match || d.item_ids != m.item_ids) {
+  // The model's items: the dataset's, then its cold-start items.
+  const bool items_match =
+      m.item_ids.size() == d.item_ids.size() + static_cast<size_t>(m.cold_items) &&
+      std::equal(d.item_ids.begin(), d.item_ids.end(), m.item_ids.begin());
+  if (d.fingerprint() != m.dataset_fingerprint || !ids_match || !items_match) {
     HR_THROW(InputError, "the dataset is not the one the model was trained on (fingerprint {}..., "
              "model's {}...)", d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
   }
@@ -360,7 +364,8 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
                                                 RecommendOptions o) {
   check_model_dataset(m, d);
   if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
-  const int64_t U = d.num_users(), I = d.num_items();
+  const int64_t U = d.num_users();
+  const int64_t I = static_cast<int64_t>(m.item_ids.size());  // with cold-start items
   o.k = *std::max_element(topk.begin(), topk.end());
   o.seen = &d;
   // Test items per user, and train popularity.

@@ -17,10 +17,25 @@ const std::vector<ConfigKey>& config_keys() {
       {"data.dataset", "path", "(required)", "dataset.h5 from halorec prepare or synth"},
       {"data.parts", "path", "<output.dir>/parts",
        "partition folder; made (or remade) on the fly when absent, stale or for another rank count"},
+      {"data.item_features", "path", "''",
+       "content vectors of items (.h5 with `ids` and `vectors`, or .npy with ids beside it); "
+       "docs/interests.md"},
+      {"data.item_feature_ids", "path", "<item_features without .npy>.ids",
+       "for a .npy data.item_features: the original item id of each row, one per line"},
+      {"data.missing_features", "error|zero", "error",
+       "a dataset item without a feature row: error, or zero features (id vector only)"},
+      {"data.unknown_feature_ids", "error|cold", "error",
+       "a feature row whose id is not a dataset item: error, or a cold-start item (content, no "
+       "interactions) that export gives a vector"},
       {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
       {"model.dim", "int", "64", "vector dimension"},
       {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
       {"model.dropout", "float", "0.1", "ngcf message dropout"},
+      {"model.features", "add|concat|only", "add",
+       "with data.item_features: item layer-0 vector = id vector + encoder(features), "
+       "encoder([id vector, features]), or encoder(features) alone"},
+      {"model.feature_widths", "list of int", "[256]",
+       "hidden layer widths of the content encoder MLP (ReLU); its output width is model.dim"},
       {"train.epochs", "int", "10", "epochs to train"},
       {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
       {"train.lr", "float", "0.001", "Adam learning rate"},
@@ -109,10 +124,19 @@ const std::map<std::string, Setter>& setters() {
     };
     m["data.dataset"] = str(&TrainConfig::dataset);
     m["data.parts"] = str(&TrainConfig::parts);
+    m["data.item_features"] = str(&TrainConfig::item_features);
+    m["data.item_feature_ids"] = str(&TrainConfig::item_feature_ids);
+    m["data.missing_features"] = str(&TrainConfig::missing_features);
+    m["data.unknown_feature_ids"] = str(&TrainConfig::unknown_feature_ids);
     m["model.type"] = str(&TrainConfig::model_type);
     m["model.dim"] = i64(&TrainConfig::dim);
     m["model.layers"] = i64(&TrainConfig::layers);
     m["model.dropout"] = dbl(&TrainConfig::dropout);
+    m["model.features"] = str(&TrainConfig::features);
+    m["model.feature_widths"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+      c.feature_widths = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
+                                        : std::vector<int64_t>{as<int64_t>(n, "", w)};
+    };
     m["train.epochs"] = i64(&TrainConfig::epochs);
     m["train.batch_size"] = i64(&TrainConfig::batch_size);
     m["train.lr"] = dbl(&TrainConfig::lr);
@@ -191,6 +215,15 @@ void validate(const TrainConfig& c) {
   require(c.dim >= 1 && c.dim <= 4096, "model.dim", c.dim, "1..4096");
   require(c.layers >= 0 && c.layers <= 16, "model.layers", c.layers, "0..16");
   require(c.dropout >= 0 && c.dropout < 1, "model.dropout", c.dropout, "[0, 1)");
+  require(one_of(c.features, {"add", "concat", "only"}), "model.features", c.features,
+          "add, concat or only");
+  for (int64_t w : c.feature_widths) {
+    require(w >= 1 && w <= 65536, "model.feature_widths", w, "values in 1..65536");
+  }
+  require(one_of(c.missing_features, {"error", "zero"}), "data.missing_features",
+          c.missing_features, "error or zero");
+  require(one_of(c.unknown_feature_ids, {"error", "cold"}), "data.unknown_feature_ids",
+          c.unknown_feature_ids, "error or cold");
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
   require(c.lr > 0, "train.lr", c.lr, "> 0");
@@ -270,11 +303,15 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::BeginMap;
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "dataset"
       << YAML::Value << c.dataset << YAML::Key << "parts" << YAML::Value << c.parts
-      << YAML::EndMap;
+      << YAML::Key << "item_features" << YAML::Value << c.item_features << YAML::Key
+      << "item_feature_ids" << YAML::Value << c.item_feature_ids << YAML::Key
+      << "missing_features" << YAML::Value << c.missing_features << YAML::Key
+      << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::EndMap;
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"
       << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
       << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value
-      << c.dropout << YAML::EndMap;
+      << c.dropout << YAML::Key << "features" << YAML::Value << c.features << YAML::Key
+      << "feature_widths" << YAML::Value << YAML::Flow << c.feature_widths << YAML::EndMap;
   out << YAML::Key << "train" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs"
       << YAML::Value << c.epochs << YAML::Key << "batch_size" << YAML::Value << c.batch_size
       << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value

@@ -13,11 +13,17 @@ struct TrainConfig {
   // data
   std::string dataset;
   std::string parts;  // empty: <output.dir>/parts
+  std::string item_features;     // .h5 or .npy content vectors of items; empty: none
+  std::string item_feature_ids;  // .npy only: one original id per line; empty: <name>.ids
+  std::string missing_features = "error";  // error | zero
+  std::string unknown_feature_ids = "error";  // error | cold
   // model
   std::string model_type = "lightgcn";  // mf | lightgcn | ngcf
   int64_t dim = 64;
   int64_t layers = 3;
   double dropout = 0.1;  // ngcf message dropout
+  std::string features = "add";  // add | concat | only (with data.item_features)
+  std::vector<int64_t> feature_widths = {256};  // hidden widths of the content encoder
   // train
   int64_t epochs = 10;
   int64_t batch_size = 2048;

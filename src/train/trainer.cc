@@ -32,6 +32,7 @@
 #include "partition/shard_file.h"
 #include "train/adam.h"
 #include "train/bpr_step.h"
+#include "train/content.h"
 #include "train/training_state.h"
 #include "train/evaluator.h"
 #include "train/sampler.h"
@@ -171,6 +172,19 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   mc.seed = c.seed;
   model::ShardContext ctx{&graph, &halo, &comm, owned_ids};
   auto net = model::make_model(mc, ctx, options);
+  if (!c.item_features.empty()) {
+    const data::ItemFeatures features = load_item_features(c);
+    if (comm.rank() == 0) {
+      log::info("item features {}: dim {}, {} of {} items{}, {} more not in the dataset "
+                "(cold-start; export gives them vectors); model.features {}",
+                c.item_features, features.dim,
+                static_cast<int64_t>(features.present.size()) - features.missing,
+                features.present.size(),
+                features.missing > 0 ? fmt::format(" ({} without: zero)", features.missing) : "",
+                features.cold_ids.size(), c.features);
+    }
+    net = attach_content(std::move(net), c, features, shard.owned, U, options);
+  }
   at::Tensor e0 = model::initial_vectors(shard.owned, c.dim, c.seed).to(device).requires_grad_(true);
   const std::vector<at::Tensor> dense = net->dense_parameters();
   std::vector<at::Tensor> params = {e0};
@@ -373,6 +387,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       sha.update(h.data_ptr(), static_cast<size_t>(h.numel() * h.element_size()));
     }
     summary.dense_digest = sha.hex();
+    log::info("rank {}: replicated parameters sha256 {}", comm.rank(), summary.dense_digest);
   }
   if (comm.rank() == 0) {
     nlohmann::json final_record = {{"final", true},

@@ -35,8 +35,9 @@ checkpoint::TrainState restore_checkpoint(const std::string& from, TrainableStat
                                           const checkpoint::Identity& id) {
   const checkpoint::Content loaded = checkpoint::load_checkpoint(from, *s.owned, id);
   if (loaded.dense.size() != s.dense.size()) {
-    HR_THROW(CheckpointError, "'{}' has {} dense parameters, the model {}", from,
-             loaded.dense.size(), s.dense.size());
+    HR_THROW(CheckpointError, "'{}' has {} dense parameters, this run's model {} (model.type, "
+             "data.item_features, model.features or model.feature_widths differ from the run "
+             "that wrote it)", from, loaded.dense.size(), s.dense.size());
   }
   at::NoGradGuard no_grad;
   const at::Device device = s.e0.device();
@@ -44,6 +45,11 @@ checkpoint::TrainState restore_checkpoint(const std::string& from, TrainableStat
   s.adam->exp_avg()[0].copy_(loaded.m.to(device));
   s.adam->exp_avg_sq()[0].copy_(loaded.v.to(device));
   for (size_t k = 0; k < s.dense.size(); ++k) {
+    if (loaded.dense[k].numel() != s.dense[k].numel()) {
+      HR_THROW(CheckpointError, "'{}': dense parameter {} has {} values, this run's model {} "
+               "(model.feature_widths or the feature dimension changed?)", from, k,
+               loaded.dense[k].numel(), s.dense[k].numel());
+    }
     const auto shape = s.dense[k].sizes();
     s.dense[k].detach().copy_(loaded.dense[k].view(shape).to(device));
     s.adam->exp_avg()[k + 1].copy_(loaded.dense_m[k].view(shape).to(device));

@@ -1,0 +1,78 @@
+#include "model/content_encoder.h"
+
+#include <ATen/ATen.h>
+
+#include "core/check.h"
+
+namespace halorec::model {
+
+ContentEncoder::ContentEncoder(const ContentConfig& c, const at::TensorOptions& o) : c_(c) {
+  HR_CHECK(c.mode == "add" || c.mode == "concat" || c.mode == "only", "model.features '{}'",
+           c.mode);
+  int64_t in = c.feature_dim + (c.mode == "concat" ? c.dim : 0);
+  std::vector<int64_t> outs = c.widths;
+  outs.push_back(c.dim);
+  for (size_t l = 0; l < outs.size(); ++l) {
+    // Tags 0x100+: apart from NGCF's weights.
+    w_.push_back(xavier(in, outs[l], c.seed, 0x100 + 2 * l, o).requires_grad_(true));
+    b_.push_back(at::zeros({outs[l]}, o).requires_grad_(true));
+    in = outs[l];
+  }
+}
+
+at::Tensor ContentEncoder::fuse(const at::Tensor& e0_rows, const at::Tensor& features) const {
+  at::Tensor h = c_.mode == "concat" ? at::cat({e0_rows, features}, 1) : features;
+  for (size_t l = 0; l < w_.size(); ++l) {
+    h = at::addmm(b_[l], h, w_[l]);
+    if (l + 1 < w_.size()) h = at::relu(h);
+  }
+  return c_.mode == "add" ? e0_rows + h : h;
+}
+
+std::vector<at::Tensor> ContentEncoder::parameters() const {
+  std::vector<at::Tensor> p;
+  for (size_t l = 0; l < w_.size(); ++l) {
+    p.push_back(w_[l]);
+    p.push_back(b_[l]);
+  }
+  return p;
+}
+
+namespace {
+
+class WithContent : public Model {
+ public:
+  WithContent(std::unique_ptr<Model> inner, const ContentConfig& c, at::Tensor rows,
+              at::Tensor features, const at::TensorOptions& o)
+      : inner_(std::move(inner)), encoder_(c, o), rows_(std::move(rows)),
+        features_(std::move(features)) {}
+  at::Tensor forward(const at::Tensor& e0, int64_t step, bool training) override {
+    // No featured item on this rank: its encoder gradients are zero (the
+    // all-reduce fills in what other ranks computed).
+    if (rows_.numel() == 0) return inner_->forward(e0, step, training);
+    const at::Tensor fused = encoder_.fuse(e0.index_select(0, rows_), features_);
+    return inner_->forward(e0.index_copy(0, rows_, fused), step, training);
+  }
+  std::vector<at::Tensor> dense_parameters() override {
+    std::vector<at::Tensor> p = inner_->dense_parameters();
+    for (const at::Tensor& t : encoder_.parameters()) p.push_back(t);
+    return p;
+  }
+  int64_t output_dim() const override { return inner_->output_dim(); }
+
+ private:
+  std::unique_ptr<Model> inner_;
+  ContentEncoder encoder_;
+  at::Tensor rows_, features_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, const ContentConfig& c,
+                                    at::Tensor item_rows, at::Tensor features,
+                                    const at::TensorOptions& options) {
+  return std::make_unique<WithContent>(std::move(inner), c, std::move(item_rows),
+                                       std::move(features), options);
+}
+
+}  // namespace halorec::model

@@ -1,0 +1,50 @@
+#pragma once
+// Content features at layer 0: an MLP (ReLU between layers) maps each item's
+// content vector into the embedding space, fused with the item's id vector
+// before propagation:
+//   add     x0 = e0 + mlp(f)
+//   concat  x0 = mlp([e0, f])
+//   only    x0 = mlp(f)
+// Users (and items without features) keep x0 = e0. The MLP's weights are
+// replicated dense parameters (initialized identically on every rank from the
+// seed; their gradients are all-reduced with the model's).
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace halorec::model {
+
+struct ContentConfig {
+  std::string mode = "add";          // add | concat | only
+  std::vector<int64_t> widths{256};  // hidden widths
+  int64_t feature_dim = 0;
+  int64_t dim = 64;                  // output width = the model's dim
+  uint64_t seed = 2020;
+};
+
+class ContentEncoder {
+ public:
+  ContentEncoder(const ContentConfig& c, const at::TensorOptions& options);
+  // x0 of `rows` (their e0, and their features, one row each).
+  at::Tensor fuse(const at::Tensor& e0_rows, const at::Tensor& features) const;
+  std::vector<at::Tensor> parameters() const;
+
+ private:
+  ContentConfig c_;
+  std::vector<at::Tensor> w_, b_;
+};
+
+// `inner` run on layer-0 vectors where the owned rows `item_rows` (local
+// indices, int64, on the model's device) are fused with `features` (one row
+// per entry of item_rows).
+std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, const ContentConfig& c,
+                                    at::Tensor item_rows, at::Tensor features,
+                                    const at::TensorOptions& options);
+
+}  // namespace halorec::model
