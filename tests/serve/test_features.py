@@ -4,27 +4,16 @@ planted-community data whose item features encode the communities, cold-start
 items (features, no interactions) are ranked far above chance, and far above
 the same model trained on shuffled features; add, concat and only all train."""
 import collections
-import os
+import json
 import re
-import subprocess
-import sys
 import tempfile
 
 import h5py
 import numpy as np
 
-BIN = os.environ["HALOREC_BIN"]
-MPIRUN = os.environ.get("HALOREC_MPIEXEC") or "mpirun"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from servetest import BIN, MPIRUN, REPO, run
+
 D = tempfile.mkdtemp(prefix="halorec-features-")
-
-
-def run(*args, expect=0):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
-    if expect is not None and p.returncode != expect:
-        sys.exit(f"rc {p.returncode} != {expect}: {' '.join(map(str, args))}\n{p.stdout[-3000:]}\n"
-                 f"{p.stderr[-3000:]}")
-    return p
 
 
 def train(name, *sets, ranks=2, epochs=30, expect=0):
@@ -157,7 +146,7 @@ assert with_features >= shuffled + 0.25, (with_features, shuffled)
 # The exported model serves cold items like any other.
 r = run(BIN, "recommend", "--model", f"{D}/add.h5", "--user", next(iter(truth)), "--k", 900,
         "--json")
-assert cold & {x["item"] for x in __import__("json").loads(r.stdout)["recommendations"][0]["items"]}
+assert cold & {x["item"] for x in json.loads(r.stdout)["recommendations"][0]["items"]}
 
 # 4. concat and only (and .npy input) train and give cold items real vectors.
 for mode in ["concat", "only"]:

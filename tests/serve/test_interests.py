@@ -5,24 +5,13 @@ pseudonymized export."""
 import collections
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import h5py
 
-BIN = os.environ["HALOREC_BIN"]
-MPIRUN = os.environ.get("HALOREC_MPIEXEC") or "mpirun"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from servetest import BIN, MPIRUN, REPO, run
+
 D = tempfile.mkdtemp(prefix="halorec-interests-")
-
-
-def run(*args, expect=0):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
-    if expect is not None and p.returncode != expect:
-        sys.exit(f"rc {p.returncode} != {expect}: {' '.join(map(str, args))}\n{p.stdout[-3000:]}\n"
-                 f"{p.stderr[-3000:]}")
-    return p
 
 
 def hr(*args, expect=0):

@@ -8,7 +8,6 @@
 3. one rank with comm.backend=nccl follows the MPI-backend CUDA curve.
 """
 import csv
-import json
 import os
 import subprocess
 import sys
