@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, then the pipeline on
 # synthetic data with 2 CPU ranks: synth -> prepare -> partition -> train
-# (launch/halorec-run -np 2, i.e. mpirun) -> export -> recommend -> plot ->
-# metrics. Output goes to out/quickstart/.
+# (launch/halorec-run -np 2, i.e. mpirun) -> export -> recommend -> interests
+# -> plot -> metrics. Output goes to out/quickstart/.
 #
 # HALOREC_BIN=PATH uses that binary instead of building one;
 # HALOREC_QUICKSTART_OUT=DIR writes somewhere else than out/quickstart.
@@ -35,12 +35,14 @@ launch/halorec-run --bin "$BIN" ${MPIRUN:+--mpirun "$MPIRUN"} -np 2 train \
   --config configs/quickstart.yaml --set "data.dataset=$OUT/dataset.h5" \
   --set "data.parts=$OUT/parts" --set "output.dir=$OUT/run"
 
-echo "== export: final vectors with original ids -> model.h5"
-"$BIN" export --checkpoint "$OUT/run/checkpoints" --out "$OUT/model.h5"
+echo "== export: final vectors with original ids and each user's interests -> model.h5"
+"$BIN" export --checkpoint "$OUT/run/checkpoints" --out "$OUT/model.h5" --interests
 
 FIRST_USER=$(/usr/bin/python3 -c "import h5py; print(h5py.File('$OUT/dataset.h5')['users/original_id'][0].decode())")
 echo "== recommend: top 10 for user $FIRST_USER"
 "$BIN" recommend --model "$OUT/model.h5" --user "$FIRST_USER" --k 10 --exclude-seen "$OUT/dataset.h5"
+echo "== interests of user $FIRST_USER (clusters of the items they used)"
+"$BIN" interests --model "$OUT/model.h5" --dataset "$OUT/dataset.h5" --user "$FIRST_USER"
 
 echo "== plot: training curves and the partition"
 /usr/bin/python3 tools/plot.py "$OUT/run" >/dev/null
@@ -69,4 +71,4 @@ echo "  $OUT/run/config.yaml               effective configuration"
 echo "  $OUT/run/checkpoints/              sharded checkpoints (resume with --resume latest)"
 echo "  $OUT/run/training.png              loss, metrics and seconds per epoch"
 echo "  $OUT/run/partition.png             per-rank nodes, edges and halo"
-echo "  $OUT/model.h5                      exported user and item vectors (docs/formats.md)"
+echo "  $OUT/model.h5                      exported user and item vectors, interests (docs/formats.md)"

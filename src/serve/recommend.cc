@@ -90,6 +90,82 @@ void top_rows(const at::Tensor& scores, int64_t k, std::vector<std::vector<int64
   }
 }
 
+// multi: interest j's best items are lists[first + j] (scores in values);
+// slots go in D'Hondt order (the interest with the largest weight / (slots
+// taken + 1) that still has an unchosen item), each taking that interest's
+// best item not chosen yet.
+void merge_by_weight(const std::vector<std::vector<int64_t>>& lists,
+                     const std::vector<std::vector<float>>& values, int64_t first,
+                     const std::vector<float>& weights, int64_t k, std::vector<int64_t>* out,
+                     std::vector<float>* out_scores, std::vector<int32_t>* out_interest) {
+  const size_t n = weights.size();
+  std::vector<int64_t> taken(n, 0), next(n, 0);
+  std::set<int64_t> chosen;
+  while (static_cast<int64_t>(out->size()) < k) {
+    int64_t best = -1;
+    double best_quotient = -1;
+    for (size_t j = 0; j < n; ++j) {
+      const auto& cand = lists[static_cast<size_t>(first) + j];
+      while (next[j] < static_cast<int64_t>(cand.size()) &&
+             chosen.count(cand[static_cast<size_t>(next[j])]) > 0) {
+        ++next[j];
+      }
+      if (next[j] >= static_cast<int64_t>(cand.size())) continue;
+      const double quotient = weights[j] / static_cast<double>(taken[j] + 1);
+      if (quotient > best_quotient) {
+        best_quotient = quotient;
+        best = static_cast<int64_t>(j);
+      }
+    }
+    if (best < 0) break;
+    const size_t row = static_cast<size_t>(first + best);
+    const size_t at_ = static_cast<size_t>(next[static_cast<size_t>(best)]++);
+    chosen.insert(lists[row][at_]);
+    out->push_back(lists[row][at_]);
+    out_scores->push_back(values[row][at_]);
+    out_interest->push_back(static_cast<int32_t>(best));
+    ++taken[static_cast<size_t>(best)];
+  }
+}
+
+// mmr: from candidates (best first, with scores), greedily the item that
+// maximizes (1 - diversity) * relevance - diversity * (largest cosine to an
+// item already chosen); relevance = score scaled to [0, 1] over the candidates.
+void mmr_select(const std::vector<int64_t>& cand, const std::vector<float>& score,
+                const at::Tensor& items_unit, int64_t k, double diversity,
+                std::vector<int64_t>* out, std::vector<float>* out_scores) {
+  const int64_t c = static_cast<int64_t>(cand.size());
+  if (c == 0) return;
+  const float hi = score.front(), lo = score.back();
+  const at::Tensor unit = items_unit.index_select(0, at::tensor(cand, at::kLong));
+  const at::Tensor sim_t = at::mm(unit, unit.t()).contiguous();
+  const float* sim = sim_t.data_ptr<float>();
+  std::vector<float> max_sim(static_cast<size_t>(c), 0.0f);
+  std::vector<char> used(static_cast<size_t>(c), 0);
+  for (int64_t pick = 0; pick < std::min(k, c); ++pick) {
+    int64_t best = -1;
+    double best_value = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < c; ++j) {
+      if (used[static_cast<size_t>(j)]) continue;
+      const double relevance = hi > lo ? (score[static_cast<size_t>(j)] - lo) / (hi - lo) : 1.0;
+      const double redundancy = pick == 0 ? 0.0 : max_sim[static_cast<size_t>(j)];
+      const double value = (1.0 - diversity) * relevance - diversity * redundancy;
+      if (value > best_value) {
+        best_value = value;
+        best = j;
+      }
+    }
+    used[static_cast<size_t>(best)] = 1;
+    out->push_back(cand[static_cast<size_t>(best)]);
+    out_scores->push_back(score[static_cast<size_t>(best)]);
+    for (int64_t j = 0; j < c; ++j) {
+      const float s_ = sim[best * c + j];
+      max_sim[static_cast<size_t>(j)] =
+          pick == 0 ? s_ : std::max(max_sim[static_cast<size_t>(j)], s_);
+    }
+  }
+}
+
 void check_strategy(const ModelFile& m, const RecommendOptions& o) {
   if (o.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o.k);
   if (o.strategy != "single" && o.strategy != "multi" && o.strategy != "mmr") {
@@ -209,69 +285,13 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
         auto& sc = scores[static_cast<size_t>(q)];
         auto& src = from[static_cast<size_t>(q)];
         if (o.strategy == "multi" && item_query[static_cast<size_t>(r0)] >= 0) {
-          // D'Hondt: the next slot goes to the interest with the largest
-          // weight / (slots taken + 1) that still has an unchosen item.
           const int64_t u = rows[static_cast<size_t>(q)];
           const int64_t j0 = t.user_offsets[static_cast<size_t>(u)];
-          std::vector<int64_t> taken(static_cast<size_t>(r1 - r0), 0), next(static_cast<size_t>(r1 - r0), 0);
-          std::set<int64_t> chosen;
-          while (static_cast<int64_t>(list.size()) < o.k) {
-            int64_t best = -1;
-            double best_q = -1;
-            for (int64_t j = 0; j < r1 - r0; ++j) {
-              const auto& cand = top[static_cast<size_t>(r0 + j)];
-              while (next[static_cast<size_t>(j)] < static_cast<int64_t>(cand.size()) &&
-                     chosen.count(cand[static_cast<size_t>(next[static_cast<size_t>(j)])]) > 0) {
-                ++next[static_cast<size_t>(j)];
-              }
-              if (next[static_cast<size_t>(j)] >= static_cast<int64_t>(cand.size())) continue;
-              const double quotient = t.weight[static_cast<size_t>(j0 + j)] /
-                                      static_cast<double>(taken[static_cast<size_t>(j)] + 1);
-              if (quotient > best_q) {
-                best_q = quotient;
-                best = j;
-              }
-            }
-            if (best < 0) break;
-            const size_t at_ = static_cast<size_t>(next[static_cast<size_t>(best)]++);
-            const int64_t item = top[static_cast<size_t>(r0 + best)][at_];
-            chosen.insert(item);
-            list.push_back(item);
-            sc.push_back(top_v[static_cast<size_t>(r0 + best)][at_]);
-            src.push_back(static_cast<int32_t>(best));
-            ++taken[static_cast<size_t>(best)];
-          }
+          const std::vector<float> weights(t.weight.begin() + j0, t.weight.begin() + j0 + (r1 - r0));
+          merge_by_weight(top, top_v, r0, weights, o.k, &list, &sc, &src);
         } else if (o.strategy == "mmr") {
-          const auto& cand = top[static_cast<size_t>(r0)];
-          const auto& cv = top_v[static_cast<size_t>(r0)];
-          const int64_t c = static_cast<int64_t>(cand.size());
-          if (c == 0) continue;
-          const float hi = cv.front(), lo = cv.back();
-          const at::Tensor unit = v.items_unit.index_select(0, at::tensor(cand, at::kLong));
-          const at::Tensor sim_t = at::mm(unit, unit.t()).contiguous();
-          const float* sim = sim_t.data_ptr<float>();
-          std::vector<float> max_sim(static_cast<size_t>(c), -std::numeric_limits<float>::infinity());
-          std::vector<char> used(static_cast<size_t>(c), 0);
-          for (int64_t pick = 0; pick < std::min(o.k, c); ++pick) {
-            int64_t best = -1;
-            double best_v = -std::numeric_limits<double>::infinity();
-            for (int64_t j = 0; j < c; ++j) {
-              if (used[static_cast<size_t>(j)]) continue;
-              const double rel = hi > lo ? (cv[static_cast<size_t>(j)] - lo) / (hi - lo) : 1.0;
-              const double red = pick == 0 ? 0.0 : max_sim[static_cast<size_t>(j)];
-              const double value = (1.0 - o.diversity) * rel - o.diversity * red;
-              if (value > best_v) {
-                best_v = value;
-                best = j;
-              }
-            }
-            used[static_cast<size_t>(best)] = 1;
-            list.push_back(cand[static_cast<size_t>(best)]);
-            sc.push_back(cv[static_cast<size_t>(best)]);
-            for (int64_t j = 0; j < c; ++j) {
-              max_sim[static_cast<size_t>(j)] = std::max(max_sim[static_cast<size_t>(j)], sim[best * c + j]);
-            }
-          }
+          mmr_select(top[static_cast<size_t>(r0)], top_v[static_cast<size_t>(r0)], v.items_unit,
+                     o.k, o.diversity, &list, &sc);
         } else {
           list = top[static_cast<size_t>(r0)];
           sc = top_v[static_cast<size_t>(r0)];
