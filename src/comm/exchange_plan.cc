@@ -36,8 +36,9 @@ GatherPlan make_gather_plan(Communicator& comm, const at::Tensor& ids, const at:
   const at::Tensor owners = owner_of.index_select(0, unique).to(at::kLong);
   auto [sorted_owner, by_owner] = at::sort(owners, /*stable=*/true, /*dim=*/0, false);
   const at::Tensor request = unique.index_select(0, by_owner);
+  // Counted where the ids are; only the P counts cross to the host.
   const at::Tensor request_counts =
-      at::bincount(sorted_owner.cpu(), {}, P).to(at::kLong).contiguous();
+      at::bincount(sorted_owner, {}, P).to(at::kLong).cpu().contiguous();
   // Tell each owner how many ids we ask of it, then the ids.
   const std::vector<int64_t> ones(static_cast<size_t>(P), 1);
   const at::Tensor asked_counts =

@@ -17,6 +17,7 @@
 #
 # Variables: BUILD_DIR (build-gpu), EPOCHS (2; the last one is timed),
 # TORCH_CMAKE (default from python3), NCCL_LIBRARY (default: torch's),
+# CUDA_ROOT (default: /usr/local/cuda, else the first /usr/local/cuda-*),
 # STAGES (default "unpack build test time"), JOBS (nproc).
 # Logs go to $OUT (the device tool's output folder) when set, else
 # .device/logs.
@@ -86,6 +87,9 @@ fi
 export OPAL_PREFIX=$P/usr
 export PMIX_INSTALL_PREFIX=$P/usr
 export PATH=$P/usr/bin:$PATH
+# The CUDA toolkit LibTorch's CMake config and the NCCL backend look for.
+CUDA_ROOT=${CUDA_ROOT:-$(ls -d /usr/local/cuda /usr/local/cuda-* 2>/dev/null | head -1 || true)}
+[ -n "$CUDA_ROOT" ] && export PATH=$PATH:$CUDA_ROOT/bin
 TORCH_CMAKE=${TORCH_CMAKE:-$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')}
 TORCH_LIB=$(cd "$TORCH_CMAKE/../../lib" 2>/dev/null && pwd || true)
 # The NCCL torch itself loads (pip: the nvidia-nccl package), else any on the system.
@@ -121,6 +125,7 @@ if has_stage build; then
     -DMPI_C_COMPILER="$P/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$P/usr/bin/mpirun" \
     -DHDF5_C_COMPILER_EXECUTABLE="$P/usr/bin/h5pcc.openmpi" \
     -DOPENSSL_ROOT_DIR="$P/usr" \
+    ${CUDA_ROOT:+-DCUDAToolkit_ROOT="$CUDA_ROOT" -DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT"} \
     ${NCCL_LIBRARY:+-DNCCL_LIBRARY="$NCCL_LIBRARY"} ${NCCL_INC:+-DNCCL_INCLUDE_DIR="$NCCL_INC"} \
     -DHALOREC_SHARED_DIR="$DEV/shared" > "$LOGS/configure.log" 2>&1 \
     || { tail -40 "$LOGS/configure.log"; exit 1; }
