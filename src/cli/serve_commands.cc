@@ -56,7 +56,7 @@ class ExportCommand : public Command {
                               {"items", r.items},           {"dim", r.dim},   {"bytes", r.bytes},
                               {"dtype", o_.dtype},          {"seconds", r.seconds},
                               {"interests", r.interests},   {"interest_seconds", r.interest_seconds},
-                              {"cold_items", r.cold_items},
+                              {"cold_items", r.cold_items},  {"cold_users", r.cold_users},
                               {"pseudonymized", !o_.pseudonymize_key_file.empty()}};
     print_report(json_, j,
                  fmt::format("wrote {}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "

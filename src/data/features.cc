@@ -126,9 +126,9 @@ std::string default_feature_ids_path(const std::string& p) {
   return p + ".ids";
 }
 
-ItemFeatures read_item_features(const std::string& path, const std::string& ids_path,
-                                const std::vector<std::string>& item_ids, bool missing_is_error,
-                                bool unknown_is_error) {
+Features read_features(const std::string& path, const std::string& ids_path,
+                       const std::vector<std::string>& item_ids, const std::string& what,
+                       bool missing_is_error, bool unknown_is_error) {
   int64_t rows = 0, cols = 0;
   std::vector<float> matrix;
   std::vector<std::string> ids;
@@ -139,7 +139,7 @@ ItemFeatures read_item_features(const std::string& path, const std::string& ids_
     ids_source = ids_path.empty() ? default_feature_ids_path(path) : ids_path;
     ids = read_id_lines(ids_source);
   } else {
-    h5::Handle file = h5::open_file(path, "item features");
+    h5::Handle file = h5::open_file(path, what + " features");
     if (!h5::exists(file.get(), "vectors")) HR_THROW(InputError, "{}: no 'vectors' dataset", path);
     matrix = h5::read_matrix(file.get(), "vectors", &rows, &cols);
     ids = read_h5_ids(file.get(), path);
@@ -151,7 +151,7 @@ ItemFeatures read_item_features(const std::string& path, const std::string& ids_
   std::unordered_map<std::string, int64_t> item_of;
   item_of.reserve(item_ids.size());
   for (size_t i = 0; i < item_ids.size(); ++i) item_of.emplace(item_ids[i], static_cast<int64_t>(i));
-  ItemFeatures out;
+  Features out;
   out.dim = cols;
   out.rows.assign(item_ids.size() * static_cast<size_t>(cols), 0.0f);
   out.present.assign(item_ids.size(), 0);
@@ -160,13 +160,13 @@ ItemFeatures read_item_features(const std::string& path, const std::string& ids_
     const std::string& id = ids[static_cast<size_t>(r)];
     const auto [prev, fresh] = seen_row.emplace(id, r);
     if (!fresh) {
-      HR_THROW(InputError, "{}: item id '{}' has two feature rows ({} and {})", ids_source, id,
-               prev->second, r);
+      HR_THROW(InputError, "{}: {} id '{}' has two feature rows ({} and {})", ids_source, what,
+               id, prev->second, r);
     }
     const float* src = matrix.data() + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
       if (!std::isfinite(src[c])) {
-        HR_THROW(InputError, "{}: row {} (item '{}') has a non-finite value", path, r, id);
+        HR_THROW(InputError, "{}: row {} ({} '{}') has a non-finite value", path, r, what, id);
       }
     }
     const auto it = item_of.find(id);
@@ -183,9 +183,9 @@ ItemFeatures read_item_features(const std::string& path, const std::string& ids_
     for (size_t k = 0; k < std::min<size_t>(5, out.cold_ids.size()); ++k) {
       list += (list.empty() ? "'" : ", '") + out.cold_ids[k] + "'";
     }
-    HR_THROW(InputError, "{}: {} feature rows have ids that are not items of the dataset (first: "
-             "{}); set data.unknown_feature_ids: cold to make them cold-start items",
-             ids_source, out.cold_ids.size(), list);
+    HR_THROW(InputError, "{}: {} feature rows have ids that are not {}s of the dataset (first: "
+             "{}); set data.unknown_feature_ids: cold to make them cold-start {}s",
+             ids_source, out.cold_ids.size(), what, list, what);
   }
   std::vector<std::string> missing;
   for (size_t i = 0; i < item_ids.size(); ++i) {
@@ -197,17 +197,17 @@ ItemFeatures read_item_features(const std::string& path, const std::string& ids_
   if (out.missing > 0 && missing_is_error) {
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    HR_THROW(InputError, "{}: {} of the dataset's {} items have no feature row (first: {}); "
+    HR_THROW(InputError, "{}: {} of the dataset's {} {}s have no feature row (first: {}); "
              "set data.missing_features: zero to use id vectors alone for them",
-             path, out.missing, item_ids.size(), list);
+             path, out.missing, item_ids.size(), what, list);
   }
   return out;
 }
 
-void write_item_features_h5(const std::string& path, const std::vector<std::string>& ids,
+void write_features_h5(const std::string& path, const std::vector<std::string>& ids,
                             const std::vector<float>& rows, int64_t dim) {
   HR_CHECK(static_cast<int64_t>(rows.size()) == static_cast<int64_t>(ids.size()) * dim,
-           "write_item_features_h5: {} values for {} x {}", rows.size(), ids.size(), dim);
+           "write_features_h5: {} values for {} x {}", rows.size(), ids.size(), dim);
   StagedPath staged(path);
   {
     h5::Handle file = h5::create_file(staged.temp());

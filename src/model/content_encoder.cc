@@ -13,8 +13,8 @@ ContentEncoder::ContentEncoder(const ContentConfig& c, const at::TensorOptions& 
   std::vector<int64_t> outs = c.widths;
   outs.push_back(c.dim);
   for (size_t l = 0; l < outs.size(); ++l) {
-    // Tags 0x100+: apart from NGCF's weights.
-    w_.push_back(xavier(in, outs[l], c.seed, 0x100 + 2 * l, o).requires_grad_(true));
+    // Tags from 0x100: apart from NGCF's weights.
+    w_.push_back(xavier(in, outs[l], c.seed, c.tag + 2 * l, o).requires_grad_(true));
     b_.push_back(at::zeros({outs[l]}, o).requires_grad_(true));
     in = outs[l];
   }
@@ -42,37 +42,42 @@ namespace {
 
 class WithContent : public Model {
  public:
-  WithContent(std::unique_ptr<Model> inner, const ContentConfig& c, at::Tensor rows,
-              at::Tensor features, const at::TensorOptions& o)
-      : inner_(std::move(inner)), encoder_(c, o), rows_(std::move(rows)),
-        features_(std::move(features)) {}
+  WithContent(std::unique_ptr<Model> inner, std::vector<ContentGroup> groups,
+              const at::TensorOptions& o)
+      : inner_(std::move(inner)), groups_(std::move(groups)) {
+    for (const ContentGroup& g : groups_) encoders_.emplace_back(g.config, o);
+  }
   at::Tensor forward(const at::Tensor& e0, int64_t step, bool training) override {
-    // No featured item on this rank: its encoder gradients are zero (the
-    // all-reduce fills in what other ranks computed).
-    if (rows_.numel() == 0) return inner_->forward(e0, step, training);
-    const at::Tensor fused = encoder_.fuse(e0.index_select(0, rows_), features_);
-    return inner_->forward(e0.index_copy(0, rows_, fused), step, training);
+    // A group without rows on this rank leaves its encoder's gradients zero
+    // here (the all-reduce fills in what other ranks computed).
+    at::Tensor x0 = e0;
+    for (size_t k = 0; k < groups_.size(); ++k) {
+      const ContentGroup& g = groups_[k];
+      if (g.rows.numel() == 0) continue;
+      x0 = x0.index_copy(0, g.rows, encoders_[k].fuse(e0.index_select(0, g.rows), g.features));
+    }
+    return inner_->forward(x0, step, training);
   }
   std::vector<at::Tensor> dense_parameters() override {
     std::vector<at::Tensor> p = inner_->dense_parameters();
-    for (const at::Tensor& t : encoder_.parameters()) p.push_back(t);
+    for (const ContentEncoder& e : encoders_) {
+      for (const at::Tensor& t : e.parameters()) p.push_back(t);
+    }
     return p;
   }
   int64_t output_dim() const override { return inner_->output_dim(); }
 
  private:
   std::unique_ptr<Model> inner_;
-  ContentEncoder encoder_;
-  at::Tensor rows_, features_;
+  std::vector<ContentGroup> groups_;
+  std::vector<ContentEncoder> encoders_;
 };
 
 }  // namespace
 
-std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, const ContentConfig& c,
-                                    at::Tensor item_rows, at::Tensor features,
+std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, std::vector<ContentGroup> groups,
                                     const at::TensorOptions& options) {
-  return std::make_unique<WithContent>(std::move(inner), c, std::move(item_rows),
-                                       std::move(features), options);
+  return std::make_unique<WithContent>(std::move(inner), std::move(groups), options);
 }
 
 }  // namespace halorec::model

@@ -1,13 +1,14 @@
 #pragma once
-// Content features at layer 0: an MLP (ReLU between layers) maps each item's
-// content vector into the embedding space, fused with the item's id vector
-// before propagation:
+// Content features at layer 0: an MLP (ReLU between layers) maps a node's
+// content vector into the embedding space, fused with its id vector before
+// propagation:
 //   add     x0 = e0 + mlp(f)
 //   concat  x0 = mlp([e0, f])
 //   only    x0 = mlp(f)
-// Users (and items without features) keep x0 = e0. The MLP's weights are
-// replicated dense parameters (initialized identically on every rank from the
-// seed; their gradients are all-reduced with the model's).
+// Items and users each have their own encoder (their features differ); nodes
+// without features keep x0 = e0. The MLPs' weights are replicated dense
+// parameters (initialized identically on every rank from the seed; their
+// gradients are all-reduced with the model's).
 
 #include <ATen/core/Tensor.h>
 
@@ -26,6 +27,7 @@ struct ContentConfig {
   int64_t feature_dim = 0;
   int64_t dim = 64;                  // output width = the model's dim
   uint64_t seed = 2020;
+  uint64_t tag = 0x100;              // keys the initial weights (items 0x100, users 0x200)
 };
 
 class ContentEncoder {
@@ -40,11 +42,19 @@ class ContentEncoder {
   std::vector<at::Tensor> w_, b_;
 };
 
-// `inner` run on layer-0 vectors where the owned rows `item_rows` (local
-// indices, int64, on the model's device) are fused with `features` (one row
-// per entry of item_rows).
-std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, const ContentConfig& c,
-                                    at::Tensor item_rows, at::Tensor features,
+// One encoder and the owned rows it applies to: `rows` (local indices,
+// int64, on the model's device; may be empty) fused with `features` (one row
+// per entry of rows).
+struct ContentGroup {
+  ContentConfig config;
+  at::Tensor rows;
+  at::Tensor features;
+};
+
+// `inner` run on layer-0 vectors fused group by group (groups' rows are
+// disjoint). dense_parameters(): the inner model's, then each group's encoder
+// in order.
+std::unique_ptr<Model> with_content(std::unique_ptr<Model> inner, std::vector<ContentGroup> groups,
                                     const at::TensorOptions& options);
 
 }  // namespace halorec::model

@@ -57,10 +57,10 @@ ExportReport run_export(const ExportOptions& o) {
   model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
   auto net = model::make_model(mc, {&g, &none, &self, at::tensor(all, at::kLong)},
                                at::TensorOptions().dtype(at::kFloat));
-  data::ItemFeatures features;
-  const bool with_features = !c.item_features.empty();
+  train::NodeFeatures features;
+  const bool with_features = !c.item_features.empty() || !c.user_features.empty();
   if (with_features) {
-    features = train::load_item_features(c, o.dataset.empty() ? c.dataset : o.dataset);
+    features = train::load_features(c, o.dataset.empty() ? c.dataset : o.dataset);
     net = train::attach_content(std::move(net), c, features, all, d.num_users(),
                                 at::TensorOptions().dtype(at::kFloat));
   }
@@ -68,39 +68,44 @@ ExportReport run_export(const ExportOptions& o) {
   std::vector<at::Tensor> dense = net->dense_parameters();
   if (dense.size() != content.dense.size()) {
     HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
-             "config {} (data.item_features or model.features changed?)", dir,
-             content.dense.size(), dense.size());
+             "config {} (data.item_features, data.user_features or model.features changed?)",
+             dir, content.dense.size(), dense.size());
   }
   for (size_t k = 0; k < dense.size(); ++k) {
     dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
   }
   const at::Tensor final_vectors = net->forward(content.e0, 0, false).contiguous();
 
-  // Cold-start items: content but no interactions. Isolated nodes of the same
-  // model, id vector zero, so the vector comes from the encoder alone.
-  at::Tensor cold_vectors;
-  if (with_features && !features.cold_ids.empty()) {
-    const int64_t nc = static_cast<int64_t>(features.cold_ids.size());
+  // Cold-start items (users): content but no interactions. Isolated nodes of
+  // the same model with id vector zero, so the vector comes from the encoder
+  // alone. The same encoders (both kinds) with the trained weights.
+  auto cold_vectors = [&](bool items) -> at::Tensor {
+    const data::Features& f = items ? features.items : features.users;
+    if (!(items ? features.has_items : features.has_users) || f.cold_ids.empty()) return {};
+    const int64_t nc = static_cast<int64_t>(f.cold_ids.size());
     const std::vector<int64_t> empty_indptr(static_cast<size_t>(nc) + 1, 0);
-    const model::LocalGraph cold_graph =
-        model::make_local_graph(nc, empty_indptr, {}, {}, true);
-    std::vector<int64_t> cold_ids(static_cast<size_t>(nc));
-    for (int64_t k = 0; k < nc; ++k) cold_ids[static_cast<size_t>(k)] = n + k;
-    data::ItemFeatures cold;
-    cold.dim = features.dim;
-    cold.rows = features.cold_rows;
-    cold.present.assign(static_cast<size_t>(nc), 1);
-    auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(cold_ids, at::kLong)},
+    const model::LocalGraph cold_graph = model::make_local_graph(nc, empty_indptr, {}, {}, true);
+    std::vector<int64_t> ids(static_cast<size_t>(nc));
+    for (int64_t k = 0; k < nc; ++k) ids[static_cast<size_t>(k)] = k;
+    // Cold nodes as the only items (num_users 0) or the only users (num_users nc).
+    train::NodeFeatures cold;
+    cold.has_items = features.has_items;
+    cold.has_users = features.has_users;
+    cold.items.dim = features.items.dim;
+    cold.users.dim = features.users.dim;
+    data::Features& target = items ? cold.items : cold.users;
+    target.rows = f.cold_rows;
+    target.present.assign(static_cast<size_t>(nc), 1);
+    auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(ids, at::kLong)},
                                       at::TensorOptions().dtype(at::kFloat));
-    // Every cold node is an "item" row: global ids offset so that id - 0 >= 0.
-    std::vector<int64_t> rows(static_cast<size_t>(nc));
-    for (int64_t k = 0; k < nc; ++k) rows[static_cast<size_t>(k)] = k;
-    cold_net = train::attach_content(std::move(cold_net), c, cold, rows, 0,
+    cold_net = train::attach_content(std::move(cold_net), c, cold, ids, items ? 0 : nc,
                                      at::TensorOptions().dtype(at::kFloat));
     std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
     for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
-    cold_vectors = cold_net->forward(at::zeros({nc, c.dim}), 0, false).contiguous();
-  }
+    return cold_net->forward(at::zeros({nc, c.dim}), 0, false).contiguous();
+  };
+  const at::Tensor cold_items = cold_vectors(true);
+  const at::Tensor cold_users = cold_vectors(false);
 
   ModelFile m;
   m.user_ids = d.user_ids;
@@ -109,11 +114,19 @@ ExportReport run_export(const ExportOptions& o) {
   const float* p = final_vectors.data_ptr<float>();
   m.user_vectors.assign(p, p + d.num_users() * m.dim);
   m.item_vectors.assign(p + d.num_users() * m.dim, p + n * m.dim);
-  if (cold_vectors.defined()) {
-    m.item_ids.insert(m.item_ids.end(), features.cold_ids.begin(), features.cold_ids.end());
-    const float* cp = cold_vectors.data_ptr<float>();
-    m.item_vectors.insert(m.item_vectors.end(), cp, cp + cold_vectors.numel());
-    m.cold_items = static_cast<int64_t>(features.cold_ids.size());
+  if (cold_items.defined()) {
+    m.item_ids.insert(m.item_ids.end(), features.items.cold_ids.begin(),
+                      features.items.cold_ids.end());
+    const float* cp = cold_items.data_ptr<float>();
+    m.item_vectors.insert(m.item_vectors.end(), cp, cp + cold_items.numel());
+    m.cold_items = static_cast<int64_t>(features.items.cold_ids.size());
+  }
+  if (cold_users.defined()) {
+    m.user_ids.insert(m.user_ids.end(), features.users.cold_ids.begin(),
+                      features.users.cold_ids.end());
+    const float* cp = cold_users.data_ptr<float>();
+    m.user_vectors.insert(m.user_vectors.end(), cp, cp + cold_users.numel());
+    m.cold_users = static_cast<int64_t>(features.users.cold_ids.size());
   }
   m.model_type = c.model_type;
   m.layers = c.layers;
@@ -125,7 +138,8 @@ ExportReport run_export(const ExportOptions& o) {
   ExportReport r;
   if (o.interests) {
     Stopwatch interest_watch;
-    m.interests = interests_for_all(d.num_users(), d.train.user, d.train.item,
+    m.interests = interests_for_all(static_cast<int64_t>(m.user_ids.size()), d.train.user,
+                                    d.train.item,
                                     d.train.has_time ? d.train.time : std::vector<int64_t>{},
                                     m.item_vectors, m.dim, o.interest_options);
     r.interests = m.interests.num_interests();
@@ -144,6 +158,7 @@ ExportReport run_export(const ExportOptions& o) {
   r.items = d.num_items();
   r.dim = m.dim;
   r.cold_items = m.cold_items;
+  r.cold_users = m.cold_users;
   r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
   r.seconds = watch.seconds();
   return r;

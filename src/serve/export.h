@@ -26,6 +26,7 @@ struct ExportReport {
   int64_t users = 0, items = 0, dim = 0, bytes = 0;
   int64_t interests = 0;  // stored interests (0 without --interests)
   int64_t cold_items = 0;  // items with content features but no interactions
+  int64_t cold_users = 0;  // users likewise
   double interest_seconds = 0;
   double seconds = 0;
 };

@@ -25,6 +25,7 @@ void write_model_file(const ModelFile& m, const std::string& path) {
     h5::set_attr(f, "checkpoint", m.checkpoint);
     h5::set_attr(f, "user_ids", m.user_id_scheme);
     h5::set_attr(f, "cold_items", m.cold_items);
+    h5::set_attr(f, "cold_users", m.cold_users);
     if (!m.key_check.empty()) h5::set_attr(f, "key_check", m.key_check);
     const bool half = m.dtype == "fp16";
     for (const char* part : {"users", "items"}) {
@@ -74,6 +75,7 @@ ModelFile read_model_file(const std::string& path) {
   m.dtype = h5::get_attr_string(f, "dtype");
   if (h5::has_attr(f, "user_ids")) m.user_id_scheme = h5::get_attr_string(f, "user_ids");
   if (h5::has_attr(f, "cold_items")) m.cold_items = h5::get_attr_int(f, "cold_items");
+  if (h5::has_attr(f, "cold_users")) m.cold_users = h5::get_attr_int(f, "cold_users");
   if (h5::has_attr(f, "key_check")) m.key_check = h5::get_attr_string(f, "key_check");
   m.user_ids = h5::read_strings(f, "users/original_id");
   m.item_ids = h5::read_strings(f, "items/original_id");

@@ -33,6 +33,7 @@ struct ModelFile {
   // The last cold_items items have content features but no interactions
   // (cold-start): their vectors come from the content encoder alone.
   int64_t cold_items = 0;
+  int64_t cold_users = 0;  // likewise the last cold_users users
 };
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";

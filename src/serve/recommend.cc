@@ -183,13 +183,15 @@ void check_strategy(const ModelFile& m, const RecommendOptions& o) {
 }  // namespace
 
 void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
-  const bool ids_match =
-      m.user_id_scheme == "original" ? d.user_ids == m.user_ids : d.user_ids.size() == m.user_ids.size();
-  // The model's items: the dataset's, then its cold-start items.
+  // The model's users and items: the dataset's, then its cold-start ones.
+  const bool users_match =
+      m.user_ids.size() == d.user_ids.size() + static_cast<size_t>(m.cold_users) &&
+      (m.user_id_scheme != "original" ||
+       std::equal(d.user_ids.begin(), d.user_ids.end(), m.user_ids.begin()));
   const bool items_match =
       m.item_ids.size() == d.item_ids.size() + static_cast<size_t>(m.cold_items) &&
       std::equal(d.item_ids.begin(), d.item_ids.end(), m.item_ids.begin());
-  if (d.fingerprint() != m.dataset_fingerprint || !ids_match || !items_match) {
+  if (d.fingerprint() != m.dataset_fingerprint || !users_match || !items_match) {
     HR_THROW(InputError, "the dataset is not the one the model was trained on (fingerprint {}..., "
              "model's {}...)", d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
   }
@@ -370,8 +372,9 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
   const graph::Csr a = graph::normalized_adjacency(d);
   const std::vector<int32_t> owner(static_cast<size_t>(a.num_rows), 0);
   const partition::Shard shard = std::move(partition::build_shards(d, a, owner, 1)[0]);
-  std::vector<float> all(m.user_vectors);
-  all.insert(all.end(), m.item_vectors.begin(), m.item_vectors.end());
+  // The dataset's users, then its items (cold-start entries are left out).
+  std::vector<float> all(m.user_vectors.begin(), m.user_vectors.begin() + d.num_users() * m.dim);
+  all.insert(all.end(), m.item_vectors.begin(), m.item_vectors.begin() + d.num_items() * m.dim);
   const at::Tensor final_vectors =
       at::from_blob(all.data(), {a.num_rows, m.dim}, at::kFloat).clone();
   comm::MpiCommunicator self(MPI_COMM_SELF);

@@ -22,11 +22,15 @@ const std::vector<ConfigKey>& config_keys() {
        "docs/interests.md"},
       {"data.item_feature_ids", "path", "<item_features without .npy>.ids",
        "for a .npy data.item_features: the original item id of each row, one per line"},
+      {"data.user_features", "path", "''",
+       "content vectors of users, the same formats as data.item_features; empty: none"},
+      {"data.user_feature_ids", "path", "<user_features without .npy>.ids",
+       "for a .npy data.user_features: the original user id of each row, one per line"},
       {"data.missing_features", "error|zero", "error",
-       "a dataset item without a feature row: error, or zero features (id vector only)"},
+       "a dataset item (user) without a feature row: error, or zero features (id vector only)"},
       {"data.unknown_feature_ids", "error|cold", "error",
-       "a feature row whose id is not a dataset item: error, or a cold-start item (content, no "
-       "interactions) that export gives a vector"},
+       "a feature row whose id is not a dataset item (user): error, or a cold-start item (user) "
+       "with content and no interactions, which export gives a vector"},
       {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
       {"model.dim", "int", "64", "vector dimension"},
       {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
@@ -126,6 +130,8 @@ const std::map<std::string, Setter>& setters() {
     m["data.parts"] = str(&TrainConfig::parts);
     m["data.item_features"] = str(&TrainConfig::item_features);
     m["data.item_feature_ids"] = str(&TrainConfig::item_feature_ids);
+    m["data.user_features"] = str(&TrainConfig::user_features);
+    m["data.user_feature_ids"] = str(&TrainConfig::user_feature_ids);
     m["data.missing_features"] = str(&TrainConfig::missing_features);
     m["data.unknown_feature_ids"] = str(&TrainConfig::unknown_feature_ids);
     m["model.type"] = str(&TrainConfig::model_type);
@@ -304,7 +310,9 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "dataset"
       << YAML::Value << c.dataset << YAML::Key << "parts" << YAML::Value << c.parts
       << YAML::Key << "item_features" << YAML::Value << c.item_features << YAML::Key
-      << "item_feature_ids" << YAML::Value << c.item_feature_ids << YAML::Key
+      << "item_feature_ids" << YAML::Value << c.item_feature_ids << YAML::Key << "user_features"
+      << YAML::Value << c.user_features << YAML::Key << "user_feature_ids" << YAML::Value
+      << c.user_feature_ids << YAML::Key
       << "missing_features" << YAML::Value << c.missing_features << YAML::Key
       << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::EndMap;
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"

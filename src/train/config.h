@@ -15,6 +15,8 @@ struct TrainConfig {
   std::string parts;  // empty: <output.dir>/parts
   std::string item_features;     // .h5 or .npy content vectors of items; empty: none
   std::string item_feature_ids;  // .npy only: one original id per line; empty: <name>.ids
+  std::string user_features;     // the same for users; empty: none
+  std::string user_feature_ids;
   std::string missing_features = "error";  // error | zero
   std::string unknown_feature_ids = "error";  // error | cold
   // model

@@ -1,6 +1,7 @@
 #pragma once
-// data.item_features in training and export: loads the content vectors of the
-// dataset's items and fuses them into a model (model/content_encoder.h).
+// data.item_features / data.user_features in training and export: loads the
+// content vectors of the dataset's items and users and fuses them into a
+// model (model/content_encoder.h).
 
 #include <ATen/core/Tensor.h>
 
@@ -14,15 +15,24 @@
 
 namespace halorec::train {
 
-// The item features named by `c` for the dataset at c.dataset (or `dataset`).
-data::ItemFeatures load_item_features(const TrainConfig& c, const std::string& dataset = "");
+struct NodeFeatures {
+  bool has_items = false, has_users = false;
+  data::Features items, users;
+};
 
-model::ContentConfig content_config(const TrainConfig& c, int64_t feature_dim);
+// The features named by `c`, matched to the dataset at c.dataset (or `dataset`).
+NodeFeatures load_features(const TrainConfig& c, const std::string& dataset = "");
 
-// `net` with the encoder applied to the owned rows that are items with
-// features (`owned`: global node ids, items being num_users + item).
+// The encoder configuration of items (kind "item") or users ("user").
+model::ContentConfig content_config(const TrainConfig& c, const std::string& kind,
+                                    int64_t feature_dim);
+
+// `net` with an encoder per configured kind, applied to the owned rows
+// (`owned`: global node ids; users below num_users, items num_users + item)
+// that have features. Both kinds get their encoder even where no owned row
+// has features, so every rank has the same dense parameters.
 std::unique_ptr<model::Model> attach_content(std::unique_ptr<model::Model> net,
-                                             const TrainConfig& c, const data::ItemFeatures& f,
+                                             const TrainConfig& c, const NodeFeatures& f,
                                              const std::vector<int64_t>& owned, int64_t num_users,
                                              const at::TensorOptions& options);
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -172,16 +173,20 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   mc.seed = c.seed;
   model::ShardContext ctx{&graph, &halo, &comm, owned_ids};
   auto net = model::make_model(mc, ctx, options);
-  if (!c.item_features.empty()) {
-    const data::ItemFeatures features = load_item_features(c);
+  if (!c.item_features.empty() || !c.user_features.empty()) {
+    const NodeFeatures features = load_features(c);
     if (comm.rank() == 0) {
-      log::info("item features {}: dim {}, {} of {} items{}, {} more not in the dataset "
-                "(cold-start; export gives them vectors); model.features {}",
-                c.item_features, features.dim,
-                static_cast<int64_t>(features.present.size()) - features.missing,
-                features.present.size(),
-                features.missing > 0 ? fmt::format(" ({} without: zero)", features.missing) : "",
-                features.cold_ids.size(), c.features);
+      for (const auto& [kind, f, on, path] :
+           {std::tuple{"item", &features.items, features.has_items, c.item_features},
+            std::tuple{"user", &features.users, features.has_users, c.user_features}}) {
+        if (!on) continue;
+        log::info("{} features {}: dim {}, {} of {} {}s{}, {} more not in the dataset "
+                  "(cold-start; export gives them vectors); model.features {}",
+                  kind, path, f->dim, static_cast<int64_t>(f->present.size()) - f->missing,
+                  f->present.size(), kind,
+                  f->missing > 0 ? fmt::format(" ({} without: zero)", f->missing) : "",
+                  f->cold_ids.size(), c.features);
+      }
     }
     net = attach_content(std::move(net), c, features, shard.owned, U, options);
   }
