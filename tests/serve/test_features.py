@@ -48,18 +48,27 @@ for line in open(f"{D}/all.communities.tsv"):
 rng = np.random.default_rng(1)
 items = sorted(community, key=lambda x: int(x[1:]))
 cold = set(rng.choice(items, size=len(items) // 10, replace=False))
-truth = collections.defaultdict(set)
-with open(f"{D}/all.tsv") as f, open(f"{D}/train.tsv", "w") as out:
-    out.write(f.readline())
-    for line in f:
-        u, i, _ = line.rstrip("\n").split("\t")
-        if i in cold:
-            truth[u].add(i)
-        else:
-            out.write(line)
-run(BIN, "prepare", "--format", "tsv", "--input", f"{D}/train.tsv", "--header", "--user-col",
-    "user", "--item-col", "item", "--time-col", "time", "--split", "random:0.1", "--out",
-    f"{D}/d.h5")
+
+
+def hold_out(src, name, held):
+    """Writes src's lines to NAME.tsv except those `held(user, item)` is true
+    for (returned as user -> items), and prepares NAME.h5 from it."""
+    out_pairs = collections.defaultdict(set)
+    with open(src) as f, open(f"{D}/{name}.tsv", "w") as out:
+        out.write(f.readline())
+        for line in f:
+            u, i, _ = line.rstrip("\n").split("\t")
+            if held(u, i):
+                out_pairs[u].add(i)
+            else:
+                out.write(line)
+    run(BIN, "prepare", "--format", "tsv", "--input", f"{D}/{name}.tsv", "--header",
+        "--user-col", "user", "--item-col", "item", "--time-col", "time", "--split",
+        "random:0.1", "--out", f"{D}/{name}.h5")
+    return out_pairs
+
+
+truth = hold_out(f"{D}/all.tsv", "d", lambda u, i: i in cold)
 with h5py.File(f"{D}/d.h5") as f:
     dataset_items = [x.decode() for x in f["items/original_id"][:]]
 # Features: the community one-hot plus noise, 16 dims.
@@ -162,25 +171,14 @@ for mode in ["concat", "only"]:
 # user's community one-hot + noise (8 dims); items keep their features.
 users = sorted(user_community, key=lambda x: int(x[1:]))
 cold_users = set(rng.choice(users, size=len(users) // 10, replace=False))
-held = collections.defaultdict(set)
-with open(f"{D}/train.tsv") as f, open(f"{D}/train_u.tsv", "w") as out:
-    out.write(f.readline())
-    for line in f:
-        u, i, _ = line.rstrip("\n").split("\t")
-        if u in cold_users:
-            held[u].add(i)
-        else:
-            out.write(line)
-run(BIN, "prepare", "--format", "tsv", "--input", f"{D}/train_u.tsv", "--header", "--user-col",
-    "user", "--item-col", "item", "--time-col", "time", "--split", "random:0.1", "--out",
-    f"{D}/du.h5")
+held = hold_out(f"{D}/d.tsv", "du", lambda u, i: u in cold_users)
 uvec = np.zeros((len(users), 8), np.float32)
 for r, u in enumerate(users):
     uvec[r, user_community[u]] = 1.0
 uvec += rng.normal(0, 0.3, uvec.shape).astype(np.float32)
 write_h5(f"{D}/ufeatures.h5", users, uvec)
 write_h5(f"{D}/ufeatures_shuffled.h5", users, uvec[rng.permutation(len(users))])
-popular = collections.Counter(line.split("\t")[1] for line in list(open(f"{D}/train_u.tsv"))[1:])
+popular = collections.Counter(line.split("\t")[1] for line in list(open(f"{D}/du.tsv"))[1:])
 top_popular = {i for i, _ in popular.most_common(20)}
 
 
