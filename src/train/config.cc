@@ -126,6 +126,13 @@ const std::map<std::string, Setter>& setters() {
         c.*f = as<double>(n, "", w);
       });
     };
+    // A list of int, or one int standing for a list of one.
+    auto i64_list = [](std::vector<int64_t> TrainConfig::*f) {
+      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+        c.*f = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
+                              : std::vector<int64_t>{as<int64_t>(n, "", w)};
+      });
+    };
     m["data.dataset"] = str(&TrainConfig::dataset);
     m["data.parts"] = str(&TrainConfig::parts);
     m["data.item_features"] = str(&TrainConfig::item_features);
@@ -139,10 +146,7 @@ const std::map<std::string, Setter>& setters() {
     m["model.layers"] = i64(&TrainConfig::layers);
     m["model.dropout"] = dbl(&TrainConfig::dropout);
     m["model.features"] = str(&TrainConfig::features);
-    m["model.feature_widths"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-      c.feature_widths = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
-                                        : std::vector<int64_t>{as<int64_t>(n, "", w)};
-    };
+    m["model.feature_widths"] = i64_list(&TrainConfig::feature_widths);
     m["train.epochs"] = i64(&TrainConfig::epochs);
     m["train.batch_size"] = i64(&TrainConfig::batch_size);
     m["train.lr"] = dbl(&TrainConfig::lr);
@@ -156,10 +160,7 @@ const std::map<std::string, Setter>& setters() {
     m["train.device"] = str(&TrainConfig::device);
     m["partition.method"] = str(&TrainConfig::partition_method);
     m["eval.every"] = i64(&TrainConfig::eval_every);
-    m["eval.topk"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-      c.topk = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
-                              : std::vector<int64_t>{as<int64_t>(n, "", w)};
-    };
+    m["eval.topk"] = i64_list(&TrainConfig::topk);
     m["eval.metric"] = str(&TrainConfig::eval_metric);
     m["eval.patience"] = i64(&TrainConfig::patience);
     m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
