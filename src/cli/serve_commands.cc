@@ -52,11 +52,18 @@ class ExportCommand : public Command {
     comm::MpiRuntime mpi(nullptr, nullptr);
     if (o_.interests) serve::check_interest_options(o_.interest_options);
     const serve::ExportReport r = serve::run_export(o_);
-    const nlohmann::json j = {{"checkpoint", r.checkpoint}, {"out", r.out},   {"users", r.users},
-                              {"items", r.items},           {"dim", r.dim},   {"bytes", r.bytes},
-                              {"dtype", o_.dtype},          {"seconds", r.seconds},
-                              {"interests", r.interests},   {"interest_seconds", r.interest_seconds},
-                              {"cold_items", r.cold_items},  {"cold_users", r.cold_users},
+    const nlohmann::json j = {{"checkpoint", r.checkpoint},
+                              {"out", r.out},
+                              {"users", r.users},
+                              {"items", r.items},
+                              {"dim", r.dim},
+                              {"bytes", r.bytes},
+                              {"dtype", o_.dtype},
+                              {"seconds", r.seconds},
+                              {"interests", r.interests},
+                              {"interest_seconds", r.interest_seconds},
+                              {"cold_items", r.cold_items},
+                              {"cold_users", r.cold_users},
                               {"pseudonymized", !o_.pseudonymize_key_file.empty()}};
     print_report(json_, j,
                  fmt::format("wrote {}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "
@@ -70,6 +77,13 @@ class ExportCommand : public Command {
   serve::ExportOptions o_;
   bool json_ = false;
 };
+
+// --diversity and --candidates, shared by recommend and evaluate.
+void add_mmr_options(CLI::App* sub, serve::RecommendOptions* o) {
+  sub->add_option("--diversity", o->diversity,
+                  "mmr: weight of diversity against relevance, in [0, 1]");
+  sub->add_option("--candidates", o->candidates, "mmr: re-rank this many best-scored items");
+}
 
 class RecommendCommand : public Command {
  public:
@@ -86,9 +100,7 @@ class RecommendCommand : public Command {
                     "single: top-K by score; multi: from each interest, merged by interest "
                     "weight (needs export --interests); mmr: diversified re-ranking")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
-    sub->add_option("--diversity", o_.diversity,
-                    "mmr: weight of diversity against relevance, in [0, 1]");
-    sub->add_option("--candidates", o_.candidates, "mmr: re-rank this many best-scored items");
+    add_mmr_options(sub, &o_);
     sub->add_option("--explain", o_.explain,
                     "Per item, this many of the user's own items most similar to it (needs "
                     "--exclude-seen), and the interest it belongs to");
@@ -134,8 +146,9 @@ class RecommendCommand : public Command {
         }
         arr.push_back({{"user", r.user}, {"items", items}});
       }
-      fmt::print("{}\n", nlohmann::json{{"k", o_.k}, {"strategy", o_.strategy},
-                                        {"recommendations", arr}}.dump(2));
+      fmt::print(
+          "{}\n",
+          nlohmann::json{{"k", o_.k}, {"strategy", o_.strategy}, {"recommendations", arr}}.dump(2));
       return 0;
     }
     std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
@@ -175,8 +188,7 @@ class EvaluateCommand : public Command {
                     "Also score the lists of this strategy (single, multi, mmr): recall, ndcg, "
                     "coverage, intra-list diversity (ild) and novelty at each k")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
-    sub->add_option("--diversity", o_.diversity, "mmr: weight of diversity, in [0, 1]");
-    sub->add_option("--candidates", o_.candidates, "mmr: re-rank this many best-scored items");
+    add_mmr_options(sub, &o_);
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
   }
@@ -241,15 +253,12 @@ class InterestsCommand : public Command {
     const auto& tt = d.train;
     if (!user_.empty()) {
       const int64_t u = serve::user_rows_of(m, {user_}, key)[0];
-      std::vector<std::pair<int64_t, int64_t>> own;  // (time, item), most recent first
+      std::vector<int64_t> rows;
       for (size_t t = 0; t < tt.size(); ++t) {
-        if (tt.user[t] == u) own.emplace_back(tt.has_time ? tt.time[t] : 0, tt.item[t]);
+        if (tt.user[t] == u) rows.push_back(static_cast<int64_t>(t));
       }
-      std::stable_sort(own.begin(), own.end(),
-                       [](const auto& a, const auto& b) { return a.first > b.first; });
-      if (static_cast<int64_t>(own.size()) > o_.max_items) own.resize(static_cast<size_t>(o_.max_items));
-      std::vector<int64_t> items;
-      for (const auto& p : own) items.push_back(p.second);
+      const std::vector<int64_t> items = serve::items_to_cluster(
+          std::move(rows), tt.item, tt.has_time ? tt.time : std::vector<int64_t>{}, o_.max_items);
       const auto found = serve::find_interests(items, m.item_vectors, m.dim, o_);
       nlohmann::json arr = nlohmann::json::array();
       std::string text = fmt::format("user {}: {} items, {} interests\n", user_, items.size(),
@@ -289,21 +298,24 @@ class InterestsCommand : public Command {
       nlohmann::json users = nlohmann::json::array();
       for (int64_t u = 0; u < d.num_users(); ++u) {
         nlohmann::json arr = nlohmann::json::array();
-        for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+        for (int64_t j = t.user_offsets[static_cast<size_t>(u)];
+             j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
           std::vector<std::string> reps;
           for (int64_t r = 0; r < t.r; ++r) {
             const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
             if (item >= 0) reps.push_back(m.item_ids[static_cast<size_t>(item)]);
           }
           std::vector<std::string> members;
-          for (int64_t q = t.member_offsets[static_cast<size_t>(j)]; q < t.member_offsets[static_cast<size_t>(j) + 1]; ++q) {
+          for (int64_t q = t.member_offsets[static_cast<size_t>(j)];
+               q < t.member_offsets[static_cast<size_t>(j) + 1]; ++q) {
             members.push_back(m.item_ids[static_cast<size_t>(t.members[static_cast<size_t>(q)])]);
           }
-          arr.push_back({{"weight", t.weight[static_cast<size_t>(j)]},
-                         {"size", t.size[static_cast<size_t>(j)]},
-                         {"members", members},
-                         {"medoid", m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])]},
-                         {"representatives", reps}});
+          arr.push_back(
+              {{"weight", t.weight[static_cast<size_t>(j)]},
+               {"size", t.size[static_cast<size_t>(j)]},
+               {"members", members},
+               {"medoid", m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])]},
+               {"representatives", reps}});
         }
         users.push_back({{"user", m.user_ids[static_cast<size_t>(u)]}, {"interests", arr}});
       }
@@ -311,20 +323,21 @@ class InterestsCommand : public Command {
                                         {"interests", t.num_interests()},
                                         {"seconds", seconds},
                                         {"users_by_interest_count", per_user_count}}
-                              .dump());
+                             .dump());
       return 0;
     }
     std::string out = "user\tinterest\tweight\tsize\tmedoid\trepresentatives\n";
     for (int64_t u = 0; u < d.num_users(); ++u) {
-      for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+      for (int64_t j = t.user_offsets[static_cast<size_t>(u)];
+           j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
         std::string reps;
         for (int64_t r = 0; r < t.r; ++r) {
           const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
           if (item >= 0) reps += (reps.empty() ? "" : ",") + m.item_ids[static_cast<size_t>(item)];
         }
         out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}\t{}\n", m.user_ids[static_cast<size_t>(u)],
-                           j - t.user_offsets[static_cast<size_t>(u)], t.weight[static_cast<size_t>(j)],
-                           t.size[static_cast<size_t>(j)],
+                           j - t.user_offsets[static_cast<size_t>(u)],
+                           t.weight[static_cast<size_t>(j)], t.size[static_cast<size_t>(j)],
                            m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])], reps);
       }
     }

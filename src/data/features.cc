@@ -1,7 +1,7 @@
 #include "data/features.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -26,7 +26,8 @@ std::vector<float> read_npy(const std::string& path, int64_t* rows, int64_t* col
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, offset = 0;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len = static_cast<unsigned char>(bytes[8]) |
+                 (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     offset = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) HR_THROW(InputError, "{}: truncated .npy header", path);
@@ -63,7 +64,8 @@ std::vector<float> read_npy(const std::string& path, int64_t* rows, int64_t* col
   size_t pos = 0;
   while (pos < shape.size()) {
     const size_t comma = shape.find(',', pos);
-    const std::string part = shape.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string part =
+        shape.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (part.find_first_not_of(" ") != std::string::npos) dims.push_back(std::stoll(part));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -150,7 +152,8 @@ Features read_features(const std::string& path, const std::string& ids_path,
   if (cols < 1) HR_THROW(InputError, "{}: feature vectors of dimension {}", path, cols);
   std::unordered_map<std::string, int64_t> item_of;
   item_of.reserve(item_ids.size());
-  for (size_t i = 0; i < item_ids.size(); ++i) item_of.emplace(item_ids[i], static_cast<int64_t>(i));
+  for (size_t i = 0; i < item_ids.size(); ++i)
+    item_of.emplace(item_ids[i], static_cast<int64_t>(i));
   Features out;
   out.dim = cols;
   out.rows.assign(item_ids.size() * static_cast<size_t>(cols), 0.0f);
@@ -160,8 +163,8 @@ Features read_features(const std::string& path, const std::string& ids_path,
     const std::string& id = ids[static_cast<size_t>(r)];
     const auto [prev, fresh] = seen_row.emplace(id, r);
     if (!fresh) {
-      HR_THROW(InputError, "{}: {} id '{}' has two feature rows ({} and {})", ids_source, what,
-               id, prev->second, r);
+      HR_THROW(InputError, "{}: {} id '{}' has two feature rows ({} and {})", ids_source, what, id,
+               prev->second, r);
     }
     const float* src = matrix.data() + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
@@ -174,7 +177,8 @@ Features read_features(const std::string& path, const std::string& ids_path,
       out.cold_ids.push_back(id);
       out.cold_rows.insert(out.cold_rows.end(), src, src + cols);
     } else {
-      std::memcpy(out.rows.data() + it->second * cols, src, static_cast<size_t>(cols) * sizeof(float));
+      std::memcpy(out.rows.data() + it->second * cols, src,
+                  static_cast<size_t>(cols) * sizeof(float));
       out.present[static_cast<size_t>(it->second)] = 1;
     }
   }
@@ -183,7 +187,8 @@ Features read_features(const std::string& path, const std::string& ids_path,
     for (size_t k = 0; k < std::min<size_t>(5, out.cold_ids.size()); ++k) {
       list += (list.empty() ? "'" : ", '") + out.cold_ids[k] + "'";
     }
-    HR_THROW(InputError, "{}: {} feature rows have ids that are not {}s of the dataset (first: "
+    HR_THROW(InputError,
+             "{}: {} feature rows have ids that are not {}s of the dataset (first: "
              "{}); set data.unknown_feature_ids: cold to make them cold-start {}s",
              ids_source, out.cold_ids.size(), what, list, what);
   }
@@ -197,7 +202,8 @@ Features read_features(const std::string& path, const std::string& ids_path,
   if (out.missing > 0 && missing_is_error) {
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    HR_THROW(InputError, "{}: {} of the dataset's {} {}s have no feature row (first: {}); "
+    HR_THROW(InputError,
+             "{}: {} of the dataset's {} {}s have no feature row (first: {}); "
              "set data.missing_features: zero to use id vectors alone for them",
              path, out.missing, item_ids.size(), what, list);
   }
@@ -205,7 +211,7 @@ Features read_features(const std::string& path, const std::string& ids_path,
 }
 
 void write_features_h5(const std::string& path, const std::vector<std::string>& ids,
-                            const std::vector<float>& rows, int64_t dim) {
+                       const std::vector<float>& rows, int64_t dim) {
   HR_CHECK(static_cast<int64_t>(rows.size()) == static_cast<int64_t>(ids.size()) * dim,
            "write_features_h5: {} values for {} x {}", rows.size(), ids.size(), dim);
   StagedPath staged(path);

@@ -40,6 +40,6 @@ Features read_features(const std::string& path, const std::string& ids_path,
 
 // The HDF5 format, for tests and tools.
 void write_features_h5(const std::string& path, const std::vector<std::string>& ids,
-                            const std::vector<float>& rows, int64_t dim);
+                       const std::vector<float>& rows, int64_t dim);
 
 }  // namespace halorec::data

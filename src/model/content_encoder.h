@@ -25,9 +25,9 @@ struct ContentConfig {
   std::string mode = "add";          // add | concat | only
   std::vector<int64_t> widths{256};  // hidden widths
   int64_t feature_dim = 0;
-  int64_t dim = 64;                  // output width = the model's dim
+  int64_t dim = 64;  // output width = the model's dim
   uint64_t seed = 2020;
-  uint64_t tag = 0x100;              // keys the initial weights (items 0x100, users 0x200)
+  uint64_t tag = 0x100;  // keys the initial weights (items 0x100, users 0x200)
 };
 
 class ContentEncoder {

@@ -10,12 +10,13 @@ namespace halorec::model {
 
 namespace {
 
-constexpr int64_t as_signed(uint64_t x) { return static_cast<int64_t>(x); }
+constexpr int64_t as_signed(uint64_t x) {
+  return static_cast<int64_t>(x);
+}
 
 // Logical right shift of int64 lanes holding uint64 values.
 at::Tensor shift_right(const at::Tensor& x, int s) {
-  return at::bitwise_and(at::bitwise_right_shift(x, s),
-                         as_signed((uint64_t{1} << (64 - s)) - 1));
+  return at::bitwise_and(at::bitwise_right_shift(x, s), as_signed((uint64_t{1} << (64 - s)) - 1));
 }
 
 // mix64 (core/counter_rng.h) on int64 lanes.
@@ -40,8 +41,7 @@ at::Tensor dropout_mask_tensor_ops(const at::Tensor& ids, int64_t d, uint64_t ke
   const at::Tensor bits = mix64_lanes(row_key.unsqueeze(1) + cols.unsqueeze(0));
   // Unsigned bits < threshold, compared as signed after flipping the top bit.
   constexpr int64_t kTop = std::numeric_limits<int64_t>::min();
-  const at::Tensor dropped =
-      at::bitwise_xor(bits, kTop).lt(as_signed(threshold_of(p)) ^ kTop);
+  const at::Tensor dropped = at::bitwise_xor(bits, kTop).lt(as_signed(threshold_of(p)) ^ kTop);
   return at::where(dropped, at::zeros({}, ids.options().dtype(at::kFloat)),
                    at::full({}, keep, ids.options().dtype(at::kFloat)));
 }

@@ -103,8 +103,8 @@ std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, 
     for (int64_t j = i + 1; j < n; ++j) {
       double s = 0;
       for (int64_t c = 0; c < dim; ++c) {
-        const double x = points[static_cast<size_t>(i * dim + c)] -
-                         points[static_cast<size_t>(j * dim + c)];
+        const double x =
+            points[static_cast<size_t>(i * dim + c)] - points[static_cast<size_t>(j * dim + c)];
         s += x * x;
       }
       d[static_cast<size_t>(i * n + j)] = d[static_cast<size_t>(j * n + i)] = s;
@@ -125,8 +125,10 @@ std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, 
     if (!stopped) {
       double dist = 0;
       for (int64_t c = 0; c < dim; ++c) {
-        const double x = sum[static_cast<size_t>(ra * dim + c)] / static_cast<double>(count[static_cast<size_t>(ra)]) -
-                         sum[static_cast<size_t>(rb * dim + c)] / static_cast<double>(count[static_cast<size_t>(rb)]);
+        const double x = sum[static_cast<size_t>(ra * dim + c)] /
+                             static_cast<double>(count[static_cast<size_t>(ra)]) -
+                         sum[static_cast<size_t>(rb * dim + c)] /
+                             static_cast<double>(count[static_cast<size_t>(rb)]);
         dist += x * x;
       }
       if (dist > threshold) stopped = true;
@@ -161,18 +163,21 @@ std::vector<Interest> find_interests(const std::vector<int64_t>& items,
     double norm = 0;
     for (int64_t c = 0; c < dim; ++c) norm += static_cast<double>(v[c]) * v[c];
     const double inv = norm > 0 ? 1.0 / std::sqrt(norm) : 0.0;
-    for (int64_t c = 0; c < dim; ++c) x[static_cast<size_t>(r * dim + c)] = static_cast<float>(v[c] * inv);
+    for (int64_t c = 0; c < dim; ++c)
+      x[static_cast<size_t>(r * dim + c)] = static_cast<float>(v[c] * inv);
   }
   const std::vector<int32_t> label = ward_clusters(x, n, dim, o.threshold, o.max_interests);
   const int32_t k = *std::max_element(label.begin(), label.end()) + 1;
   std::vector<Interest> out(static_cast<size_t>(k));
   std::vector<std::vector<int64_t>> rows(static_cast<size_t>(k));
-  for (int64_t r = 0; r < n; ++r) rows[static_cast<size_t>(label[static_cast<size_t>(r)])].push_back(r);
+  for (int64_t r = 0; r < n; ++r)
+    rows[static_cast<size_t>(label[static_cast<size_t>(r)])].push_back(r);
   for (int32_t c = 0; c < k; ++c) {
     const auto& rs = rows[static_cast<size_t>(c)];
     std::vector<double> centroid(static_cast<size_t>(dim), 0.0);
     for (int64_t r : rs) {
-      for (int64_t j = 0; j < dim; ++j) centroid[static_cast<size_t>(j)] += x[static_cast<size_t>(r * dim + j)];
+      for (int64_t j = 0; j < dim; ++j)
+        centroid[static_cast<size_t>(j)] += x[static_cast<size_t>(r * dim + j)];
     }
     for (double& v : centroid) v /= static_cast<double>(rs.size());
     std::vector<std::pair<double, int64_t>> by_distance;
@@ -201,6 +206,20 @@ std::vector<Interest> find_interests(const std::vector<int64_t>& items,
   return out;
 }
 
+std::vector<int64_t> items_to_cluster(std::vector<int64_t> rows, const std::vector<int64_t>& item,
+                                      const std::vector<int64_t>& time, int64_t max_items) {
+  if (!time.empty()) {
+    std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
+      return time[static_cast<size_t>(a)] > time[static_cast<size_t>(b)];
+    });
+  }
+  if (static_cast<int64_t>(rows.size()) > max_items) rows.resize(static_cast<size_t>(max_items));
+  std::vector<int64_t> items;
+  items.reserve(rows.size());
+  for (int64_t r : rows) items.push_back(item[static_cast<size_t>(r)]);
+  return items;
+}
+
 InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& user,
                                 const std::vector<int64_t>& item, const std::vector<int64_t>& time,
                                 const std::vector<float>& item_vectors, int64_t dim,
@@ -213,22 +232,16 @@ InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& u
   std::vector<int64_t> order(user.size());
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (size_t t = 0; t < user.size(); ++t) order[static_cast<size_t>(fill[static_cast<size_t>(user[t])]++)] = static_cast<int64_t>(t);
+    for (size_t t = 0; t < user.size(); ++t)
+      order[static_cast<size_t>(fill[static_cast<size_t>(user[t])]++)] = static_cast<int64_t>(t);
   }
   std::vector<std::vector<Interest>> per_user(static_cast<size_t>(num_users));
   at::parallel_for(0, num_users, 16, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {
-      std::vector<int64_t> ts(order.begin() + start[static_cast<size_t>(u)],
-                              order.begin() + start[static_cast<size_t>(u) + 1]);
-      if (!time.empty()) {
-        std::stable_sort(ts.begin(), ts.end(), [&](int64_t a, int64_t c) {
-          return time[static_cast<size_t>(a)] > time[static_cast<size_t>(c)];
-        });
-      }
-      if (static_cast<int64_t>(ts.size()) > o.max_items) ts.resize(static_cast<size_t>(o.max_items));
-      std::vector<int64_t> items;
-      for (int64_t t : ts) items.push_back(item[static_cast<size_t>(t)]);
-      per_user[static_cast<size_t>(u)] = find_interests(items, item_vectors, dim, o);
+      std::vector<int64_t> rows(order.begin() + start[static_cast<size_t>(u)],
+                                order.begin() + start[static_cast<size_t>(u) + 1]);
+      per_user[static_cast<size_t>(u)] = find_interests(
+          items_to_cluster(std::move(rows), item, time, o.max_items), item_vectors, dim, o);
     }
   });
   InterestTable t;

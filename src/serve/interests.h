@@ -17,20 +17,26 @@ namespace halorec::serve {
 struct InterestOptions {
   int64_t max_interests = 5;
   double threshold = 0.8;
-  int64_t max_items = 500;       // the user's most recent (else first) items clustered
-  int64_t representatives = 5;   // members listed per interest, nearest the centroid first
+  int64_t max_items = 500;      // the user's most recent (else first) items clustered
+  int64_t representatives = 5;  // members listed per interest, nearest the centroid first
 };
 
 struct Interest {
-  double weight = 0;                  // share of the clustered interactions
-  int64_t size = 0;                   // member items
-  int64_t medoid = -1;                // item row
+  double weight = 0;                     // share of the clustered interactions
+  int64_t size = 0;                      // member items
+  int64_t medoid = -1;                   // item row
   std::vector<int64_t> representatives;  // item rows, medoid first
   std::vector<int64_t> members;          // all member item rows
 };
 
 // UsageError naming the option when a value is out of range.
 void check_interest_options(const InterestOptions& options);
+
+// The items one user's interests are found from: the interactions `rows`
+// (indices into the parallel `item` / `time` arrays; time may be empty),
+// most recent first when times exist, at most `max_items` of them.
+std::vector<int64_t> items_to_cluster(std::vector<int64_t> rows, const std::vector<int64_t>& item,
+                                      const std::vector<int64_t>& time, int64_t max_items);
 
 // Clusters `items` (item rows; their vectors are rows of `item_vectors`,
 // row-major with `dim` columns). Interests come out by weight, largest first.
@@ -45,12 +51,12 @@ std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, 
 
 // Interests of many users, flattened for model.h5 (docs/formats.md).
 struct InterestTable {
-  std::vector<int64_t> user_offsets;   // users + 1
-  std::vector<float> weight;           // per interest
-  std::vector<int64_t> size;           // per interest
-  std::vector<int64_t> medoid;         // per interest: item row
+  std::vector<int64_t> user_offsets;     // users + 1
+  std::vector<float> weight;             // per interest
+  std::vector<int64_t> size;             // per interest
+  std::vector<int64_t> medoid;           // per interest: item row
   std::vector<int64_t> representatives;  // per interest x R, -1 padded
-  int64_t r = 0;                       // representatives per interest
+  int64_t r = 0;                         // representatives per interest
   // Every member item of each interest (not stored in model.h5).
   std::vector<int64_t> member_offsets;  // interests + 1
   std::vector<int64_t> members;

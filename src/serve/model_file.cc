@@ -102,12 +102,15 @@ ModelFile read_model_file(const std::string& path) {
     t.medoid = h5::read_array<int64_t>(g.get(), "medoid");
     t.representatives = h5::read_array<int64_t>(g.get(), "representatives");
     const int64_t n = t.num_interests();
-    if (static_cast<int64_t>(t.user_offsets.size()) != static_cast<int64_t>(m.user_ids.size()) + 1 ||
+    if (static_cast<int64_t>(t.user_offsets.size()) !=
+            static_cast<int64_t>(m.user_ids.size()) + 1 ||
         t.user_offsets.back() != n || static_cast<int64_t>(t.medoid.size()) != n ||
         static_cast<int64_t>(t.size.size()) != n ||
         static_cast<int64_t>(t.representatives.size()) != n * t.r) {
-      HR_THROW(InputError, "'{}': the interests group is inconsistent (user_offsets {} for {} "
-               "users, {} interests)", path, t.user_offsets.size(), m.user_ids.size(), n);
+      HR_THROW(InputError,
+               "'{}': the interests group is inconsistent (user_offsets {} for {} "
+               "users, {} interests)",
+               path, t.user_offsets.size(), m.user_ids.size(), n);
     }
     for (int64_t medoid : t.medoid) {
       if (medoid < 0 || medoid >= static_cast<int64_t>(m.item_ids.size())) {

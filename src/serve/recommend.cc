@@ -192,8 +192,10 @@ void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
       m.item_ids.size() == d.item_ids.size() + static_cast<size_t>(m.cold_items) &&
       std::equal(d.item_ids.begin(), d.item_ids.end(), m.item_ids.begin());
   if (d.fingerprint() != m.dataset_fingerprint || !users_match || !items_match) {
-    HR_THROW(InputError, "the dataset is not the one the model was trained on (fingerprint {}..., "
-             "model's {}...)", d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
+    HR_THROW(InputError,
+             "the dataset is not the one the model was trained on (fingerprint {}..., "
+             "model's {}...)",
+             d.fingerprint().substr(0, 12), m.dataset_fingerprint.substr(0, 12));
   }
 }
 
@@ -205,7 +207,8 @@ std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::str
              m.user_id_scheme);
   }
   if (pseudonyms && key.empty()) {
-    HR_THROW(UsageError, "the model's user ids are pseudonymized: give the export's --key KEY_FILE");
+    HR_THROW(UsageError,
+             "the model's user ids are pseudonymized: give the export's --key KEY_FILE");
   }
   if (pseudonyms && hmac_sha256_hex(key, kKeyCheckMessage) != m.key_check) {
     HR_THROW(InputError, "--key: not the key this model was exported with (key check differs)");
@@ -215,7 +218,8 @@ std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::str
   }
   std::unordered_map<std::string, int64_t> row_of;
   row_of.reserve(m.user_ids.size());
-  for (size_t r = 0; r < m.user_ids.size(); ++r) row_of.emplace(m.user_ids[r], static_cast<int64_t>(r));
+  for (size_t r = 0; r < m.user_ids.size(); ++r)
+    row_of.emplace(m.user_ids[r], static_cast<int64_t>(r));
   std::vector<int64_t> rows;
   for (const std::string& u : users) {
     const auto it = row_of.find(pseudonyms ? hmac_sha256_hex(key, u) : u);
@@ -225,16 +229,30 @@ std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::str
   return rows;
 }
 
-std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
-                                                 const std::vector<int64_t>& rows,
-                                                 const RecommendOptions& o,
-                                                 std::vector<std::vector<float>>* scores_out,
-                                                 std::vector<std::vector<int32_t>>* interest_out) {
+namespace {
+
+// What every list of one call needs, checked and built once: the options
+// and dataset checked against the model, each user's train items, and the
+// vector views.
+struct Engine {
+  const ModelFile& m;
+  Seen seen;
+  Views views;
+};
+
+Engine make_engine(const ModelFile& m, const RecommendOptions& o) {
   check_strategy(m, o);
-  const int64_t U = static_cast<int64_t>(m.user_ids.size());
   if (o.seen != nullptr) check_model_dataset(m, *o.seen);
-  const Seen seen = seen_of(o.seen, U);
-  const Views v = views_of(m);
+  return Engine{m, seen_of(o.seen, static_cast<int64_t>(m.user_ids.size())), views_of(m)};
+}
+
+std::vector<std::vector<int64_t>> rank_lists(const Engine& engine, const std::vector<int64_t>& rows,
+                                             const RecommendOptions& o,
+                                             std::vector<std::vector<float>>* scores_out,
+                                             std::vector<std::vector<int32_t>>* interest_out) {
+  const ModelFile& m = engine.m;
+  const Seen& seen = engine.seen;
+  const Views& v = engine.views;
   const at::Tensor items_t = v.items.t();
   const int64_t n = static_cast<int64_t>(rows.size());
   std::vector<std::vector<int64_t>> lists(static_cast<size_t>(n));
@@ -242,7 +260,8 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
   std::vector<std::vector<int32_t>> from(static_cast<size_t>(n));
   const InterestTable& t = m.interests;
   auto has_interests = [&](int64_t u) {
-    return !t.empty() && t.user_offsets[static_cast<size_t>(u) + 1] > t.user_offsets[static_cast<size_t>(u)];
+    return !t.empty() &&
+           t.user_offsets[static_cast<size_t>(u) + 1] > t.user_offsets[static_cast<size_t>(u)];
   };
   constexpr int64_t kBlock = 512;
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -255,7 +274,8 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
       const int64_t u = rows[static_cast<size_t>(q)];
       first_row[static_cast<size_t>(q - b)] = static_cast<int64_t>(row_user.size());
       if (o.strategy == "multi" && has_interests(u)) {
-        for (int64_t j = t.user_offsets[static_cast<size_t>(u)]; j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
+        for (int64_t j = t.user_offsets[static_cast<size_t>(u)];
+             j < t.user_offsets[static_cast<size_t>(u) + 1]; ++j) {
           row_user.push_back(u);
           item_query.push_back(t.medoid[static_cast<size_t>(j)]);
           user_query.push_back(-1);
@@ -270,8 +290,9 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
     const int64_t nq = static_cast<int64_t>(row_user.size());
     at::Tensor queries = at::empty({nq, m.dim}, at::kFloat);
     for (int64_t r = 0; r < nq; ++r) {
-      queries[r].copy_(user_query[static_cast<size_t>(r)] >= 0 ? v.users[user_query[static_cast<size_t>(r)]]
-                                                               : v.items[item_query[static_cast<size_t>(r)]]);
+      queries[r].copy_(user_query[static_cast<size_t>(r)] >= 0
+                           ? v.users[user_query[static_cast<size_t>(r)]]
+                           : v.items[item_query[static_cast<size_t>(r)]]);
     }
     at::Tensor s = at::mm(queries, items_t).contiguous();
     mask_seen(s, row_user, seen);
@@ -289,7 +310,8 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
         if (o.strategy == "multi" && item_query[static_cast<size_t>(r0)] >= 0) {
           const int64_t u = rows[static_cast<size_t>(q)];
           const int64_t j0 = t.user_offsets[static_cast<size_t>(u)];
-          const std::vector<float> weights(t.weight.begin() + j0, t.weight.begin() + j0 + (r1 - r0));
+          const std::vector<float> weights(t.weight.begin() + j0,
+                                           t.weight.begin() + j0 + (r1 - r0));
           merge_by_weight(top, top_v, r0, weights, o.k, &list, &sc, &src);
         } else if (o.strategy == "mmr") {
           mmr_select(top[static_cast<size_t>(r0)], top_v[static_cast<size_t>(r0)], v.items_unit,
@@ -306,17 +328,28 @@ std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
   return lists;
 }
 
+}  // namespace
+
+std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& m,
+                                                 const std::vector<int64_t>& rows,
+                                                 const RecommendOptions& o,
+                                                 std::vector<std::vector<float>>* scores_out,
+                                                 std::vector<std::vector<int32_t>>* interest_out) {
+  return rank_lists(make_engine(m, o), rows, o, scores_out, interest_out);
+}
+
 std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std::string>& users,
                                       const RecommendOptions& o, const std::string& key) {
   const std::vector<int64_t> rows = user_rows_of(m, users, key);
   if (o.explain > 0 && o.seen == nullptr) {
     HR_THROW(UsageError, "--explain needs the model's dataset (--exclude-seen DATASET)");
   }
+  const Engine engine = make_engine(m, o);
   std::vector<std::vector<float>> scores;
   std::vector<std::vector<int32_t>> from;
-  const auto lists = recommend_rows(m, rows, o, &scores, &from);
-  const Seen seen = seen_of(o.seen, static_cast<int64_t>(m.user_ids.size()));
-  const Views v = views_of(m);
+  const auto lists = rank_lists(engine, rows, o, &scores, &from);
+  const Seen& seen = engine.seen;
+  const Views& v = engine.views;
   const InterestTable& t = m.interests;
   std::vector<Recommendation> out;
   for (size_t q = 0; q < rows.size(); ++q) {
@@ -331,7 +364,8 @@ std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std:
       const at::Tensor rec = v.items_unit.index_select(0, at::tensor(lists[q], at::kLong));
       at::Tensor own_sim;
       if (!own.empty()) {
-        own_sim = at::mm(rec, v.items_unit.index_select(0, at::tensor(own, at::kLong)).t()).contiguous();
+        own_sim =
+            at::mm(rec, v.items_unit.index_select(0, at::tensor(own, at::kLong)).t()).contiguous();
       }
       at::Tensor medoid_sim;
       int64_t j0 = 0, j1 = 0;
@@ -340,7 +374,8 @@ std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std:
         j1 = t.user_offsets[static_cast<size_t>(u) + 1];
         if (j1 > j0) {
           const std::vector<int64_t> med(t.medoid.begin() + j0, t.medoid.begin() + j1);
-          medoid_sim = at::mm(rec, v.items_unit.index_select(0, at::tensor(med, at::kLong)).t()).contiguous();
+          medoid_sim = at::mm(rec, v.items_unit.index_select(0, at::tensor(med, at::kLong)).t())
+                           .contiguous();
         }
       }
       for (size_t j = 0; j < lists[q].size(); ++j) {
@@ -348,14 +383,16 @@ std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std:
         if (o.strategy == "multi" && !from[q].empty()) {
           ex.interest = from[q][j];
         } else if (medoid_sim.defined()) {
-          ex.interest = static_cast<int32_t>(medoid_sim[static_cast<int64_t>(j)].argmax().item<int64_t>());
+          ex.interest =
+              static_cast<int32_t>(medoid_sim[static_cast<int64_t>(j)].argmax().item<int64_t>());
         }
         if (own_sim.defined()) {
           const int64_t take = std::min<int64_t>(o.explain, static_cast<int64_t>(own.size()));
           const auto [sv, si] = at::topk(own_sim[static_cast<int64_t>(j)], take);
           for (int64_t c = 0; c < take; ++c) {
-            ex.because.emplace_back(m.item_ids[static_cast<size_t>(own[static_cast<size_t>(si[c].item<int64_t>())])],
-                                    sv[c].item<float>());
+            ex.because.emplace_back(
+                m.item_ids[static_cast<size_t>(own[static_cast<size_t>(si[c].item<int64_t>())])],
+                sv[c].item<float>());
           }
         }
         r.why.push_back(std::move(ex));
@@ -385,15 +422,16 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
 std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::Dataset& d,
                                                 const std::vector<int64_t>& topk,
                                                 RecommendOptions o) {
-  check_model_dataset(m, d);
   if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
   const int64_t U = d.num_users();
   const int64_t I = static_cast<int64_t>(m.item_ids.size());  // with cold-start items
   o.k = *std::max_element(topk.begin(), topk.end());
   o.seen = &d;
+  const Engine engine = make_engine(m, o);
   // Test items per user, and train popularity.
   std::vector<std::vector<int64_t>> truth(static_cast<size_t>(U));
-  for (size_t t = 0; t < d.test.size(); ++t) truth[static_cast<size_t>(d.test.user[t])].push_back(d.test.item[t]);
+  for (size_t t = 0; t < d.test.size(); ++t)
+    truth[static_cast<size_t>(d.test.user[t])].push_back(d.test.item[t]);
   std::vector<int64_t> users;
   for (int64_t u = 0; u < U; ++u) {
     auto& tr = truth[static_cast<size_t>(u)];
@@ -401,16 +439,11 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
     tr.erase(std::unique(tr.begin(), tr.end()), tr.end());
     if (!tr.empty()) users.push_back(u);
   }
+  // Users per item in train (prepare merges repeated pairs: one each).
   std::vector<int64_t> item_users(static_cast<size_t>(I), 0);
-  {
-    std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (size_t t = 0; t < d.train.size(); ++t) pairs.emplace_back(d.train.item[t], d.train.user[t]);
-    std::sort(pairs.begin(), pairs.end());
-    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-    for (const auto& p : pairs) ++item_users[static_cast<size_t>(p.first)];
-  }
-  const auto lists = recommend_rows(m, users, o);
-  const Views v = views_of(m);
+  for (int64_t item : engine.seen.items) ++item_users[static_cast<size_t>(item)];
+  const auto lists = rank_lists(engine, users, o, nullptr, nullptr);
+  const Views& v = engine.views;
   std::map<std::string, double> out;
   const double n = static_cast<double>(users.size());
   for (int64_t k : topk) {
@@ -427,8 +460,9 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
           hits += 1;
           dcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
         }
-        const double share = std::max<double>(1.0, static_cast<double>(item_users[static_cast<size_t>(item)])) /
-                             static_cast<double>(U);
+        const double share =
+            std::max<double>(1.0, static_cast<double>(item_users[static_cast<size_t>(item)])) /
+            static_cast<double>(U);
         self_info += -std::log2(share);
       }
       for (int64_t j = 0; j < std::min<int64_t>(k, static_cast<int64_t>(tr.size())); ++j) {

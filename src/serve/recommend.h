@@ -49,11 +49,10 @@ struct Recommendation {
 // item rows best first; `scores` (optional) gets each item's score under the
 // strategy's ranking (the dot product with the user's or the interest's
 // vector); `interest` (optional) gets, for multi, the interest each came from.
-std::vector<std::vector<int64_t>> recommend_rows(const ModelFile& model,
-                                                 const std::vector<int64_t>& user_rows,
-                                                 const RecommendOptions& options,
-                                                 std::vector<std::vector<float>>* scores = nullptr,
-                                                 std::vector<std::vector<int32_t>>* interest = nullptr);
+std::vector<std::vector<int64_t>> recommend_rows(
+    const ModelFile& model, const std::vector<int64_t>& user_rows, const RecommendOptions& options,
+    std::vector<std::vector<float>>* scores = nullptr,
+    std::vector<std::vector<int32_t>>* interest = nullptr);
 
 // The model's user row of each id. For a pseudonymized model `key` (the
 // export's key) turns raw ids into their pseudonyms; a wrong key is told apart

@@ -76,13 +76,14 @@ std::unique_ptr<model::Model> attach_content(std::unique_ptr<model::Model> net,
                                              const at::TensorOptions& options) {
   std::vector<model::ContentGroup> groups;
   if (f.has_items) {
-    groups.push_back(group_of(f.items, content_config(c, "item", f.items.dim), owned,
-                              [&](int64_t id) { return id >= num_users ? id - num_users : -1; },
-                              options));
+    groups.push_back(group_of(
+        f.items, content_config(c, "item", f.items.dim), owned,
+        [&](int64_t id) { return id >= num_users ? id - num_users : -1; }, options));
   }
   if (f.has_users) {
-    groups.push_back(group_of(f.users, content_config(c, "user", f.users.dim), owned,
-                              [&](int64_t id) { return id < num_users ? id : -1; }, options));
+    groups.push_back(group_of(
+        f.users, content_config(c, "user", f.users.dim), owned,
+        [&](int64_t id) { return id < num_users ? id : -1; }, options));
   }
   if (groups.empty()) return net;
   return model::with_content(std::move(net), std::move(groups), options);

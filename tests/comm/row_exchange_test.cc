@@ -16,6 +16,7 @@
 #include "mpi_test_support.h"
 #include "partition/halo_plan.h"
 #include "partition/partitioner.h"
+#include "synth_support.h"
 
 namespace halorec::comm {
 namespace {
@@ -34,12 +35,7 @@ struct World {
   at::Tensor rows, cols, vals;  // this shard's CSR as COO tensors (local indices)
 
   World() {
-    data::SynthOptions o;
-    o.users = 60;
-    o.items = 40;
-    o.interactions = 600;
-    o.communities = 3;
-    o.seed = 4;
+    const data::SynthOptions o = testing_support::small_synth(60, 40, 600, 3, 4);
     data::SynthModel model(o);
     data::RawInteractions raw;
     for (int64_t u = 0; u < o.users; ++u) raw.users.intern("u" + std::to_string(u));

@@ -10,6 +10,7 @@
 #include "data/synth.h"
 #include "partition/partition_job.h"
 #include "partition/shard_file.h"
+#include "synth_support.h"
 #include "test_support.h"
 
 namespace halorec::partition {
@@ -20,14 +21,8 @@ namespace fs = std::filesystem;
 class PartitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    data::SynthOptions o;
-    o.users = 300;
-    o.items = 200;
-    o.interactions = 4000;
-    o.communities = 4;
-    o.seed = 5;
-    o.split = data::parse_split("random:0.2");
-    o.out = dir_.file("d.h5");
+    const data::SynthOptions o =
+        testing_support::small_synth(300, 200, 4000, 4, 5, dir_.file("d.h5"));
     data::run_synth(o);
     dataset_ = data::read_dataset(o.out);
   }

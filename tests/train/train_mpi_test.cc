@@ -16,6 +16,7 @@
 #include "mpi_test_support.h"
 #include "partition/halo_plan.h"
 #include "partition/partitioner.h"
+#include "synth_support.h"
 #include "train/evaluator.h"
 #include "train/sampler.h"
 #include "train/trainer.h"
@@ -51,15 +52,8 @@ struct Fixture {
     comm::Communicator& c = MpiWorld::comm();
     dir = shared_dir();
     if (c.rank() == 0) {
-      data::SynthOptions o;
-      o.users = 120;
-      o.items = 80;
-      o.interactions = 2500;
-      o.communities = 4;
-      o.seed = 9;
-      o.split = data::parse_split("random:0.3");
-      o.out = dir + "/d.h5";
-      data::run_synth(o);
+      data::run_synth(
+          testing_support::small_synth(120, 80, 2500, 4, 9, dir + "/d.h5", "random:0.3"));
     }
     c.barrier();
     d = data::read_dataset(dir + "/d.h5");
