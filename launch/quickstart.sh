@@ -19,8 +19,9 @@ OUT=${HALOREC_QUICKSTART_OUT:-out/quickstart}
 mkdir -p "$OUT"
 
 echo "== synth: interactions with planted interest communities"
+# --force here and below: a rerun of the quickstart replaces its own outputs.
 "$BIN" synth --users 3000 --items 1500 --interactions 90000 --communities 8 --seed 7 \
-  --out "$OUT/interactions.tsv"
+  --out "$OUT/interactions.tsv" --force
 
 echo "== prepare: clean (5-core), map ids, split each user's last 2 interactions to test"
 "$BIN" prepare --format tsv --input "$OUT/interactions.tsv" --header \
@@ -33,7 +34,7 @@ echo "== partition: METIS, 2 parts"
 echo "== train: LightGCN on 2 CPU ranks"
 launch/halorec-run --bin "$BIN" ${MPIRUN:+--mpirun "$MPIRUN"} -np 2 train \
   --config configs/quickstart.yaml --set "data.dataset=$OUT/dataset.h5" \
-  --set "data.parts=$OUT/parts" --set "output.dir=$OUT/run"
+  --set "data.parts=$OUT/parts" --set "output.dir=$OUT/run" --force
 
 echo "== export: final vectors with original ids and each user's interests -> model.h5"
 "$BIN" export --checkpoint "$OUT/run/checkpoints" --out "$OUT/model.h5" --interests

@@ -5,14 +5,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/log.h"
+#include "core/quote.h"
+#include "core/temp_files.h"
 #include "core/version.h"
 #include "h5/file.h"
 
@@ -58,12 +63,18 @@ void check_file(hid_t f, const std::string& path, const char* format) {
   }
 }
 
-Identity identity_of(hid_t f) {
+Identity identity_of(hid_t f, const std::string& path) {
   Identity id;
   id.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");
   id.model_type = h5::get_attr_string(f, "model_type");
   id.dim = h5::get_attr_int(f, "dim");
   id.layers = h5::get_attr_int(f, "layers");
+  // The ranges train.config accepts.
+  if (id.dim < 1 || id.dim > 4096 || id.layers < 0 || id.layers > 16 ||
+      (id.model_type != "mf" && id.model_type != "lightgcn" && id.model_type != "ngcf")) {
+    HR_THROW(InputError, "'{}': model '{}' with dim {} and {} layers is not one HaloRec trains",
+             path, quote(id.model_type, 40), id.dim, id.layers);
+  }
   return id;
 }
 
@@ -99,10 +110,34 @@ void write_flat(hid_t g, const std::string& name, const at::Tensor& t) {
   h5::write_array(g, name + "_shape", shape);
 }
 
+// A replicated parameter: its values are finite and fill its stored shape.
 at::Tensor read_flat(hid_t g, const std::string& name) {
   std::vector<float> v = h5::read_array<float>(g, name);
   const std::vector<int64_t> shape = h5::read_array<int64_t>(g, name + "_shape");
-  return at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, at::kFloat).clone().reshape(shape);
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || d > (int64_t{1} << 40)) numel = -1;
+    if (numel >= 0) numel *= d;
+  }
+  if (shape.empty() || numel != static_cast<int64_t>(v.size())) {
+    HR_THROW(InputError, "{}: {} values do not fill its stored shape ({} dimensions)",
+             h5::describe(g, name), v.size(), shape.size());
+  }
+  const at::Tensor t =
+      at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, at::kFloat).clone().reshape(shape);
+  if (!at::isfinite(t).all().item<bool>()) {
+    HR_THROW(InputError, "{}: holds NaN or infinite values", h5::describe(g, name));
+  }
+  return t;
+}
+
+// fsyncs the temporary, then renames it over `path`.
+void commit_file(TempPath& temp, const std::string& path) {
+  fsync_path(temp.path());
+  std::error_code ec;
+  fs::rename(temp.path(), path, ec);
+  if (ec) HR_THROW(IoError, "cannot rename '{}' to '{}': {}", temp.path(), path, ec.message());
+  temp.release();
 }
 
 bool committed(const fs::path& dir) {
@@ -116,17 +151,24 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
                              comm::Communicator& comm, int64_t keep) {
   const int64_t step = c.state.global_step;
   const fs::path dir = fs::path(root) / step_name(step);
+  // Rank 0 removes the folder again when it fails before the commit (disk
+  // full): an uncommitted checkpoint must not keep the disk full.
+  std::optional<TempPath> uncommitted;
   if (comm.rank() == 0) {
     std::error_code ec;
     fs::remove_all(dir, ec);  // an uncommitted leftover of the same step
-    fs::create_directories(dir);
+    fs::create_directories(dir, ec);
+    if (ec) HR_THROW(IoError, "cannot create checkpoint folder '{}': {}", dir.string(), ec.message());
+    uncommitted.emplace(dir.string());
   }
   comm.barrier();
+  // Each file is written under a temporary name that an exception, a failed
+  // write or SIGTERM/SIGINT removes; renamed into place only when complete.
   {
     const std::string path = (dir / rank_file(comm.rank())).string();
-    const std::string temp = path + ".tmp";
+    TempPath temp(path + ".tmp");
     {
-      h5::Handle file = h5::create_file(temp);
+      h5::Handle file = h5::create_file(temp.path());
       const hid_t f = file.get();
       write_identity(f, kShardFormat, id, comm.size(), comm.rank(), step);
       h5::write_array(f, "global_id", c.owned);
@@ -134,15 +176,15 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
       write_rows(f, "adam_m", c.m);
       write_rows(f, "adam_v", c.v);
       h5::set_attr(f, "adam_step", c.adam_step);
+      h5::close_file(file, path);
     }
-    fsync_path(temp);
-    fs::rename(temp, path);
+    commit_file(temp, path);
   }
   if (comm.rank() == 0) {
     const std::string path = (dir / "dense.h5").string();
-    const std::string temp = path + ".tmp";
+    TempPath temp(path + ".tmp");
     {
-      h5::Handle file = h5::create_file(temp);
+      h5::Handle file = h5::create_file(temp.path());
       const hid_t f = file.get();
       write_identity(f, kDenseFormat, id, comm.size(), 0, step);
       const TrainState& s = c.state;
@@ -161,27 +203,29 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
         write_flat(f, fmt::format("adam_m_{}", k), c.dense_m[k]);
         write_flat(f, fmt::format("adam_v_{}", k), c.dense_v[k]);
       }
+      h5::close_file(file, path);
     }
-    fsync_path(temp);
-    fs::rename(temp, path);
+    commit_file(temp, path);
   }
   if (const char* crash = std::getenv("HALOREC_TEST_CRASH_IN_CHECKPOINT")) {
     if (std::atoll(crash) == step && comm.rank() == comm.size() - 1) {
       log::error("HALOREC_TEST_CRASH_IN_CHECKPOINT: exiting before the commit marker");
-      std::_Exit(3);
+      std::_Exit(99);
     }
   }
   comm.barrier();  // every shard is on disk
   if (comm.rank() == 0) {
     const std::string marker = (dir / kMarker).string();
+    TempPath temp(marker + ".tmp");
     {
-      std::ofstream f(marker + ".tmp");
+      std::ofstream f(temp.path());
       f << fmt::format("{{\"step\": {}, \"world_size\": {}, \"format_version\": {}}}\n", step,
                        comm.size(), kFormatVersion);
-      if (!f) HR_THROW(IoError, "cannot write '{}'", marker);
+      f.close();
+      if (!f) HR_THROW(IoError, "cannot write '{}' (disk full?)", marker);
     }
-    fsync_path(marker + ".tmp");
-    fs::rename(marker + ".tmp", marker);
+    commit_file(temp, marker);
+    uncommitted->release();
     fsync_path(dir.string());
     fsync_path(root);
     // Retention: newest `keep` committed stay; uncommitted older ones go.
@@ -204,18 +248,42 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
   return dir.string();
 }
 
-std::string find_latest(const std::string& path) {
+std::vector<std::string> list_committed(const std::string& path) {
   std::error_code ec;
-  if (committed(path)) return path;
-  if (!fs::is_directory(path, ec)) return "";
-  std::string best;
+  if (committed(path)) return {path};
+  std::vector<std::string> found;
+  if (!fs::is_directory(path, ec)) return found;
   for (const auto& e : fs::directory_iterator(path, ec)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("step-", 0) == 0 && committed(e.path())) {
-      if (best.empty() || name > fs::path(best).filename().string()) best = e.path().string();
+    if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && committed(e.path())) {
+      found.push_back(e.path().string());
     }
   }
-  return best;
+  // step-NNNNNNNNNN: the names sort by step.
+  std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
+    return fs::path(a).filename().string() > fs::path(b).filename().string();
+  });
+  return found;
+}
+
+std::string find_latest(const std::string& path) {
+  const std::vector<std::string> all = list_committed(path);
+  return all.empty() ? "" : all.front();
+}
+
+std::vector<std::string> remove_uncommitted(const std::string& root) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return removed;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && !committed(e.path())) {
+      std::error_code rm;
+      fs::remove_all(e.path(), rm);
+      if (!rm) removed.push_back(e.path().string());
+    }
+  }
+  return removed;
 }
 
 Identity read_identity(const std::string& dir, std::string* config_yaml) {
@@ -223,7 +291,7 @@ Identity read_identity(const std::string& dir, std::string* config_yaml) {
   h5::Handle file = h5::open_file(path, "checkpoint");
   check_file(file.get(), path, kDenseFormat);
   if (config_yaml != nullptr) *config_yaml = h5::get_attr_string(file.get(), "config");
-  return identity_of(file.get());
+  return identity_of(file.get(), path);
 }
 
 Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owned,
@@ -238,7 +306,7 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     h5::Handle file = h5::open_file(dense_path, "checkpoint");
     const hid_t f = file.get();
     check_file(f, dense_path, kDenseFormat);
-    check_identity(identity_of(f), expected, dir);
+    check_identity(identity_of(f, dense_path), expected, dir);
     world = h5::get_attr_int(f, "world_size");
     TrainState& s = c.state;
     s.epoch = h5::get_attr_int(f, "epoch");
@@ -250,7 +318,23 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     s.since_best = h5::get_attr_int(f, "since_best");
     s.last_metrics_json = h5::get_attr_string(f, "last_metrics");
     c.config_yaml = h5::get_attr_string(f, "config");
+    const nlohmann::json metrics = nlohmann::json::parse(s.last_metrics_json, nullptr, false);
+    bool metrics_ok = metrics.is_object();
+    for (const auto& kv : metrics.items()) metrics_ok = metrics_ok && kv.value().is_number();
+    if (s.epoch < 1 || s.step_in_epoch < 0 || s.global_step < 0 || s.steps_run < 0 ||
+        s.steps_run > s.step_in_epoch || s.since_best < 0 || !std::isfinite(s.loss_sum) ||
+        !std::isfinite(s.best) || !metrics_ok) {
+      HR_THROW(InputError, "'{}': the training position is inconsistent (epoch {}, step {} of "
+               "the epoch, global step {}, last_metrics {})", dense_path, s.epoch,
+               s.step_in_epoch, s.global_step, quote(s.last_metrics_json, 80));
+    }
     const int64_t n = h5::get_attr_int(f, "num_dense");
+    if (n < 0 || n > 1024) {
+      HR_THROW(InputError, "'{}': num_dense {} is not a parameter count", dense_path, n);
+    }
+    if (world < 1 || world > (1 << 24)) {
+      HR_THROW(InputError, "'{}': world_size {} is not a rank count", dense_path, world);
+    }
     for (int64_t k = 0; k < n; ++k) {
       c.dense.push_back(read_flat(f, fmt::format("param_{}", k)));
       c.dense_m.push_back(read_flat(f, fmt::format("adam_m_{}", k)));
@@ -284,15 +368,24 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     }
     if (src.empty()) continue;
     const at::Tensor s = at::tensor(src, at::kLong), d = at::tensor(dst, at::kLong);
-    const at::Tensor e = read_rows(f, "embedding");
-    if (e.size(0) != static_cast<int64_t>(ids.size()) || e.size(1) != expected.dim) {
-      HR_THROW(InputError, "'{}': embedding is {}x{}, expected {}x{}", path, e.size(0), e.size(1),
-               ids.size(), expected.dim);
-    }
-    c.e0.index_copy_(0, d, e.index_select(0, s));
-    c.m.index_copy_(0, d, read_rows(f, "adam_m").index_select(0, s));
-    c.v.index_copy_(0, d, read_rows(f, "adam_v").index_select(0, s));
+    // Every stored matrix: one finite row per global id.
+    auto rows_of = [&](const char* name) {
+      const at::Tensor t = read_rows(f, name);
+      if (t.size(0) != static_cast<int64_t>(ids.size()) || t.size(1) != expected.dim) {
+        HR_THROW(InputError, "'{}': {} is {}x{}, expected {}x{}", path, name, t.size(0),
+                 t.size(1), ids.size(), expected.dim);
+      }
+      const at::Tensor picked = t.index_select(0, s);
+      if (!at::isfinite(picked).all().item<bool>()) {
+        HR_THROW(InputError, "'{}': {} holds NaN or infinite values", path, name);
+      }
+      return picked;
+    };
+    c.e0.index_copy_(0, d, rows_of("embedding"));
+    c.m.index_copy_(0, d, rows_of("adam_m"));
+    c.v.index_copy_(0, d, rows_of("adam_v"));
     c.adam_step = h5::get_attr_int(f, "adam_step");
+    if (c.adam_step < 0) HR_THROW(InputError, "'{}': adam_step {} is negative", path, c.adam_step);
   }
   const auto missing = std::find(found.begin(), found.end(), false);
   if (missing != found.end()) {

@@ -54,17 +54,25 @@ struct Content {
 // removes committed checkpoints beyond the newest `keep` (never the one just
 // committed) and uncommitted leftovers. Returns the checkpoint folder.
 // HALOREC_TEST_CRASH_IN_CHECKPOINT=<global step> (a testing aid) makes the
-// last rank exit abruptly after writing its shard and before the marker.
+// last rank exit abruptly (code 99) after writing its shard and before the
+// marker.
 std::string write_checkpoint(const std::string& root, const Content& content,
                              const Identity& id, comm::Communicator& comm, int64_t keep);
 
 // `path` itself when it is a committed checkpoint, else the newest committed
 // checkpoint inside it; "" when there is none.
 std::string find_latest(const std::string& path);
+// `path` itself when it is a committed checkpoint, else every committed
+// checkpoint inside it, newest first.
+std::vector<std::string> list_committed(const std::string& path);
+// Removes the step folders under `root` that have no commit marker (left by
+// a job that ended while writing them); returns them.
+std::vector<std::string> remove_uncommitted(const std::string& root);
 
 // Reads the rows of `owned` (global ids, ascending) and everything replicated,
 // from a checkpoint written by any number of ranks. InputError/CheckpointError
-// naming the file on a format, version, identity or completeness mismatch.
+// naming the file on a format, version, identity or completeness mismatch,
+// on shapes that do not match, and on NaN or infinite values.
 Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owned,
                         const Identity& expected);
 

@@ -34,4 +34,8 @@ std::unique_ptr<Command> make_interests_command();
 // Prints a report: one JSON object on stdout with --json, else the text.
 void print_report(bool json, const nlohmann::json& object, const std::string& text);
 
+// JSON text of `object`; ids that are not valid UTF-8 (a Latin-1 log) come
+// out with U+FFFD in place of the bad bytes instead of failing the command.
+std::string json_text(const nlohmann::json& object, int indent = 2);
+
 }  // namespace halorec::cli

@@ -1,5 +1,9 @@
-// halorec: one binary, git-style subcommands. Exit codes: 0 ok, 2 bad usage or
-// bad input, 1 internal failure.
+// halorec: one binary, git-style subcommands. Exit codes (docs/errors.md):
+// 0 done, 1 storage/communication/internal failure, 2 the user's error
+// (usage, config, input, checkpoint), 3 training diverged, 75 stopped by a
+// signal with a checkpoint committed (resumable).
+
+#include <c10/util/Exception.h>
 
 #include <new>
 
@@ -8,10 +12,25 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/quote.h"
+#include "core/temp_files.h"
 #include "core/version.h"
+
+namespace {
+
+// Ends the process: normally, unless a failed write left HDF5 in a state
+// its exit handlers crash on (core/error.h).
+int finish(int code) {
+  if (halorec::unclean_exit()) halorec::exit_now(code);
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace halorec;
+  // Temporary outputs go when SIGTERM/SIGINT/SIGHUP end the process.
+  install_temp_cleanup();
   CLI::App app{
       "HaloRec trains graph neural network recommenders (LightGCN, NGCF, MF) over user-item\n"
       "interaction graphs partitioned across ranks.",
@@ -49,7 +68,7 @@ int main(int argc, char** argv) {
     for (auto& [sub, command] : subs) {
       if (sub->parsed() && !sub->remaining().empty() && e.get_exit_code() != 0) {
         std::string names;
-        for (const auto& r : sub->remaining()) names += " " + r;
+        for (const auto& r : sub->remaining()) names += " " + quote(r);
         fmt::print(stderr,
                    "halorec {}: error: unknown option(s):{}\nRun with --help for more "
                    "information.\n",
@@ -59,7 +78,7 @@ int main(int argc, char** argv) {
     }
     if (!app.remaining().empty() && e.get_exit_code() != 0) {
       fmt::print(stderr, "halorec: error: unknown subcommand or option '{}'\n{}",
-                 app.remaining().front(), app.help());
+                 quote(app.remaining().front()), app.help());
       return 2;
     }
     const int code = app.exit(e);
@@ -76,13 +95,19 @@ int main(int argc, char** argv) {
   for (auto& [sub, command] : subs) {
     if (!sub->parsed()) continue;
     try {
-      return command->run();
+      return finish(command->run());
     } catch (const std::bad_alloc&) {
       fmt::print(stderr, "halorec {}: error: out of memory\n", sub->get_name());
-      return 1;
+      return finish(exit_code::kFailure);
+    } catch (const c10::Error& e) {
+      // A LibTorch check HaloRec's own validation should have caught first:
+      // its message without the C++ stack trace.
+      fmt::print(stderr, "halorec {}: internal error: {}\n", sub->get_name(),
+                 quote(e.what_without_backtrace(), 2000));
+      return finish(exit_code::kFailure);
     } catch (const std::exception& e) {
       fmt::print(stderr, "halorec {}: error: {}\n", sub->get_name(), e.what());
-      return exit_code_for(e);
+      return finish(exit_code_for(e));
     }
   }
   return 2;

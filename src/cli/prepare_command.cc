@@ -2,6 +2,7 @@
 
 #include "cli/command.h"
 #include "core/check.h"
+#include "core/quote.h"
 #include "data/prepare.h"
 
 namespace halorec::cli {
@@ -66,7 +67,7 @@ class PrepareCommand : public Command {
       try {
         o.reader.min_rating = std::stod(min_rating_);
       } catch (const std::exception&) {
-        HR_THROW(UsageError, "--min-rating '{}' is not a number", min_rating_);
+        HR_THROW(UsageError, "--min-rating '{}' is not a number", quote(min_rating_));
       }
     }
     if (!behavior_weights_.empty()) {

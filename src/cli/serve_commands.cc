@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/log.h"
+#include "core/quote.h"
 #include "core/resources.h"
 #include "serve/interests.h"
 #include "data/line_reader.h"
@@ -21,6 +22,18 @@
 namespace halorec::cli {
 
 namespace {
+
+// --allow-readable-key, for every command that reads a key file.
+void add_allow_readable_key(CLI::App* sub, bool* allow) {
+  sub->add_flag("--allow-readable-key", *allow,
+                "Accept a key file that its group or others can read (refused otherwise, as ssh "
+                "refuses such private keys)");
+}
+
+// The key of a pseudonymized model, or "" without --key.
+std::string key_of(const std::string& key_file, bool allow_readable) {
+  return key_file.empty() ? std::string() : read_key_file(key_file, allow_readable);
+}
 
 class ExportCommand : public Command {
  public:
@@ -44,7 +57,9 @@ class ExportCommand : public Command {
                     "With --interests: stop merging item groups whose centroids are farther "
                     "apart than this (2 - 2 cos)");
     sub->add_option("--pseudonymize", o_.pseudonymize_key_file,
-                    "KEY_FILE: store user ids as HMAC-SHA256(key, id) (docs/interests.md)");
+                    "KEY_FILE: store user ids as HMAC-SHA256(key, id), rows in pseudonym order "
+                    "(docs/interests.md)");
+    add_allow_readable_key(sub, &o_.allow_readable_key);
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
@@ -105,11 +120,13 @@ class RecommendCommand : public Command {
                     "Per item, this many of the user's own items most similar to it (needs "
                     "--exclude-seen), and the interest it belongs to");
     sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
+    add_allow_readable_key(sub, &allow_readable_key_);
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
   }
   int run() override {
     if (user_.empty() && users_file_.empty()) HR_THROW(UsageError, "give --user or --users-file");
+    if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
     std::vector<std::string> users;
     if (!user_.empty()) {
       users.push_back(user_);
@@ -120,11 +137,12 @@ class RecommendCommand : public Command {
         if (!line.empty()) users.emplace_back(line);
       }
     }
-    const std::string key = key_file_.empty() ? std::string() : read_key_file(key_file_);
-    const serve::ModelFile m = serve::read_model_file(model_);
+    const std::string key = key_of(key_file_, allow_readable_key_);
+    serve::ModelFile m = serve::read_model_file(model_);
     data::Dataset seen;
     if (!dataset_.empty()) {
       seen = data::read_dataset(dataset_);
+      serve::align_users_to_dataset(m, seen, key);
       o_.seen = &seen;
     }
     const auto recs = serve::recommend(m, users, o_, key);
@@ -148,18 +166,21 @@ class RecommendCommand : public Command {
       }
       fmt::print(
           "{}\n",
-          nlohmann::json{{"k", o_.k}, {"strategy", o_.strategy}, {"recommendations", arr}}.dump(2));
+          json_text({{"k", o_.k}, {"strategy", o_.strategy}, {"recommendations", arr}}));
       return 0;
     }
+    // Ids are escaped (\t \n \\): every record stays one line of the same fields.
     std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
                                      : "user\trank\titem\tscore\n";
     for (const auto& r : recs) {
+      const std::string user = tsv_field(r.user);
       for (size_t j = 0; j < r.items.size(); ++j) {
-        out += fmt::format("{}\t{}\t{}\t{:.6g}", r.user, j + 1, r.items[j].first, r.items[j].second);
+        out += fmt::format("{}\t{}\t{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
+                           r.items[j].second);
         if (j < r.why.size()) {
           std::string because;
           for (const auto& [own, sim] : r.why[j].because) {
-            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", own, sim);
+            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
           }
           out += fmt::format("\t{}\t{}", r.why[j].interest, because);
         }
@@ -173,6 +194,7 @@ class RecommendCommand : public Command {
  private:
   std::string model_, user_, users_file_, dataset_, key_file_;
   serve::RecommendOptions o_;
+  bool allow_readable_key_ = false;
   bool json_ = false;
 };
 
@@ -189,13 +211,22 @@ class EvaluateCommand : public Command {
                     "coverage, intra-list diversity (ild) and novelty at each k")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
     add_mmr_options(sub, &o_);
+    sub->add_option("--key", key_file_,
+                    "KEY_FILE of a pseudonymized export (its rows are joined with the dataset "
+                    "through the key)");
+    add_allow_readable_key(sub, &allow_readable_key_);
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
   }
   int run() override {
+    for (int64_t k : k_) {
+      if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
+    }
+    const std::string key = key_of(key_file_, allow_readable_key_);
     comm::MpiRuntime mpi(nullptr, nullptr);
-    const serve::ModelFile m = serve::read_model_file(model_);
+    serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
+    serve::align_users_to_dataset(m, d, key);
     std::map<std::string, double> metrics;
     if (strategy_.empty()) {
       metrics = serve::evaluate_model(m, d, k_);
@@ -216,9 +247,10 @@ class EvaluateCommand : public Command {
   }
 
  private:
-  std::string model_, dataset_, strategy_;
+  std::string model_, dataset_, strategy_, key_file_;
   std::vector<int64_t> k_ = {20};
   serve::RecommendOptions o_;
+  bool allow_readable_key_ = false;
   bool json_ = false;
 };
 
@@ -240,15 +272,17 @@ class InterestsCommand : public Command {
     sub->add_option("--max-items", o_.max_items, "Cluster each user's most recent N items");
     sub->add_option("--representatives", o_.representatives, "Items listed per interest");
     sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
+    add_allow_readable_key(sub, &allow_readable_key_);
     sub->add_flag("--json", json_, "Print one JSON object on stdout (with --user: and the vectors)");
     return sub;
   }
   int run() override {
     if (user_.empty() && !all_) HR_THROW(UsageError, "give --user ID or --all");
     serve::check_interest_options(o_);
-    const std::string key = key_file_.empty() ? std::string() : read_key_file(key_file_);
-    const serve::ModelFile m = serve::read_model_file(model_);
+    const std::string key = key_of(key_file_, allow_readable_key_);
+    serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
+    serve::align_users_to_dataset(m, d, key);
     serve::check_model_dataset(m, d);
     const auto& tt = d.train;
     if (!user_.empty()) {
@@ -319,11 +353,11 @@ class InterestsCommand : public Command {
         }
         users.push_back({{"user", m.user_ids[static_cast<size_t>(u)]}, {"interests", arr}});
       }
-      fmt::print("{}\n", nlohmann::json{{"users", users},
-                                        {"interests", t.num_interests()},
-                                        {"seconds", seconds},
-                                        {"users_by_interest_count", per_user_count}}
-                             .dump());
+      fmt::print("{}\n", json_text({{"users", users},
+                                    {"interests", t.num_interests()},
+                                    {"seconds", seconds},
+                                    {"users_by_interest_count", per_user_count}},
+                                   -1));
       return 0;
     }
     std::string out = "user\tinterest\tweight\tsize\tmedoid\trepresentatives\n";
@@ -333,12 +367,16 @@ class InterestsCommand : public Command {
         std::string reps;
         for (int64_t r = 0; r < t.r; ++r) {
           const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
-          if (item >= 0) reps += (reps.empty() ? "" : ",") + m.item_ids[static_cast<size_t>(item)];
+          if (item >= 0) {
+            reps += (reps.empty() ? "" : ",") + tsv_field(m.item_ids[static_cast<size_t>(item)]);
+          }
         }
-        out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}\t{}\n", m.user_ids[static_cast<size_t>(u)],
+        out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}\t{}\n",
+                           tsv_field(m.user_ids[static_cast<size_t>(u)]),
                            j - t.user_offsets[static_cast<size_t>(u)],
                            t.weight[static_cast<size_t>(j)], t.size[static_cast<size_t>(j)],
-                           m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])], reps);
+                           tsv_field(m.item_ids[static_cast<size_t>(t.medoid[static_cast<size_t>(j)])]),
+                           reps);
       }
     }
     fmt::print("{}", out);
@@ -350,6 +388,7 @@ class InterestsCommand : public Command {
  private:
   std::string model_, dataset_, user_, key_file_;
   bool all_ = false;
+  bool allow_readable_key_ = false;
   serve::InterestOptions o_;
   bool json_ = false;
 };

@@ -31,6 +31,9 @@ class SynthCommand : public Command {
                     "Output: a .tsv/.csv log (user, item, time; communities beside it in "
                     "NAME.communities.tsv) or a prepared .h5 dataset")
         ->required();
+    sub->add_flag("--force", o_.force,
+                  "Replace an existing .tsv/.csv output (an existing dataset .h5 is always "
+                  "replaced; nothing else ever is)");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }

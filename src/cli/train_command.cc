@@ -25,6 +25,9 @@ class TrainCommand : public Command {
     sub->add_option("--resume", resume_,
                     "Continue from this checkpoint, or the newest in this folder "
                     "(same as --set checkpoint.resume=DIR; 'latest' looks in checkpoint.dir)");
+    sub->add_flag("--force", run_.force,
+                  "Start over in a run folder that holds another run's checkpoints: removes "
+                  "those checkpoints and the run's logs (HaloRec's own files, nothing else)");
     sub->add_flag("--json", json_, "Print a summary as one JSON object on stdout (rank 0)");
     return sub;
   }
@@ -49,16 +52,23 @@ class TrainCommand : public Command {
       } else if (c.device == "auto") {
         cuda = at::hasCUDA();
       }
-      auto comm = comm::make_communicator(c.comm_backend, cuda);
-      const train::TrainSummary s = train::run_training(c, *comm, json_ ? stderr : stdout);
+      auto comm = comm::make_communicator(c.comm_backend, cuda,
+                                          static_cast<double>(c.comm_timeout_s));
+      const train::TrainSummary s =
+          train::run_training(c, *comm, json_ ? stderr : stdout, run_);
       if (comm->rank() == 0 && json_) {
         nlohmann::json j = {{"epochs", s.epochs}, {"steps", s.steps}, {"loss", s.last_loss},
                             {"seconds", s.seconds}, {"ranks", comm->size()},
-                            {"output", c.output_dir}};
+                            {"output", c.output_dir}, {"exit_code", s.exit_code},
+                            {"skipped_steps", s.skipped_steps}};
         for (const auto& [k, v] : s.metrics) j[k] = v;
-        fmt::print("{}\n", j.dump(2));
+        fmt::print("{}\n", json_text(j));
       }
-      return 0;
+      if (s.exit_code == exit_code::kStopped && comm->rank() == 0) {
+        log::info("not finished: exit code {} (stopped by a signal; resume with --resume latest)",
+                  exit_code::kStopped);
+      }
+      return s.exit_code;
     });
   }
 
@@ -66,6 +76,7 @@ class TrainCommand : public Command {
   std::string config_;
   std::vector<std::string> overrides_;
   std::string resume_;
+  train::RunOptions run_;
   bool json_ = false;
 };
 

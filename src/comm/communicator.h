@@ -50,10 +50,32 @@ class Communicator {
   virtual void broadcast(at::Tensor& t, int root) = 0;
   virtual void barrier() = 0;
 
+  // An operation that waits longer than this for the other ranks throws
+  // CommError naming the rank and the operation (a rank stopped, hung or
+  // died); the job then ends (run_or_abort_job). 0: wait forever.
+  virtual void set_timeout(double seconds) = 0;
+  virtual double timeout() const = 0;
+
  protected:
   Communicator() = default;
 };
 
 const char* reduce_op_name(ReduceOp op);
+
+// Lifts the timeout for a wait known to be long (other ranks waiting while
+// rank 0 partitions the graph) and restores it afterwards.
+class UnlimitedWait {
+ public:
+  explicit UnlimitedWait(Communicator& comm) : comm_(comm), saved_(comm.timeout()) {
+    comm_.set_timeout(0);
+  }
+  ~UnlimitedWait() { comm_.set_timeout(saved_); }
+  UnlimitedWait(const UnlimitedWait&) = delete;
+  UnlimitedWait& operator=(const UnlimitedWait&) = delete;
+
+ private:
+  Communicator& comm_;
+  double saved_;
+};
 
 }  // namespace halorec::comm

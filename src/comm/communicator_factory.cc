@@ -18,9 +18,11 @@ bool nccl_available() {
 #endif
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda,
+                                                double timeout_s) {
   if (backend == "mpi" || (backend == "auto" && !(cuda && nccl_available()))) {
     auto c = std::make_unique<MpiCommunicator>();
+    c->set_timeout(timeout_s);
     if (cuda) {
       const int64_t gpus = static_cast<int64_t>(at::getNumGPUs());
       if (gpus < 1) HR_THROW(ConfigError, "train.device: cuda, but no GPU is visible");
@@ -31,7 +33,7 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool
   if (backend == "nccl" || backend == "auto") {
 #ifdef HALOREC_WITH_NCCL
     if (!cuda) HR_THROW(ConfigError, "comm.backend: nccl needs train.device cuda");
-    return std::make_unique<NcclCommunicator>(MPI_COMM_WORLD);
+    return std::make_unique<NcclCommunicator>(MPI_COMM_WORLD, timeout_s);
 #else
     HR_THROW(ConfigError, "comm.backend: nccl, but this build has no NCCL backend");
 #endif

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
 
@@ -104,6 +105,28 @@ void MpiCommunicator::set_max_message_elements(int64_t n) {
   max_elements_ = n;
 }
 
+void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what) {
+  if (requests.empty()) return;
+  const int n = static_cast<int>(requests.size());
+  if (timeout_ <= 0) {
+    MPI_CHECK(MPI_Waitall(n, requests.data(), MPI_STATUSES_IGNORE), rank_);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration<double>(timeout_);
+  for (int64_t polls = 0;; ++polls) {
+    int done = 0;
+    MPI_CHECK(MPI_Testall(n, requests.data(), &done, MPI_STATUSES_IGNORE), rank_);
+    if (done) return;
+    if ((polls & 255) == 255 && std::chrono::steady_clock::now() > deadline) {
+      HR_THROW(CommError,
+               "rank {}: mpi {} waited {:.0f} s (comm.timeout_s) for the {} other rank(s): one of "
+               "them stopped, hung or died",
+               rank_, what, timeout_, size_ - 1);
+    }
+  }
+}
+
 void MpiCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
   if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
     HR_THROW(CommError, "rank {}: allReduce avg needs a floating-point tensor, got {}", rank_,
@@ -116,9 +139,11 @@ void MpiCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
   const int64_t n = buf.numel();
   for (int64_t off = 0; off < n; off += max_elements_) {
     const int count = static_cast<int>(std::min(max_elements_, n - off));
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base + off * buf.element_size(), count, type, mpi_op,
-                            comm_),
+    std::vector<MPI_Request> request(1);
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, base + off * buf.element_size(), count, type, mpi_op,
+                             comm_, request.data()),
               rank_);
+    wait(request, "allReduce");
   }
   if (op == ReduceOp::kAvg) buf.div_(size_);
   if (!buf.is_same(t)) t.copy_(buf);
@@ -128,7 +153,7 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
                                const std::vector<const char*>& send_ptr,
                                const std::vector<int64_t>& send_elems,
                                const std::vector<char*>& recv_ptr,
-                               const std::vector<int64_t>& recv_elems) {
+                               const std::vector<int64_t>& recv_elems, const char* what) {
   HR_CHECK_EQ(send_elems[rank_], recv_elems[rank_]);
   std::vector<MPI_Request> requests;
   for (int q = 0; q < size_; ++q) {
@@ -155,11 +180,7 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
     std::memcpy(recv_ptr[rank_], send_ptr[rank_],
                 static_cast<size_t>(send_elems[rank_] * element_bytes));
   }
-  if (!requests.empty()) {
-    MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
-                          MPI_STATUSES_IGNORE),
-              rank_);
-  }
+  wait(requests, what);
 }
 
 at::Tensor MpiCommunicator::all_to_all_v(const at::Tensor& input,
@@ -192,7 +213,7 @@ at::Tensor MpiCommunicator::all_to_all_v(const at::Tensor& input,
     s += send_counts[q];
     r += recv_counts[q];
   }
-  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems);
+  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems, "allToAllV");
   return input.is_cuda() ? out.to(input.device()) : out;
 }
 
@@ -200,7 +221,13 @@ at::Tensor MpiCommunicator::all_gather_v(const at::Tensor& input, std::vector<in
   const int64_t row = elements_per_row(input, rank_);
   std::vector<int64_t> rows(size_);
   int64_t mine = input.size(0);
-  MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT64_T, rows.data(), 1, MPI_INT64_T, comm_), rank_);
+  {
+    std::vector<MPI_Request> request(1);
+    MPI_CHECK(MPI_Iallgather(&mine, 1, MPI_INT64_T, rows.data(), 1, MPI_INT64_T, comm_,
+                             request.data()),
+              rank_);
+    wait(request, "allGatherV (counts)");
+  }
   const MPI_Datatype type = mpi_type(input.scalar_type(), false, rank_);
   const at::Tensor in = host_buffer(input);
   at::Tensor out = at::empty(shape_with_rows(input, sum(rows)),
@@ -215,7 +242,7 @@ at::Tensor MpiCommunicator::all_gather_v(const at::Tensor& input, std::vector<in
     recv_elems[q] = rows[q] * row;
     r += rows[q];
   }
-  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems);
+  exchange(type, eb, send_ptr, send_elems, recv_ptr, recv_elems, "allGatherV");
   if (counts != nullptr) *counts = rows;
   return input.is_cuda() ? out.to(input.device()) : out;
 }
@@ -228,11 +255,19 @@ void MpiCommunicator::broadcast(at::Tensor& t, int root) {
   const int64_t n = buf.numel();
   for (int64_t off = 0; off < n; off += max_elements_) {
     const int count = static_cast<int>(std::min(max_elements_, n - off));
-    MPI_CHECK(MPI_Bcast(base + off * buf.element_size(), count, type, root, comm_), rank_);
+    std::vector<MPI_Request> request(1);
+    MPI_CHECK(MPI_Ibcast(base + off * buf.element_size(), count, type, root, comm_,
+                         request.data()),
+              rank_);
+    wait(request, "broadcast");
   }
   if (!buf.is_same(t)) t.copy_(buf);
 }
 
-void MpiCommunicator::barrier() { MPI_CHECK(MPI_Barrier(comm_), rank_); }
+void MpiCommunicator::barrier() {
+  std::vector<MPI_Request> request(1);
+  MPI_CHECK(MPI_Ibarrier(comm_, request.data()), rank_);
+  wait(request, "barrier");
+}
 
 }  // namespace halorec::comm

@@ -33,6 +33,9 @@ class MpiCommunicator final : public Communicator {
                           const std::vector<int64_t>& recv_counts) override;
   void broadcast(at::Tensor& t, int root) override;
   void barrier() override;
+  // Collectives are started non-blocking and polled against this deadline.
+  void set_timeout(double seconds) override { timeout_ = seconds; }
+  double timeout() const override { return timeout_; }
 
   MPI_Comm comm() const { return comm_; }
   int64_t max_message_elements() const { return max_elements_; }
@@ -45,7 +48,10 @@ class MpiCommunicator final : public Communicator {
   // max_message_elements() elements (empty blocks send nothing).
   void exchange(MPI_Datatype type, int64_t element_bytes, const std::vector<const char*>& send_ptr,
                 const std::vector<int64_t>& send_elems, const std::vector<char*>& recv_ptr,
-                const std::vector<int64_t>& recv_elems);
+                const std::vector<int64_t>& recv_elems, const char* what);
+  // Completes `requests` of the operation `what`, or throws CommError when the
+  // timeout passes first.
+  void wait(std::vector<MPI_Request>& requests, const char* what);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;
@@ -53,6 +59,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank_ = 0;
   int local_size_ = 1;
   int64_t max_elements_;
+  double timeout_ = 600;
   at::Device device_{at::kCPU};
 };
 

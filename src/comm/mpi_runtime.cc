@@ -29,7 +29,9 @@ MpiRuntime::MpiRuntime(int* argc, char*** argv) {
 }
 
 MpiRuntime::~MpiRuntime() {
-  if (!owned_) return;
+  // After a failed write HDF5's MPI_Finalize hook would crash: the process
+  // ends through exit_now instead (core/error.h).
+  if (!owned_ || unclean_exit()) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
@@ -71,7 +73,10 @@ int run_or_abort_job(const std::function<int()>& body) {
   }
   int size = 1;
   if (MpiRuntime::initialized()) MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size == 1) return code;  // alone: a normal exit keeps the exit code exact
+  if (size == 1) {  // alone: a normal exit keeps the exit code exact
+    if (unclean_exit()) exit_now(code);
+    return code;
+  }
   abort_job(code);
 }
 

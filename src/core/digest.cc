@@ -1,5 +1,10 @@
 #include "core/digest.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -71,7 +76,17 @@ std::string hmac_sha256_hex(const std::string& key, const std::string& message) 
   return to_hex(out, len);
 }
 
-std::string read_key_file(const std::string& path) {
+std::string read_key_file(const std::string& path, bool allow_readable) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    HR_THROW(InputError, "key file '{}': {}", path, std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) HR_THROW(InputError, "key file '{}' is not a regular file", path);
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && !allow_readable) {
+    HR_THROW(InputError, "key file '{}' is accessible by its group or others (mode {:04o}); "
+             "protect it with: chmod 600 {}  (or give --allow-readable-key)", path,
+             st.st_mode & 07777, path);
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) HR_THROW(InputError, "key file '{}': cannot be read", path);
   std::string key((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

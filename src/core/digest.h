@@ -37,7 +37,9 @@ class Sha256 {
 std::string hmac_sha256_hex(const std::string& key, const std::string& message);
 
 // A secret key from a file: its bytes, one trailing newline removed.
-// InputError naming the file when it cannot be read or holds under 16 bytes.
-std::string read_key_file(const std::string& path);
+// InputError naming the file when it is not a readable regular file, holds
+// under 16 bytes, or (as ssh does for private keys) is readable by its group
+// or others, unless `allow_readable` (--allow-readable-key).
+std::string read_key_file(const std::string& path, bool allow_readable = false);
 
 }  // namespace halorec

@@ -1,6 +1,7 @@
 #pragma once
-// The error hierarchy (docs/errors.md). What a user gave that is wrong (input,
-// config, usage, a missing or unusable checkpoint) exits 2; everything else 1.
+// The error hierarchy and exit codes (docs/errors.md). What a user gave that is
+// wrong (input, config, usage, a missing or unusable checkpoint) exits 2;
+// storage, communication and internal failures exit 1.
 
 #include <stdexcept>
 #include <string>
@@ -54,7 +55,26 @@ class InternalError : public Error {
   using Error::Error;
 };
 
+// Exit codes of every halorec command (docs/errors.md).
+namespace exit_code {
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;    // storage, communication or internal failure
+inline constexpr int kUserError = 2;  // bad usage, config, input file or checkpoint
+inline constexpr int kDiverged = 3;   // non-finite loss or gradient: nothing of it committed
+// Stopped by SIGTERM/SIGUSR1 after committing a checkpoint: resume to go on
+// (EX_TEMPFAIL of sysexits.h: "try again later").
+inline constexpr int kStopped = 75;
+}  // namespace exit_code
+
 // The process exit code for an exception: 2 for the user's mistakes, else 1.
 int exit_code_for(const std::exception& e) noexcept;
+
+// After a failed write, HDF5's own exit handlers (atexit, MPI_Finalize) may
+// crash on the file they could not close: such a process ends through
+// exit_now, which skips them. mark_unclean_exit records the need.
+void mark_unclean_exit() noexcept;
+bool unclean_exit() noexcept;
+// Flushes stdout and stderr and ends the process with `code` at once.
+[[noreturn]] void exit_now(int code) noexcept;
 
 }  // namespace halorec

@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include <cmath>
+
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/staged_path.h"
@@ -39,7 +41,7 @@ void write_interactions(hid_t file, const char* name, const Interactions& x, int
   h5::set_attr(g.get(), "count", static_cast<int64_t>(x.size()));
 }
 
-Interactions read_interactions(hid_t file, const char* name) {
+Interactions read_interactions(hid_t file, const char* name, int64_t num_users) {
   h5::Handle g = h5::open_group(file, name);
   Interactions x;
   x.user = h5::read_array<int64_t>(g.get(), "user");
@@ -51,6 +53,22 @@ Interactions read_interactions(hid_t file, const char* name) {
       (x.has_time && x.time.size() != x.user.size())) {
     HR_THROW(InputError, "{}: user, item, weight and time differ in length",
              h5::describe(g.get()));
+  }
+  // indptr is derived (for readers of the file, not HaloRec): it must agree.
+  const std::vector<int64_t> indptr = h5::read_array<int64_t>(g.get(), "indptr");
+  bool agrees = static_cast<int64_t>(indptr.size()) == num_users + 1 && indptr.front() == 0 &&
+                indptr.back() == static_cast<int64_t>(x.size());
+  for (int64_t u = 0; agrees && u < num_users; ++u) {
+    const int64_t a = indptr[static_cast<size_t>(u)], b = indptr[static_cast<size_t>(u) + 1];
+    agrees = a <= b && b <= static_cast<int64_t>(x.size()) &&
+             (a == b || (x.user[static_cast<size_t>(a)] == u && x.user[static_cast<size_t>(b) - 1] == u));
+  }
+  if (!agrees) HR_THROW(InputError, "{}: indptr does not match the user array", h5::describe(g.get()));
+  for (size_t r = 0; r < x.size(); ++r) {
+    if (!(std::isfinite(x.weight[r]) && x.weight[r] > 0)) {
+      HR_THROW(InputError, "{}: weight[{}] = {} is not a positive number", h5::describe(g.get()),
+               r, x.weight[r]);
+    }
   }
   return x;
 }
@@ -100,7 +118,7 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
       h5::write_array(planted.get(), "user_community", d.user_community);
       h5::write_array(planted.get(), "item_community", d.item_community);
     }
-    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush '{}'", staged.temp());
+    h5::close_file(file, path);
   }
   staged.commit();
 }
@@ -129,8 +147,8 @@ Dataset read_dataset(const std::string& path) {
   Dataset d;
   d.user_ids = h5::read_strings(f, "users/original_id");
   d.item_ids = h5::read_strings(f, "items/original_id");
-  d.train = read_interactions(f, "train");
-  d.test = read_interactions(f, "test");
+  d.train = read_interactions(f, "train", d.num_users());
+  d.test = read_interactions(f, "test", d.num_users());
   d.split = h5::get_attr_string(f, "split");
   d.seed = static_cast<uint64_t>(h5::get_attr_int(f, "seed"));
   d.source = h5::get_attr_string(f, "source");
@@ -158,5 +176,7 @@ Dataset read_dataset(const std::string& path) {
   }
   return d;
 }
+
+bool is_dataset_file(const std::string& path) { return h5::file_format(path) == kDatasetFormat; }
 
 }  // namespace halorec::data

@@ -53,5 +53,8 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
                    const std::string& fingerprint);
 Dataset read_dataset(const std::string& path);
 DatasetInfo read_dataset_info(const std::string& path);
+// Whether `path` is an existing dataset.h5 (the output rule's probe: only a
+// dataset may be replaced by a dataset).
+bool is_dataset_file(const std::string& path);
 
 }  // namespace halorec::data

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/check.h"
+#include "core/quote.h"
 #include "data/line_reader.h"
 #include "data/timestamp.h"
 
@@ -68,7 +69,8 @@ bool split_fields(std::string_view line, char sep, std::vector<std::string_view>
         return false;
       }
       if (k < line.size() && line[k] != sep) {
-        *error = fmt::format("unexpected character '{}' after a quoted field", line[k]);
+        *error = fmt::format("unexpected character '{}' after a quoted field",
+                             quote(std::string_view(&line[k], 1)));
         return false;
       }
     } else {
@@ -115,12 +117,12 @@ void resolve_column(Column* c, const std::vector<std::string>* header, const std
     HR_THROW(InputError,
              "{}: {} '{}' is a column name, but the file is read without a header (give "
              "--header, or a 0-based column index)",
-             path, c->option, spec);
+             path, c->option, quote(spec));
   }
   std::string names;
   for (const auto& h : *header) names += (names.empty() ? "" : ", ") + h;
   HR_THROW(InputError, "{}:1: {} '{}' is not a column of the header (columns: {})", path,
-           c->option, spec, names);
+           c->option, quote(spec), quote(names));
 }
 
 std::string trim(std::string_view s) {
@@ -166,6 +168,15 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
   }
   int needed = 0;
   for (Column* c : columns) needed = std::max(needed, c->index + 1);
+  for (size_t a = 0; a < std::size(columns); ++a) {
+    for (size_t b = a + 1; b < std::size(columns); ++b) {
+      if (columns[a]->index >= 0 && columns[a]->index == columns[b]->index) {
+        HR_THROW(UsageError, "{}: {} '{}' and {} '{}' name the same column ({}): each needs "
+                 "its own", path, columns[a]->option, quote(*columns[a]->spec),
+                 columns[b]->option, quote(*columns[b]->spec), columns[a]->index);
+      }
+    }
+  }
 
   while (reader.next(&line)) {
     ++stats.lines;
@@ -198,7 +209,7 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
       if (!parse_double(fields[rating.index], &v)) {
         ctx->malformed(path, ln,
                        fmt::format("rating '{}' (column {}) is not a number",
-                                   fields[rating.index], rating.index));
+                                   quote(fields[rating.index]), rating.index));
         continue;
       }
       rating_value = v;
@@ -208,7 +219,7 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
       ctx->malformed(path, ln,
                      fmt::format("time '{}' (column {}) is neither a number of seconds nor an "
                                  "ISO 8601 date",
-                                 fields[time.index], time.index));
+                                 quote(fields[time.index]), time.index));
       continue;
     }
     std::optional<std::string_view> behavior_value;

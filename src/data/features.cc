@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/check.h"
+#include "core/quote.h"
 #include "core/staged_path.h"
 #include "h5/file.h"
 
@@ -163,13 +164,14 @@ Features read_features(const std::string& path, const std::string& ids_path,
     const std::string& id = ids[static_cast<size_t>(r)];
     const auto [prev, fresh] = seen_row.emplace(id, r);
     if (!fresh) {
-      HR_THROW(InputError, "{}: {} id '{}' has two feature rows ({} and {})", ids_source, what, id,
-               prev->second, r);
+      HR_THROW(InputError, "{}: {} id '{}' has two feature rows ({} and {})", ids_source, what,
+               quote(id), prev->second, r);
     }
     const float* src = matrix.data() + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
       if (!std::isfinite(src[c])) {
-        HR_THROW(InputError, "{}: row {} ({} '{}') has a non-finite value", path, r, what, id);
+        HR_THROW(InputError, "{}: row {} ({} '{}') has a non-finite value", path, r, what,
+                 quote(id));
       }
     }
     const auto it = item_of.find(id);
@@ -220,6 +222,7 @@ void write_features_h5(const std::string& path, const std::vector<std::string>& 
     h5::write_strings(file.get(), "ids", ids);
     h5::write_matrix(file.get(), "vectors", rows.data(), static_cast<int64_t>(ids.size()), dim,
                      false);
+    h5::close_file(file, path);
   }
   staged.commit();
 }

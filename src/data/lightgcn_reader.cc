@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/quote.h"
 #include "data/line_reader.h"
 
 namespace halorec::data {
@@ -39,7 +40,7 @@ void read_lightgcn(const std::string& path, ReadContext* ctx) {
         ctx->malformed(path, reader.line_number(),
                        fmt::format("expected non-negative integer ids 'user item item ...', "
                                    "found '{}' (field {})",
-                                   tokens[t], t + 1));
+                                   quote(tokens[t]), t + 1));
         ok = false;
       }
     }

@@ -40,7 +40,10 @@ bool LineReader::next(std::string_view* line) {
   ++line_number_;
   size_t n = line_.size();
   if (n > 0 && line_[n - 1] == '\r') --n;
-  *line = std::string_view(line_.data(), n);
+  // A UTF-8 byte order mark (spreadsheet exports) is not part of the first field.
+  size_t start = 0;
+  if (line_number_ == 1 && n >= 3 && line_.compare(0, 3, "\xEF\xBB\xBF") == 0) start = 3;
+  *line = std::string_view(line_.data() + start, n - start);
   return true;
 }
 

@@ -14,7 +14,8 @@ class LineReader {
  public:
   // Throws InputError when the file cannot be opened.
   explicit LineReader(std::string path);
-  // The next line without its line ending ("\n" or "\r\n"); false at the end.
+  // The next line without its line ending ("\n" or "\r\n") and, on line 1,
+  // without a UTF-8 byte order mark; false at the end.
   bool next(std::string_view* line);
   int64_t line_number() const { return line_number_; }
   const std::string& path() const { return path_; }

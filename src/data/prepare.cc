@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/output_path.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/cleaning.h"
@@ -220,6 +221,9 @@ void validate(const PrepareOptions& o) {
     HR_THROW(UsageError, "--split {} needs --time-col", o.split.to_string());
   }
   if (o.kcore < 0) HR_THROW(UsageError, "--kcore must be >= 0, got {}", o.kcore);
+  const std::string input_option = o.format == Format::kLightgcn ? "--train" : "--input";
+  check_output_file({"--out", o.out}, {{input_option, o.train_path}, {"--test", o.test_path}},
+                    is_dataset_file);
 }
 
 void read_file(const PrepareOptions& o, const std::string& path, ReadContext* ctx) {

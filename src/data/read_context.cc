@@ -1,6 +1,7 @@
 #include "data/read_context.h"
 
 #include "core/check.h"
+#include "core/quote.h"
 #include "core/log.h"
 
 namespace halorec::data {
@@ -35,7 +36,7 @@ bool ReadContext::resolve(const std::string& path, int64_t line, std::string_vie
   const bool user_missing = *user == IdTable::kMissing;
   const std::string what =
       fmt::format("{} '{}' does not occur in the train data", user_missing ? "user" : "item",
-                  user_missing ? user_key : item_key);
+                  quote(user_missing ? user_key : item_key));
   if (!config_.skip_bad_lines) {
     HR_THROW(InputError, "{}:{}: {} (use --skip-bad-lines to count and skip such records)", path,
              line, what);
@@ -58,7 +59,7 @@ std::optional<float> ReadContext::weigh(const std::string& path, int64_t line,
     if (stats_.dropped[DropReason::kUnweightedBehavior]++ == 0) {
       log::warn("{}:{}: behavior '{}' has no weight in --behavior-weights; such records are "
                 "dropped and counted as unweighted_behavior",
-                path, line, *behavior);
+                path, line, quote(*behavior));
     }
     return std::nullopt;
   }

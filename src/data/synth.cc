@@ -1,5 +1,8 @@
 #include "data/synth.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/output_path.h"
 #include "core/counter_rng.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
@@ -136,8 +140,10 @@ namespace {
 
 class BufferedFile {
  public:
-  explicit BufferedFile(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "wb")) {
-    if (f_ == nullptr) HR_THROW(IoError, "cannot write '{}'", path);
+  // Writes `path`; messages name `target` (the file the user asked for).
+  BufferedFile(const std::string& path, const std::string& target)
+      : path_(target), f_(std::fopen(path.c_str(), "wb")) {
+    if (f_ == nullptr) HR_THROW(IoError, "cannot write '{}': {}", target, std::strerror(errno));
   }
   ~BufferedFile() {
     if (f_ != nullptr) std::fclose(f_);
@@ -150,13 +156,13 @@ class BufferedFile {
     flush();
     const bool failed = std::fclose(f_) != 0;
     f_ = nullptr;
-    if (failed) HR_THROW(IoError, "cannot write '{}' (disk full?)", path_);
+    if (failed) HR_THROW(IoError, "cannot write '{}': {}", path_, std::strerror(errno));
   }
 
  private:
   void flush() {
     if (std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) {
-      HR_THROW(IoError, "cannot write '{}' (disk full?)", path_);
+      HR_THROW(IoError, "cannot write '{}': {}", path_, std::strerror(errno));
     }
     buf_.clear();
   }
@@ -169,7 +175,7 @@ void write_log(const SynthOptions& o, const SynthModel& model, char sep, SynthRe
   StagedPath staged(o.out);
   StagedPath staged_comm(communities_path_for(o.out));
   {
-    BufferedFile out(staged.temp());
+    BufferedFile out(staged.temp(), staged.target());
     fmt::format_to(std::back_inserter(out.buffer()), "user{}item{}time\n", sep, sep);
     for (int64_t k = 0; k < o.interactions; ++k) {
       const auto d = model.draw(k);
@@ -178,7 +184,7 @@ void write_log(const SynthOptions& o, const SynthModel& model, char sep, SynthRe
       out.maybe_flush();
     }
     out.close();
-    BufferedFile comm(staged_comm.temp());
+    BufferedFile comm(staged_comm.temp(), staged_comm.target());
     fmt::format_to(std::back_inserter(comm.buffer()), "kind\tid\tcommunity\n");
     for (int64_t u = 0; u < o.users; ++u) {
       if (o.interests_per_user > 1) {
@@ -236,6 +242,13 @@ SynthReport run_synth(const SynthOptions& o) {
   SynthModel model(o);
   SynthReport report;
   report.out = o.out;
+  if (ends_with(o.out, ".h5")) {
+    check_output_file({"--out", o.out}, {}, is_dataset_file);
+  } else if (ends_with(o.out, ".tsv") || ends_with(o.out, ".csv")) {
+    check_output_file({"--out", o.out}, {}, nullptr, o.force);
+    check_output_file({"--out (its communities)", communities_path_for(o.out)}, {}, nullptr,
+                      o.force);
+  }
   if (ends_with(o.out, ".h5")) {
     write_h5(o, model, &report);
   } else if (ends_with(o.out, ".tsv") || ends_with(o.out, ".csv")) {

@@ -32,6 +32,7 @@ struct SynthOptions {
   double user_exponent = 0.5;  // Zipf exponent of user activity
   std::string out;             // .tsv/.csv: a log; .h5: a prepared dataset
   SplitSpec split;             // for .h5 output
+  bool force = false;          // replace existing .tsv/.csv outputs (an .h5 dataset always)
 };
 
 class SynthModel {

@@ -32,6 +32,20 @@ int64_t checked_size_1d(hid_t dset, hid_t loc, const std::string& name) {
   return static_cast<int64_t>(dim);
 }
 
+// InputError unless the dataset's stored type is of T's class.
+template <typename T>
+void check_type_class(hid_t dset, hid_t loc, const std::string& name) {
+  Handle type(H5_CHECK(H5Dget_type(dset), "type of {}", describe(loc, name)), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const bool ok = std::is_floating_point_v<T> ? cls == H5T_FLOAT : cls == H5T_INTEGER;
+  if (!ok) {
+    HR_THROW(InputError, "{}: stored as {}, expected {}", describe(loc, name),
+             cls == H5T_FLOAT ? "floats" : cls == H5T_INTEGER ? "integers"
+             : cls == H5T_STRING ? "strings" : "another type",
+             std::is_floating_point_v<T> ? "floats" : "integers");
+  }
+}
+
 Handle open_attr(hid_t loc, const std::string& name) {
   quiet_errors();
   if (H5Aexists(loc, name.c_str()) <= 0) {
@@ -87,6 +101,41 @@ Handle open_file(const std::string& path, const std::string& what) {
     HR_THROW(InputError, "cannot open {} '{}' ({})", what, path, error_stack_message());
   }
   return Handle(id, H5Fclose);
+}
+
+void close_file(Handle& file, const std::string& path) {
+  if (!file.valid()) return;
+  const hid_t id = file.get();
+  if (H5Fflush(id, H5F_SCOPE_GLOBAL) < 0) {
+    const std::string why = error_stack_message();
+    file.reset();
+    HR_THROW(IoError, "cannot write '{}' ({})", path, why);
+  }
+  // Handle::reset records a failed close (for the process exit) in the flag.
+  const bool failed_before = unclean_exit();
+  file.reset();
+  if (!failed_before && unclean_exit()) HR_THROW(IoError, "cannot close '{}'", path);
+}
+
+std::string file_format(const std::string& path) {
+  quiet_errors();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "";
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return "";
+  }
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return "";
+  }
+  Handle file(id, H5Fclose);
+  try {
+    return has_attr(id, "format") ? get_attr_string(id, "format") : "";
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 Handle create_group(hid_t loc, const std::string& name) {
@@ -160,6 +209,7 @@ template <typename T>
 std::vector<T> read_array(hid_t loc, const std::string& name) {
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
+  check_type_class<T>(dset.get(), loc, name);
   std::vector<T> out(static_cast<size_t>(n));
   if (n > 0) {
     H5_CHECK(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
@@ -172,6 +222,7 @@ template <typename T>
 std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, int64_t count) {
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
+  check_type_class<T>(dset.get(), loc, name);
   if (offset < 0 || count < 0 || offset + count > n) {
     HR_THROW(InputError, "{}: slice [{}, {}) is outside its {} elements", describe(loc, name),
              offset, offset + count, n);
@@ -238,6 +289,7 @@ std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows
   if (H5Sget_simple_extent_ndims(space.get()) != 2) {
     HR_THROW(InputError, "{}: expected a 2-D dataset", describe(loc, name));
   }
+  check_type_class<float>(dset.get(), loc, name);
   hsize_t dims[2] = {0, 0};
   H5Sget_simple_extent_dims(space.get(), dims, nullptr);
   *rows = static_cast<int64_t>(dims[0]);

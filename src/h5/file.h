@@ -16,6 +16,12 @@ namespace halorec::h5 {
 Handle create_file(const std::string& path);
 // Opens an existing file read-only; `what` names it in errors ("dataset").
 Handle open_file(const std::string& path, const std::string& what = "HDF5 file");
+// Closes a file written through create_file, reporting a failed final flush
+// (disk full) as an IoError naming `path`. Call before committing the file.
+void close_file(Handle& file, const std::string& path);
+// The `format` attribute of an HDF5 file ("halorec.dataset", ...), or "" when
+// the path is not a readable HDF5 file or has none. Never throws.
+std::string file_format(const std::string& path);
 
 Handle create_group(hid_t loc, const std::string& name);
 Handle open_group(hid_t loc, const std::string& name);
@@ -38,6 +44,9 @@ void write_array(hid_t loc, const std::string& name, const std::vector<T>& v,
 }
 // Number of elements of a 1-D dataset.
 int64_t array_size(hid_t loc, const std::string& name);
+// Reading checks the stored type class: integers into integer arrays, floats
+// into float arrays (InputError naming the dataset otherwise), so that a file
+// whose types were changed is refused rather than silently converted.
 template <typename T>
 std::vector<T> read_array(hid_t loc, const std::string& name);
 // Elements [offset, offset + count) of a 1-D dataset.
@@ -48,7 +57,7 @@ std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, in
 // binary16 (read by h5py as float16) from float input.
 void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t rows,
                   int64_t cols, bool half = false);
-// A 2-D dataset read as float (converting float16/float64 as needed).
+// A 2-D dataset of floats read as float (converting float16/float64).
 std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols);
 
 // Variable-length UTF-8 strings, readable as str by h5py.

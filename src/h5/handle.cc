@@ -2,12 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <vector>
+
+#include "core/error.h"
 
 namespace halorec::h5 {
 
 void Handle::reset() noexcept {
-  if (id_ >= 0 && closer_ != nullptr) closer_(id_);
+  if (id_ >= 0 && closer_ != nullptr && closer_(id_) < 0 && closer_ == H5Fclose) {
+    // HDF5 keeps a file it could not flush (disk full) and crashes on it in
+    // its exit handlers: the process must end without running them.
+    mark_unclean_exit();
+  }
   id_ = H5I_INVALID_HID;
 }
 
@@ -20,10 +27,47 @@ void quiet_errors() {
 }
 
 namespace {
+// One line per message: HDF5's low-level write errors carry a multi-line
+// dump whose only useful part is the system's message.
+std::string one_line(std::string desc) {
+  const std::string key = "error message = '";
+  const size_t at = desc.find(key);
+  if (at != std::string::npos) {
+    const size_t end = desc.find('\'', at + key.size());
+    const std::string why = desc.substr(
+        at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+    const size_t colon = desc.find(';');
+    desc = (colon == std::string::npos ? std::string("write failed") : desc.substr(0, colon)) +
+           ": " + why;
+  }
+  for (char& c : desc) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return desc;
+}
+
 herr_t collect(unsigned /*n*/, const H5E_error2_t* err, void* data) {
   auto* out = static_cast<std::vector<std::string>*>(data);
-  if (err->desc != nullptr && err->desc[0] != '\0') out->emplace_back(err->desc);
+  if (err->desc != nullptr && err->desc[0] != '\0') out->push_back(one_line(err->desc));
   return 0;
+}
+
+// The name a user knows for a file being written: "out.h5" for the staged
+// ".out.h5.tmp.PID" and for "rank-00000.h5.tmp".
+std::string user_visible(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t tmp = name.rfind(".tmp");
+  if (tmp == std::string::npos) return path;
+  const std::string rest = name.substr(tmp + 4);
+  if (!rest.empty() &&
+      (rest[0] != '.' || rest.find_first_not_of("0123456789", 1) != std::string::npos)) {
+    return path;
+  }
+  name = name.substr(0, tmp);
+  if (!rest.empty() && !name.empty() && name[0] == '.') name = name.substr(1);
+  return dir + name;
 }
 }  // namespace
 
@@ -36,6 +80,11 @@ std::string error_stack_message() {
   return fmt::format("HDF5: {}; {}", descs.front(), descs.back());
 }
 
+const char* base_name(const char* path) {
+  const char* slash = std::strrchr(path, '/');
+  return slash == nullptr ? path : slash + 1;
+}
+
 std::string describe(hid_t loc, const std::string& name) {
   char file[1024] = {0};
   char path[1024] = {0};
@@ -43,7 +92,7 @@ std::string describe(hid_t loc, const std::string& name) {
   H5Iget_name(loc, path, sizeof path);
   std::string p = path;
   if (!name.empty()) p = (p == "/" || p.empty()) ? "/" + name : p + "/" + name;
-  return fmt::format("{}:{}", file, p);
+  return fmt::format("{}:{}", user_visible(file), p);
 }
 
 }  // namespace halorec::h5

@@ -39,8 +39,11 @@ class Handle {
 void quiet_errors();
 // The innermost messages of HDF5's current error stack, for error reports.
 std::string error_stack_message();
-// "file.h5:/group/name" for messages.
+// "file.h5:/group/name" for messages (a file being written under a
+// temporary name is named by its final name).
 std::string describe(hid_t loc, const std::string& name = "");
+// "file.cc" of "/path/to/file.cc", for call sites in messages.
+const char* base_name(const char* path);
 
 }  // namespace halorec::h5
 
@@ -50,8 +53,8 @@ std::string describe(hid_t loc, const std::string& name = "");
     auto h5_result_ = (expr);                                                                \
     if (h5_result_ < 0) {                                                                    \
       throw ::halorec::IoError(fmt::format("{} ({}) [{}:{}]", fmt::format(__VA_ARGS__),      \
-                                           ::halorec::h5::error_stack_message(), __FILE__, \
-                                           __LINE__));                                       \
+                                           ::halorec::h5::error_stack_message(),             \
+                                           ::halorec::h5::base_name(__FILE__), __LINE__));   \
     }                                                                                        \
     return h5_result_;                                                                       \
   }())

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/log.h"
+#include "core/output_path.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
 #include "data/dataset.h"
@@ -18,18 +19,6 @@ namespace fs = std::filesystem;
 namespace halorec::partition {
 
 namespace {
-
-void check_output(const PartitionOptions& o) {
-  std::error_code ec;
-  if (fs::exists(o.out, ec)) {
-    if (!fs::is_directory(o.out, ec)) {
-      HR_THROW(InputError, "--out '{}' exists and is not a folder", o.out);
-    }
-    if (!fs::is_empty(o.out, ec) && !o.force) {
-      HR_THROW(InputError, "--out '{}' is a non-empty folder; give --force to replace it", o.out);
-    }
-  }
-}
 
 std::string partition_fingerprint(const PartitionMeta& m) {
   Sha256 sha;
@@ -46,7 +35,7 @@ std::string partition_fingerprint(const PartitionMeta& m) {
 PartitionResult run_partition(const PartitionOptions& o) {
   if (o.parts < 1) HR_THROW(UsageError, "--parts must be >= 1, got {}", o.parts);
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
-  check_output(o);
+  check_output_folder({o.out_option, o.out}, "partition", {{"--dataset", o.dataset}}, o.force);
   Stopwatch watch;
   const data::Dataset d = data::read_dataset(o.dataset);
   const int64_t nodes = d.num_users() + d.num_items();
@@ -80,7 +69,7 @@ PartitionResult run_partition(const PartitionOptions& o) {
   meta.stats_json = stored.dump();
 
   StagedPath staged(o.out);
-  fs::create_directories(staged.temp());
+  make_marked_folder(staged.temp(), "partition", o.out_option);
   write_meta(staged.temp(), meta);
   for (const Shard& s : shards) write_shard(staged.temp(), s, meta);
   staged.commit();

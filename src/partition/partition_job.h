@@ -16,7 +16,8 @@ struct PartitionOptions {
   uint64_t seed = 2020;
   double max_imbalance = 1.08;  // metis: max/mean of nodes and of edges per rank
   std::string out;
-  bool force = false;  // replace a non-empty output folder
+  std::string out_option = "--out";  // names `out` in messages (train: data.parts)
+  bool force = false;                // replace an existing partition folder (never another folder)
 };
 
 struct PartitionResult {

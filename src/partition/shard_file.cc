@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/check.h"
 #include "core/version.h"
 #include "h5/file.h"
@@ -66,6 +69,7 @@ void write_meta(const std::string& dir, const PartitionMeta& meta) {
   h5::set_attr(f, "num_edges", meta.num_edges);
   h5::set_attr(f, "stats", meta.stats_json);
   h5::write_array(f, "owner", meta.owner);
+  h5::close_file(file, dir + "/meta.h5");
 }
 
 void write_shard(const std::string& dir, const Shard& s, const PartitionMeta& meta) {
@@ -99,7 +103,83 @@ void write_shard(const std::string& dir, const Shard& s, const PartitionMeta& me
   }
   write_records(f, "train", s.train);
   write_records(f, "test", s.test);
+  h5::close_file(file, dir + "/" + shard_file_name(s.rank));
 }
+
+namespace {
+
+// Everything a rank indexes with is in range and ordered as documented
+// (shard.h), so that a damaged file is refused here, not met as an
+// out-of-range index deep inside training.
+void validate_shard(const Shard& s, const PartitionMeta& meta, const std::string& path) {
+  auto bad = [&](const std::string& what) {
+    HR_THROW(InputError, "'{}': {} (corrupt or modified shard file)", path, what);
+  };
+  const int64_t nodes = meta.num_users + meta.num_items;
+  const int64_t P = meta.num_parts;
+  const bool owners = static_cast<int64_t>(meta.owner.size()) == nodes;
+  auto owner_of = [&](int64_t id) { return owners ? meta.owner[static_cast<size_t>(id)] : -1; };
+  for (size_t k = 0; k < s.owned.size(); ++k) {
+    const int64_t id = s.owned[k];
+    if (id < 0 || id >= nodes || (k > 0 && id <= s.owned[k - 1])) {
+      bad(fmt::format("owned/global_id[{}] = {} is out of order or outside 0..{}", k, id, nodes));
+    }
+    if (owners && owner_of(id) != s.rank) bad(fmt::format("owns node {} of rank {}", id, owner_of(id)));
+  }
+  auto offsets_ok = [&](const std::vector<int64_t>& off, size_t size, int64_t end) {
+    if (off.size() != size || off.front() != 0 || off.back() != end) return false;
+    for (size_t k = 1; k < off.size(); ++k) {
+      if (off[k] < off[k - 1]) return false;
+    }
+    return true;
+  };
+  const auto peers = static_cast<size_t>(P) + 1;
+  if (!offsets_ok(s.recv_offsets, peers, s.num_halo())) bad("halo/peer_offsets are inconsistent");
+  if (!offsets_ok(s.send_offsets, peers, static_cast<int64_t>(s.send_index.size()))) {
+    bad("send/peer_offsets are inconsistent");
+  }
+  if (!offsets_ok(s.indptr, s.owned.size() + 1, s.nnz())) bad("adj/indptr is inconsistent");
+  if (s.halo_owner.size() != s.halo.size() || s.halo_owner_local.size() != s.halo.size() ||
+      s.value.size() != s.col.size()) {
+    bad("halo or adjacency arrays differ in length");
+  }
+  for (int64_t q = 0; q < P; ++q) {
+    for (int64_t k = s.recv_offsets[static_cast<size_t>(q)];
+         k < s.recv_offsets[static_cast<size_t>(q) + 1]; ++k) {
+      const auto h = static_cast<size_t>(k);
+      const int64_t id = s.halo[h];
+      if (id < 0 || id >= nodes || s.halo_owner[h] != q || q == s.rank ||
+          (owners && owner_of(id) != q) || s.halo_owner_local[h] < 0) {
+        bad(fmt::format("halo node {} (entry {}) does not belong to peer {}", id, k, q));
+      }
+    }
+  }
+  const int64_t local = s.num_owned() + s.num_halo();
+  for (size_t k = 0; k < s.col.size(); ++k) {
+    // Normalized adjacency: every value in (0, 1].
+    if (s.col[k] < 0 || s.col[k] >= local || !(s.value[k] > 0 && s.value[k] <= 1)) {
+      bad(fmt::format("adjacency entry {} ({}, {}) is outside its {} local nodes or (0, 1]",
+                      k, s.col[k], s.value[k], local));
+    }
+  }
+  for (int64_t idx : s.send_index) {
+    if (idx < 0 || idx >= s.num_owned()) bad(fmt::format("send/index {} is not an owned row", idx));
+  }
+  for (const auto* x : {&s.train, &s.test}) {
+    for (size_t r = 0; r < x->size(); ++r) {
+      const int64_t u = x->user[r], i = x->item[r];
+      if (u < 0 || u >= meta.num_users || i < 0 || i >= meta.num_items ||
+          !std::binary_search(s.owned.begin(), s.owned.end(), u) ||
+          !(std::isfinite(x->weight[r]) && x->weight[r] > 0) ||
+          (r > 0 && (u < x->user[r - 1] || (u == x->user[r - 1] && i <= x->item[r - 1])))) {
+        bad(fmt::format("{} record {} ({}, {}) is not an owned user's, in range and order",
+                        x == &s.train ? "train" : "test", r, u, i));
+      }
+    }
+  }
+}
+
+}  // namespace
 
 PartitionMeta read_meta(const std::string& dir, bool with_owner) {
   const std::string path = dir + "/meta.h5";
@@ -117,11 +197,22 @@ PartitionMeta read_meta(const std::string& dir, bool with_owner) {
   m.num_items = h5::get_attr_int(f, "num_items");
   m.num_edges = h5::get_attr_int(f, "num_edges");
   m.stats_json = h5::get_attr_string(f, "stats");
+  if (m.num_parts < 1 || m.num_parts > (1 << 20) || m.num_users < 0 || m.num_items < 0 ||
+      m.num_users + m.num_items < m.num_parts) {
+    HR_THROW(InputError, "'{}': {} parts of {} users and {} items is not a partition", path,
+             m.num_parts, m.num_users, m.num_items);
+  }
   if (with_owner) {
     m.owner = h5::read_array<int32_t>(f, "owner");
     if (static_cast<int64_t>(m.owner.size()) != m.num_users + m.num_items) {
       HR_THROW(InputError, "'{}': owner has {} entries for {} nodes", path, m.owner.size(),
                m.num_users + m.num_items);
+    }
+    for (size_t k = 0; k < m.owner.size(); ++k) {
+      if (m.owner[k] < 0 || m.owner[k] >= m.num_parts) {
+        HR_THROW(InputError, "'{}': owner[{}] = {} is not one of its {} parts", path, k,
+                 m.owner[k], m.num_parts);
+      }
     }
   }
   return m;
@@ -158,18 +249,7 @@ Shard read_shard(const std::string& dir, int32_t rank, const PartitionMeta& meta
   s.send_index = h5::read_array<int64_t>(f, "send/index");
   s.train = read_records(f, "train");
   s.test = read_records(f, "test");
-  const auto P = static_cast<size_t>(meta.num_parts) + 1;
-  const int64_t local = s.num_owned() + s.num_halo();
-  bool ok = s.indptr.size() == s.owned.size() + 1 && s.indptr.back() == s.nnz() &&
-            s.value.size() == s.col.size() && s.recv_offsets.size() == P &&
-            s.send_offsets.size() == P && s.recv_offsets.back() == s.num_halo() &&
-            s.send_offsets.back() == static_cast<int64_t>(s.send_index.size()) &&
-            s.halo_owner.size() == s.halo.size() && s.halo_owner_local.size() == s.halo.size();
-  for (size_t k = 0; ok && k < s.col.size(); ++k) ok = s.col[k] >= 0 && s.col[k] < local;
-  for (size_t k = 0; ok && k < s.send_index.size(); ++k) {
-    ok = s.send_index[k] >= 0 && s.send_index[k] < s.num_owned();
-  }
-  if (!ok) HR_THROW(InputError, "'{}': inconsistent shard arrays (corrupt file?)", path);
+  validate_shard(s, meta, path);
   return s;
 }
 

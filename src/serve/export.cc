@@ -3,11 +3,13 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "checkpoint/checkpoint.h"
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
+#include "core/output_path.h"
 #include "core/digest.h"
 #include "core/log.h"
 #include "core/resources.h"
@@ -25,26 +27,72 @@ ExportReport run_export(const ExportOptions& o) {
     HR_THROW(UsageError, "--dtype '{}': expected fp32 or fp16", o.dtype);
   }
   Stopwatch watch;
-  // Read the key first: a bad key file fails before any work.
-  const std::string key =
-      o.pseudonymize_key_file.empty() ? std::string() : read_key_file(o.pseudonymize_key_file);
-  const std::string dir = checkpoint::find_latest(o.checkpoint);
-  if (dir.empty()) {
+  // Key and output first: a bad key file or output path fails before any work.
+  const std::string key = o.pseudonymize_key_file.empty()
+                              ? std::string()
+                              : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
+  const std::vector<std::string> committed = checkpoint::list_committed(o.checkpoint);
+  if (committed.empty()) {
     HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
   }
+  // The newest committed checkpoint that reads; each one skipped is named.
+  // (A single checkpoint given by name is used or refused, never replaced.)
+  size_t pick = 0;
+  auto skip_or_throw = [&](const std::exception& e) {
+    if (pick + 1 >= committed.size()) throw;
+    log::warn("skipping checkpoint {}: {}; trying the one before it", committed[pick], e.what());
+    ++pick;
+  };
   std::string config_yaml;
-  const checkpoint::Identity id = checkpoint::read_identity(dir, &config_yaml);
-  const train::TrainConfig c = train::config_from_yaml(config_yaml, dir + "/dense.h5:config");
-  const data::Dataset d = data::read_dataset(o.dataset.empty() ? c.dataset : o.dataset);
-  const std::string fingerprint = d.fingerprint();
-  if (fingerprint != id.dataset_fingerprint) {
-    HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", dir,
-             o.dataset.empty() ? c.dataset : o.dataset);
+  checkpoint::Identity id;
+  train::TrainConfig c;
+  for (;;) {
+    try {
+      id = checkpoint::read_identity(committed[pick], &config_yaml);
+      c = train::config_from_yaml(config_yaml, committed[pick] + "/dense.h5:config");
+      break;
+    } catch (const InputError& e) {
+      skip_or_throw(e);
+    } catch (const ConfigError& e) {
+      skip_or_throw(e);
+    }
   }
+  const std::string dataset_path = o.dataset.empty() ? c.dataset : o.dataset;
+  check_output_file({"--out", o.out},
+                    {{"--checkpoint", o.checkpoint}, {"--checkpoint", committed[pick]},
+                     {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset",
+                      dataset_path},
+                     {"--pseudonymize", o.pseudonymize_key_file}},
+                    is_model_file);
+  const data::Dataset d = data::read_dataset(dataset_path);
+  const std::string fingerprint = d.fingerprint();
   const int64_t n = d.num_users() + d.num_items();
   std::vector<int64_t> all(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k) all[static_cast<size_t>(k)] = k;
-  const checkpoint::Content content = checkpoint::load_checkpoint(dir, all, id);
+  checkpoint::Content content;
+  size_t identity_of = pick;  // the checkpoint `id` and `c` were read from
+  for (;;) {
+    try {
+      if (pick != identity_of) {
+        id = checkpoint::read_identity(committed[pick], &config_yaml);
+        c = train::config_from_yaml(config_yaml, committed[pick] + "/dense.h5:config");
+        identity_of = pick;
+      }
+      if (fingerprint != id.dataset_fingerprint) {
+        HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'",
+                 committed[pick], dataset_path);
+      }
+      content = checkpoint::load_checkpoint(committed[pick], all, id);
+      break;
+    } catch (const InputError& e) {
+      skip_or_throw(e);
+    } catch (const CheckpointError& e) {
+      skip_or_throw(e);
+    } catch (const ConfigError& e) {
+      skip_or_throw(e);
+    }
+  }
+  const std::string dir = committed[pick];
 
   // The whole graph as one shard, on this process alone.
   const graph::Csr a = graph::normalized_adjacency(d);
@@ -149,6 +197,18 @@ ExportReport run_export(const ExportOptions& o) {
     for (std::string& user : m.user_ids) user = hmac_sha256_hex(key, user);
     m.user_id_scheme = "hmac-sha256";
     m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
+    // Rows in pseudonym order (the dataset's users, then the cold ones): the
+    // row index then says nothing about the raw ids (the dataset's order
+    // sorts them); serving joins rows with a dataset through the key.
+    std::vector<int64_t> order(m.user_ids.size());
+    for (size_t row = 0; row < order.size(); ++row) order[row] = static_cast<int64_t>(row);
+    const auto warm_end = order.end() - m.cold_users;
+    auto by_pseudonym = [&](int64_t x, int64_t y) {
+      return m.user_ids[static_cast<size_t>(x)] < m.user_ids[static_cast<size_t>(y)];
+    };
+    std::sort(order.begin(), warm_end, by_pseudonym);
+    std::sort(warm_end, order.end(), by_pseudonym);
+    reorder_users(m, order);
   }
   write_model_file(m, o.out);
 

@@ -18,6 +18,7 @@ struct ExportOptions {
   bool interests = false;      // also store every user's interests (serve/interests.h)
   InterestOptions interest_options;
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
+  bool allow_readable_key = false;    // accept a key file others can read
 };
 
 struct ExportReport {

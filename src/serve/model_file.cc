@@ -1,6 +1,10 @@
 #include "serve/model_file.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/check.h"
+#include "core/quote.h"
 #include "core/staged_path.h"
 #include "core/version.h"
 #include "h5/file.h"
@@ -49,6 +53,7 @@ void write_model_file(const ModelFile& m, const std::string& path) {
       h5::write_array(g.get(), "medoid", t.medoid);
       h5::write_array(g.get(), "representatives", t.representatives);
     }
+    h5::close_file(file, path);
   }
   staged.commit();
 }
@@ -57,8 +62,7 @@ ModelFile read_model_file(const std::string& path) {
   h5::Handle file = h5::open_file(path, "model");
   const hid_t f = file.get();
   if (!h5::has_attr(f, "format") || h5::get_attr_string(f, "format") != kModelFormat) {
-    HR_THROW(InputError, "'{}' is not a HaloRec model file (make one with 'halorec export')",
-             path);
+    HR_THROW(InputError, "'{}' is not a HaloRec model file (make one with 'halorec export')", path);
   }
   const int64_t v = h5::get_attr_int(f, "format_version");
   if (v != kModelFormatVersion) {
@@ -79,16 +83,38 @@ ModelFile read_model_file(const std::string& path) {
   if (h5::has_attr(f, "key_check")) m.key_check = h5::get_attr_string(f, "key_check");
   m.user_ids = h5::read_strings(f, "users/original_id");
   m.item_ids = h5::read_strings(f, "items/original_id");
-  int64_t rows = 0, cols = 0;
-  m.user_vectors = h5::read_matrix(f, "users/vector", &rows, &cols);
-  if (rows != static_cast<int64_t>(m.user_ids.size()) || cols != m.dim) {
-    HR_THROW(InputError, "'{}': users/vector is {}x{}, expected {}x{}", path, rows, cols,
-             m.user_ids.size(), m.dim);
+  if (m.dim < 1 || m.dim > 65536)
+    HR_THROW(InputError, "'{}': dim {} is not a dimension", path, m.dim);
+  if (m.dtype != "fp32" && m.dtype != "fp16") {
+    HR_THROW(InputError, "'{}': dtype '{}' is not fp32 or fp16", path, quote(m.dtype));
   }
-  m.item_vectors = h5::read_matrix(f, "items/vector", &rows, &cols);
-  if (rows != static_cast<int64_t>(m.item_ids.size()) || cols != m.dim) {
-    HR_THROW(InputError, "'{}': items/vector is {}x{}, expected {}x{}", path, rows, cols,
-             m.item_ids.size(), m.dim);
+  if (m.user_id_scheme != "original" && m.user_id_scheme != "hmac-sha256") {
+    HR_THROW(InputError, "'{}': user id scheme '{}' is not original or hmac-sha256", path,
+             quote(m.user_id_scheme));
+  }
+  // Every vector a row per id, every value finite: a NaN would score every item
+  // NaN and serve an arbitrary list without a word.
+  auto read_vectors = [&](const char* name, size_t ids) {
+    int64_t rows = 0, cols = 0;
+    std::vector<float> values = h5::read_matrix(f, name, &rows, &cols);
+    if (rows != static_cast<int64_t>(ids) || cols != m.dim) {
+      HR_THROW(InputError, "'{}': {} is {}x{}, expected {}x{}", path, name, rows, cols, ids, m.dim);
+    }
+    for (size_t k = 0; k < values.size(); ++k) {
+      if (!std::isfinite(values[k])) {
+        HR_THROW(InputError, "'{}': {} row {} holds a NaN or infinite value", path, name,
+                 static_cast<int64_t>(k) / m.dim);
+      }
+    }
+    return values;
+  };
+  m.user_vectors = read_vectors("users/vector", m.user_ids.size());
+  m.item_vectors = read_vectors("items/vector", m.item_ids.size());
+  const auto users = static_cast<int64_t>(m.user_ids.size());
+  const auto items = static_cast<int64_t>(m.item_ids.size());
+  if (m.cold_users < 0 || m.cold_users > users || m.cold_items < 0 || m.cold_items > items) {
+    HR_THROW(InputError, "'{}': cold_users {} / cold_items {} exceed its {} users / {} items", path,
+             m.cold_users, m.cold_items, users, items);
   }
   if (h5::exists(f, "interests")) {
     InterestTable& t = m.interests;
@@ -96,29 +122,102 @@ ModelFile read_model_file(const std::string& path) {
     t.threshold = h5::get_attr_double(g.get(), "threshold");
     t.max_interests = h5::get_attr_int(g.get(), "max_interests");
     t.r = h5::get_attr_int(g.get(), "representatives");
+    if (t.r < 0 || t.r > 100000 || t.max_interests < 1 || !std::isfinite(t.threshold)) {
+      HR_THROW(InputError,
+               "'{}': interests attributes out of range (representatives {}, "
+               "max_interests {}, threshold {})",
+               path, t.r, t.max_interests, t.threshold);
+    }
     t.user_offsets = h5::read_array<int64_t>(g.get(), "user_offsets");
     t.weight = h5::read_array<float>(g.get(), "weight");
     t.size = h5::read_array<int64_t>(g.get(), "size");
     t.medoid = h5::read_array<int64_t>(g.get(), "medoid");
     t.representatives = h5::read_array<int64_t>(g.get(), "representatives");
     const int64_t n = t.num_interests();
-    if (static_cast<int64_t>(t.user_offsets.size()) !=
-            static_cast<int64_t>(m.user_ids.size()) + 1 ||
+    if (static_cast<int64_t>(t.user_offsets.size()) != users + 1 || t.user_offsets.front() != 0 ||
         t.user_offsets.back() != n || static_cast<int64_t>(t.medoid.size()) != n ||
         static_cast<int64_t>(t.size.size()) != n ||
         static_cast<int64_t>(t.representatives.size()) != n * t.r) {
       HR_THROW(InputError,
                "'{}': the interests group is inconsistent (user_offsets {} for {} "
                "users, {} interests)",
-               path, t.user_offsets.size(), m.user_ids.size(), n);
+               path, t.user_offsets.size(), users, n);
     }
-    for (int64_t medoid : t.medoid) {
-      if (medoid < 0 || medoid >= static_cast<int64_t>(m.item_ids.size())) {
-        HR_THROW(InputError, "'{}': interests/medoid {} is not an item row", path, medoid);
+    for (int64_t u = 0; u < users; ++u) {
+      const int64_t a = t.user_offsets[static_cast<size_t>(u)];
+      const int64_t b = t.user_offsets[static_cast<size_t>(u) + 1];
+      if (b < a || b - a > t.max_interests) {
+        HR_THROW(InputError,
+                 "'{}': interests/user_offsets [{}] = {}, [{}] = {}: not increasing "
+                 "by at most max_interests {}",
+                 path, u, a, u + 1, b, t.max_interests);
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const auto k = static_cast<size_t>(j);
+      if (t.medoid[k] < 0 || t.medoid[k] >= items) {
+        HR_THROW(InputError, "'{}': interests/medoid {} is not an item row", path, t.medoid[k]);
+      }
+      if (!std::isfinite(t.weight[k]) || t.weight[k] < 0 || t.weight[k] > 1 || t.size[k] < 1) {
+        HR_THROW(InputError,
+                 "'{}': interest {} has weight {} and size {} (expected a share in "
+                 "[0, 1] and >= 1 items)",
+                 path, j, t.weight[k], t.size[k]);
+      }
+    }
+    for (int64_t item : t.representatives) {
+      if (item < -1 || item >= items) {
+        HR_THROW(InputError, "'{}': interests/representatives {} is not an item row", path, item);
       }
     }
   }
   return m;
+}
+
+bool is_model_file(const std::string& path) {
+  return h5::file_format(path) == kModelFormat;
+}
+
+void reorder_users(ModelFile& m, const std::vector<int64_t>& order) {
+  const auto users = static_cast<int64_t>(m.user_ids.size());
+  HR_CHECK_EQ(static_cast<int64_t>(order.size()), users);
+  std::vector<std::string> ids(order.size());
+  std::vector<float> vectors(m.user_vectors.size());
+  for (size_t r = 0; r < order.size(); ++r) {
+    const auto from = static_cast<size_t>(order[r]);
+    ids[r] = std::move(m.user_ids[from]);
+    std::copy_n(m.user_vectors.begin() + static_cast<int64_t>(from) * m.dim, m.dim,
+                vectors.begin() + static_cast<int64_t>(r) * m.dim);
+  }
+  m.user_ids = std::move(ids);
+  m.user_vectors = std::move(vectors);
+  if (m.interests.empty()) return;
+  const InterestTable& t = m.interests;
+  InterestTable out;
+  out.r = t.r;
+  out.threshold = t.threshold;
+  out.max_interests = t.max_interests;
+  out.user_offsets.push_back(0);
+  const bool with_members = !t.member_offsets.empty();
+  if (with_members) out.member_offsets.push_back(0);
+  for (int64_t from : order) {
+    for (int64_t j = t.user_offsets[static_cast<size_t>(from)];
+         j < t.user_offsets[static_cast<size_t>(from) + 1]; ++j) {
+      const auto k = static_cast<size_t>(j);
+      out.weight.push_back(t.weight[k]);
+      out.size.push_back(t.size[k]);
+      out.medoid.push_back(t.medoid[k]);
+      out.representatives.insert(out.representatives.end(), t.representatives.begin() + j * t.r,
+                                 t.representatives.begin() + (j + 1) * t.r);
+      if (with_members) {
+        out.members.insert(out.members.end(), t.members.begin() + t.member_offsets[k],
+                           t.members.begin() + t.member_offsets[k + 1]);
+        out.member_offsets.push_back(static_cast<int64_t>(out.members.size()));
+      }
+    }
+    out.user_offsets.push_back(static_cast<int64_t>(out.weight.size()));
+  }
+  m.interests = std::move(out);
 }
 
 }  // namespace halorec::serve

@@ -39,6 +39,14 @@ struct ModelFile {
 inline constexpr const char* kKeyCheckMessage = "halorec key check";
 
 void write_model_file(const ModelFile& m, const std::string& path);  // staged
+// Validates everything it reads (shapes, finite vectors, interest offsets
+// and rows in range): InputError naming the file and what is wrong.
 ModelFile read_model_file(const std::string& path);
+// Reorders the user rows: new row r is old row order[r] (ids, vectors and
+// interests; a permutation of all rows).
+void reorder_users(ModelFile& m, const std::vector<int64_t>& order);
+
+// Whether `path` is an existing model.h5 (the output rule's probe).
+bool is_model_file(const std::string& path);
 
 }  // namespace halorec::serve

@@ -12,6 +12,7 @@
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
 #include "core/digest.h"
+#include "core/quote.h"
 #include "graph/csr.h"
 #include "partition/halo_plan.h"
 #include "train/evaluator.h"
@@ -199,6 +200,44 @@ void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
   }
 }
 
+void align_users_to_dataset(ModelFile& m, const data::Dataset& d, const std::string& key) {
+  if (m.user_id_scheme == "original") return;
+  if (key.empty()) {
+    HR_THROW(UsageError,
+             "the model's user ids are pseudonymized and its rows carry no dataset "
+             "order: give the export's --key KEY_FILE to use it with a dataset");
+  }
+  // Checks the scheme and the key.
+  user_rows_of(m, {}, key);
+  if (m.user_ids.size() != d.user_ids.size() + static_cast<size_t>(m.cold_users)) {
+    check_model_dataset(m, d);  // names the mismatch
+  }
+  std::unordered_map<std::string, int64_t> row_of;
+  row_of.reserve(m.user_ids.size());
+  for (size_t r = 0; r < m.user_ids.size(); ++r) {
+    row_of.emplace(m.user_ids[r], static_cast<int64_t>(r));
+  }
+  std::vector<int64_t> order;
+  order.reserve(m.user_ids.size());
+  std::vector<char> used(m.user_ids.size(), 0);
+  for (const std::string& u : d.user_ids) {
+    const auto it = row_of.find(hmac_sha256_hex(key, u));
+    if (it == row_of.end() || used[static_cast<size_t>(it->second)]) {
+      HR_THROW(InputError,
+               "the dataset's user '{}' has no row in the model: not the dataset "
+               "this model was exported from",
+               quote(u));
+    }
+    used[static_cast<size_t>(it->second)] = 1;
+    order.push_back(it->second);
+  }
+  // Cold users keep their (pseudonym) order after the dataset's.
+  for (size_t r = 0; r < used.size(); ++r) {
+    if (!used[r]) order.push_back(static_cast<int64_t>(r));
+  }
+  reorder_users(m, order);
+}
+
 std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::string>& users,
                                   const std::string& key) {
   const bool pseudonyms = m.user_id_scheme != "original";
@@ -223,7 +262,7 @@ std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::str
   std::vector<int64_t> rows;
   for (const std::string& u : users) {
     const auto it = row_of.find(pseudonyms ? hmac_sha256_hex(key, u) : u);
-    if (it == row_of.end()) HR_THROW(InputError, "user '{}' is not in the model", u);
+    if (it == row_of.end()) HR_THROW(InputError, "user '{}' is not in the model", quote(u));
     rows.push_back(it->second);
   }
   return rows;
@@ -403,8 +442,20 @@ std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std:
   return out;
 }
 
+namespace {
+
+void check_topk(const std::vector<int64_t>& topk) {
+  if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
+  for (int64_t k : topk) {
+    if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
+  }
+}
+
+}  // namespace
+
 std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dataset& d,
                                              const std::vector<int64_t>& topk) {
+  check_topk(topk);
   check_model_dataset(m, d);
   const graph::Csr a = graph::normalized_adjacency(d);
   const std::vector<int32_t> owner(static_cast<size_t>(a.num_rows), 0);
@@ -422,7 +473,7 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
 std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::Dataset& d,
                                                 const std::vector<int64_t>& topk,
                                                 RecommendOptions o) {
-  if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
+  check_topk(topk);
   const int64_t U = d.num_users();
   const int64_t I = static_cast<int64_t>(m.item_ids.size());  // with cold-start items
   o.k = *std::max_element(topk.begin(), topk.end());

@@ -81,4 +81,11 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& model, const da
 // InputError unless `d` is the dataset the model was trained on.
 void check_model_dataset(const ModelFile& model, const data::Dataset& d);
 
+// Before a pseudonymized model is used with its dataset (--exclude-seen,
+// evaluate, interests): its user rows, stored in pseudonym order, are put in
+// the dataset's order (cold users after) by recomputing each dataset user's
+// pseudonym under `key`. A model with original ids is left as it is. UsageError
+// without the key, InputError when a dataset user has no row under it.
+void align_users_to_dataset(ModelFile& model, const data::Dataset& d, const std::string& key);
+
 }  // namespace halorec::serve

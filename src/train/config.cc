@@ -3,12 +3,15 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <functional>
 #include <map>
 
 #include <fmt/format.h>
 
 #include "core/check.h"
+#include "core/quote.h"
 
 namespace halorec::train {
 
@@ -51,6 +54,10 @@ const std::vector<ConfigKey>& config_keys() {
        "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
        "edge: every train interaction once per epoch"},
       {"train.device", "auto|cpu|cuda", "auto", "where each rank trains"},
+      {"train.on_nonfinite", "stop|skip", "stop",
+       "a step whose loss or gradient is NaN or infinite on any rank: stop (exit 3, nothing of "
+       "it checkpointed, earlier checkpoints kept) or skip its update (counted; an epoch with "
+       "every step skipped stops as with stop)"},
       {"partition.method", "metis|random|hash", "metis", "partitioner when partitioning on the fly"},
       {"eval.every", "int", "1", "evaluate every N epochs; 0: never"},
       {"eval.topk", "list of int", "[20]", "cut-offs K of Recall, NDCG, Precision and HitRate"},
@@ -59,6 +66,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
       {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
       {"comm.backend", "auto|mpi|nccl", "auto", "auto: nccl on CUDA when built with it, else mpi"},
+      {"comm.timeout_s", "int", "600",
+       "a collective that waits longer than this (a rank stopped, hung or died) ends the whole "
+       "job, naming the waiting rank and the operation; 0: wait forever"},
       {"checkpoint.dir", "path", "<output.dir>/checkpoints", "where checkpoints go"},
       {"checkpoint.every", "int", "1", "checkpoint every N epochs (and at the end, and on "
        "SIGTERM/SIGUSR1); 0: only at the end and on signals"},
@@ -102,7 +112,7 @@ T as(const YAML::Node& n, const std::string& key, const std::string& where) {
   try {
     return n.as<T>();
   } catch (const YAML::Exception&) {
-    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, YAML::Dump(n));
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
   }
 }
 
@@ -158,6 +168,7 @@ const std::map<std::string, Setter>& setters() {
     m["train.max_steps"] = i64(&TrainConfig::max_steps);
     m["train.sampler"] = str(&TrainConfig::sampler);
     m["train.device"] = str(&TrainConfig::device);
+    m["train.on_nonfinite"] = str(&TrainConfig::on_nonfinite);
     m["partition.method"] = str(&TrainConfig::partition_method);
     m["eval.every"] = i64(&TrainConfig::eval_every);
     m["eval.topk"] = i64_list(&TrainConfig::topk);
@@ -166,6 +177,7 @@ const std::map<std::string, Setter>& setters() {
     m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
     m["output.dir"] = str(&TrainConfig::output_dir);
     m["comm.backend"] = str(&TrainConfig::comm_backend);
+    m["comm.timeout_s"] = i64(&TrainConfig::comm_timeout_s);
     m["checkpoint.dir"] = str(&TrainConfig::checkpoint_dir);
     m["checkpoint.every"] = i64(&TrainConfig::checkpoint_every);
     m["checkpoint.keep"] = i64(&TrainConfig::checkpoint_keep);
@@ -179,19 +191,22 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
              const std::string& where) {
   auto it = setters().find(key);
   if (it == setters().end()) {
-    HR_THROW(ConfigError, "{}unknown key '{}' (did you mean '{}'?)", where, key, nearest_key(key));
+    HR_THROW(ConfigError, "{}unknown key '{}' (did you mean '{}'?)", where, quote(key),
+             nearest_key(key));
   }
   try {
     it->second(c, value, where);
   } catch (const ConfigError& e) {
-    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, YAML::Dump(value));
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key,
+             quote(YAML::Dump(value)));
   }
 }
 
 void apply_tree(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
                 const std::string& where) {
   if (!node.IsMap()) {
-    HR_THROW(ConfigError, "{}'{}' should be a mapping of keys", where, prefix.empty() ? "(top)" : prefix);
+    HR_THROW(ConfigError, "{}'{}' should be a mapping of keys", where,
+             prefix.empty() ? "(top)" : quote(prefix));
   }
   for (const auto& kv : node) {
     const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
@@ -233,13 +248,16 @@ void validate(const TrainConfig& c) {
           c.unknown_feature_ids, "error or cold");
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
-  require(c.lr > 0, "train.lr", c.lr, "> 0");
-  require(c.weight_decay >= 0, "train.weight_decay", c.weight_decay, ">= 0");
+  require(c.lr > 0 && std::isfinite(c.lr), "train.lr", c.lr, "a finite number > 0");
+  require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "train.weight_decay",
+          c.weight_decay, "a finite number >= 0");
   require(c.threads >= 0, "train.threads", c.threads, ">= 0");
   require(c.max_steps >= 0, "train.max_steps", c.max_steps, ">= 0");
   require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
   require(one_of(c.device, {"auto", "cpu", "cuda"}), "train.device", c.device,
           "auto, cpu or cuda");
+  require(one_of(c.on_nonfinite, {"stop", "skip"}), "train.on_nonfinite", c.on_nonfinite,
+          "stop or skip");
   require(one_of(c.partition_method, {"metis", "random", "hash"}), "partition.method",
           c.partition_method, "metis, random or hash");
   require(c.eval_every >= 0, "eval.every", c.eval_every, ">= 0");
@@ -256,6 +274,8 @@ void validate(const TrainConfig& c) {
   require(!c.output_dir.empty(), "output.dir", "''", "a folder");
   require(one_of(c.comm_backend, {"auto", "mpi", "nccl"}), "comm.backend", c.comm_backend,
           "auto, mpi or nccl");
+  require(c.comm_timeout_s >= 0 && c.comm_timeout_s <= 7 * 86400, "comm.timeout_s",
+          c.comm_timeout_s, "0..604800 seconds");
   require(c.checkpoint_every >= 0, "checkpoint.every", c.checkpoint_every, ">= 0");
   require(c.checkpoint_keep >= 1, "checkpoint.keep", c.checkpoint_keep, ">= 1");
 }
@@ -265,6 +285,10 @@ void validate(const TrainConfig& c) {
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   TrainConfig c;
   if (!path.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      HR_THROW(ConfigError, "--config '{}' is a folder, expected a YAML file", path);
+    }
     YAML::Node root;
     try {
       root = YAML::LoadFile(path);
@@ -278,13 +302,13 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
-      HR_THROW(ConfigError, "--set '{}': expected key=value", o);
+      HR_THROW(ConfigError, "--set '{}': expected key=value", quote(o));
     }
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      HR_THROW(ConfigError, "--set '{}': {}", o, e.msg);
+      HR_THROW(ConfigError, "--set '{}': {}", quote(o), e.msg);
     }
     set_key(c, o.substr(0, eq), value, "--set: ");
   }
@@ -327,7 +351,8 @@ std::string to_yaml(const TrainConfig& c) {
       << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
       << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
       << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "device"
-      << YAML::Value << c.device << YAML::EndMap;
+      << YAML::Value << c.device << YAML::Key << "on_nonfinite" << YAML::Value << c.on_nonfinite
+      << YAML::EndMap;
   out << YAML::Key << "partition" << YAML::Value << YAML::BeginMap << YAML::Key << "method"
       << YAML::Value << c.partition_method << YAML::EndMap;
   out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap << YAML::Key << "every"
@@ -338,7 +363,8 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
       << YAML::Value << c.output_dir << YAML::EndMap;
   out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"
-      << YAML::Value << c.comm_backend << YAML::EndMap;
+      << YAML::Value << c.comm_backend << YAML::Key << "timeout_s" << YAML::Value
+      << c.comm_timeout_s << YAML::EndMap;
   out << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
       << YAML::Value << c.checkpoint_dir << YAML::Key << "every" << YAML::Value
       << c.checkpoint_every << YAML::Key << "keep" << YAML::Value << c.checkpoint_keep

@@ -36,6 +36,7 @@ struct TrainConfig {
   int64_t max_steps = 0;  // 0: no limit
   std::string sampler = "uniform";  // uniform | edge
   std::string device = "auto";      // auto | cpu | cuda
+  std::string on_nonfinite = "stop";  // stop | skip: a step with a NaN/Inf loss or gradient
   // partition
   std::string partition_method = "metis";
   // eval
@@ -48,6 +49,7 @@ struct TrainConfig {
   std::string output_dir = "runs/default";
   // comm
   std::string comm_backend = "auto";  // auto | mpi | nccl
+  int64_t comm_timeout_s = 600;       // a collective waiting longer ends the job; 0: never
   // checkpoint
   std::string checkpoint_dir;     // empty: <output.dir>/checkpoints
   int64_t checkpoint_every = 1;   // epochs; 0: only at the end and on signals

@@ -24,6 +24,7 @@
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/log.h"
+#include "core/output_path.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
 #include "data/dataset.h"
@@ -96,6 +97,70 @@ void keep_log_lines(const std::string& path, const std::function<bool(const std:
   write_text_atomically(path, kept);
 }
 
+// 0 on every rank when every element of `tensors` is finite on every rank,
+// else NaN: finite * 0 is 0, NaN and Inf times 0 are NaN, and NaN survives
+// the sum over ranks. One vectorized pass over the values (a float sum: it
+// overflows only for values near 1e38, which are divergence anyway), no host
+// sync of its own.
+at::Tensor nonfinite_probe(const std::vector<at::Tensor>& tensors, const at::Device& device) {
+  at::Tensor probe = at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(device));
+  for (const at::Tensor& t : tensors) {
+    if (t.defined() && t.numel() > 0) probe.add_(t.detach().sum().to(at::kDouble).mul(0.0));
+  }
+  return probe;
+}
+
+// Collective: whether every parameter on every rank is finite.
+bool parameters_finite(const std::vector<at::Tensor>& params, comm::Communicator& comm) {
+  at::Tensor probe = nonfinite_probe(params, comm.device());
+  comm.all_reduce(probe, comm::ReduceOp::kSum);
+  return std::isfinite(probe.cpu().item<double>());
+}
+
+// Rank 0, before any work: the run's folders follow the output rule, and a
+// fresh run does not mix with another run's checkpoints.
+void prepare_run_folders(const TrainConfig& c, const std::string& ckpt_root,
+                         const RunOptions& run) {
+  std::vector<NamedPath> inputs = {{"data.dataset", c.dataset}};
+  if (!c.item_features.empty()) inputs.push_back({"data.item_features", c.item_features});
+  if (!c.user_features.empty()) inputs.push_back({"data.user_features", c.user_features});
+  const std::string ckpt_key = c.checkpoint_dir.empty() ? "output.dir" : "checkpoint.dir";
+  check_output_folder({"output.dir", c.output_dir}, "run", inputs, run.force, true);
+  check_output_folder({ckpt_key, ckpt_root}, "checkpoints", inputs, run.force, true);
+  if (!c.parts.empty()) {
+    // A stale partition there is replaced: HaloRec's own, never a user's folder.
+    check_output_folder({"data.parts", c.parts}, "partition", inputs, true, true);
+  }
+  const std::vector<std::string> earlier = checkpoint::list_committed(ckpt_root);
+  if (c.resume.empty() && !earlier.empty()) {
+    if (!run.force) {
+      HR_THROW(UsageError,
+               "{} '{}' holds {} committed checkpoint(s) of an earlier run (newest: {}); "
+               "continue that run with --resume latest, or give --force to start over (which "
+               "removes those checkpoints and the run's logs, nothing else)",
+               ckpt_key, c.checkpoint_dir.empty() ? c.output_dir : c.checkpoint_dir,
+               earlier.size(), earlier.front());
+    }
+    for (const std::string& dir : earlier) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (ec) HR_THROW(IoError, "--force: cannot remove '{}': {}", dir, ec.message());
+    }
+    for (const char* log_file : {"metrics.jsonl", "steps.csv"}) {
+      std::error_code ec;
+      fs::remove(fs::path(c.output_dir) / log_file, ec);
+    }
+    log::warn("--force: removed {} checkpoint(s) of an earlier run from {} and its logs",
+              earlier.size(), ckpt_root);
+  }
+  make_marked_folder(c.output_dir, "run", "output.dir");
+  make_marked_folder(ckpt_root, "checkpoints", ckpt_key);
+  for (const std::string& dir : checkpoint::remove_uncommitted(ckpt_root)) {
+    log::warn("removed {}: a checkpoint that was never committed (a job ended while writing it)",
+              dir);
+  }
+}
+
 }  // namespace
 
 std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
@@ -111,18 +176,22 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
       o.method = partition::parse_method(c.partition_method);
       o.seed = c.seed;
       o.out = dir;
-      o.force = true;
+      o.out_option = "data.parts";
+      o.force = true;  // HaloRec's own partition only (core/output_path.h)
       fs::create_directories(fs::path(dir).parent_path().empty() ? "." : fs::path(dir).parent_path());
       const partition::PartitionResult r = partition::run_partition(o);
       log::info("partition: halo {} rows, imbalance nodes {:.3f} edges {:.3f}",
                 r.stats.halo_volume_total, r.stats.node_imbalance, r.stats.edge_imbalance);
     }
   }
+  // The other ranks wait for as long as rank 0 partitions: no timeout here.
+  comm::UnlimitedWait unlimited(comm);
   comm.barrier();
   return dir;
 }
 
-TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::FILE* report) {
+TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::FILE* report,
+                          const RunOptions& run) {
   Stopwatch total;
   const int P = comm.size();
   const int64_t threads =
@@ -136,14 +205,21 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   c10::OptionalDeviceGuard device_guard;
   if (cuda) device_guard.reset_device(device);
 
+  const std::string ckpt_root =
+      c.checkpoint_dir.empty() ? c.output_dir + "/checkpoints" : c.checkpoint_dir;
   if (comm.rank() == 0) {
-    fs::create_directories(c.output_dir);
+    prepare_run_folders(c, ckpt_root, run);
     write_text_atomically(c.output_dir + "/config.yaml", to_yaml(c));
   }
   const std::string parts = ensure_partition(c, comm);
   const data::DatasetInfo info = data::read_dataset_info(c.dataset);
   const partition::PartitionMeta meta = partition::read_meta(parts);
   partition::check_partition_matches(meta, parts, c.dataset, info.fingerprint);
+  if (meta.num_users != info.num_users || meta.num_items != info.num_items) {
+    HR_THROW(InputError, "partition '{}' has {} users and {} items, the dataset {} and {} "
+             "(corrupt meta.h5?)", parts, meta.num_users, meta.num_items, info.num_users,
+             info.num_items);
+  }
   const partition::Shard shard = partition::read_shard(parts, comm.rank(), meta);
   const int64_t U = shard.num_users;
   log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}, {}",
@@ -208,19 +284,22 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
 
   // Resume: rows by global id, so the writer's rank count does not matter.
   checkpoint::Identity identity{info.fingerprint, c.model_type, c.dim, c.layers};
-  const std::string ckpt_root =
-      c.checkpoint_dir.empty() ? c.output_dir + "/checkpoints" : c.checkpoint_dir;
   checkpoint::TrainState state;
   TrainableState trainable{&shard.owned, e0, dense, &adam};
   if (!c.resume.empty()) {
-    const std::string from =
-        checkpoint::find_latest(c.resume == "latest" ? ckpt_root : c.resume);
-    if (from.empty() && c.resume != "latest") {
+    const std::string where = c.resume == "latest" ? ckpt_root : c.resume;
+    const std::vector<std::string> candidates = checkpoint::list_committed(where);
+    if (candidates.empty() && c.resume != "latest") {
       HR_THROW(CheckpointError, "checkpoint.resume: no committed checkpoint in '{}'", c.resume);
     }
-    if (!from.empty()) {
+    if (!candidates.empty()) {
       Stopwatch load_watch;
-      state = restore_checkpoint(from, trainable, identity);
+      const std::string from = restore_newest_valid(candidates, trainable, identity, comm, &state);
+      if (state.step_in_epoch > steps_per_epoch) {
+        HR_THROW(CheckpointError, "'{}' stopped at step {} of an epoch of {} steps: another "
+                 "train.batch_size, sampler or partition of the data?", from,
+                 state.step_in_epoch, steps_per_epoch);
+      }
       if (comm.rank() == 0) {
         log::info("resumed from {} at epoch {} step {} ({:.2f} s)", from, state.epoch,
                   state.global_step, load_watch.seconds());
@@ -269,11 +348,29 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   }
   bool stop = false;
   bool signalled = false;
+  std::string diverged;  // why training stopped on non-finite values
+  const std::vector<at::Tensor>& all_params = params;
+  auto grads_of = [](const std::vector<at::Tensor>& ps) {
+    std::vector<at::Tensor> grads;
+    for (const at::Tensor& p : ps) grads.push_back(p.grad());
+    return grads;
+  };
+  // A checkpoint holds finite values only: a step's check sees gradients, and
+  // this one the parameters an update left (an lr too large for float).
+  auto save_if_finite = [&](const checkpoint::TrainState& position) {
+    if (!parameters_finite(all_params, comm)) {
+      diverged = fmt::format("the parameters hold NaN/Inf after step {}", state.global_step);
+      return false;
+    }
+    save(position);
+    return true;
+  };
   for (; state.epoch <= c.epochs && !stop; ++state.epoch, state.step_in_epoch = 0,
                                            state.loss_sum = 0, state.steps_run = 0) {
     const int64_t epoch = state.epoch;
     Stopwatch epoch_watch;
     std::vector<double> step_ms;
+    int64_t epoch_skipped = 0;
     for (; state.step_in_epoch < steps_per_epoch; ++state.step_in_epoch) {
       if (c.max_steps > 0 && state.global_step >= c.max_steps) {
         stop = true;
@@ -284,21 +381,43 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       const Triples t = sampler.sample(epoch, s);
       const double rank_loss = bpr_forward_backward(bpr_inputs, t, state.global_step);
       reduce_dense_grads(dense, comm);
-      adam.step();
-      adam.zero_grad();
-      // The step's global loss, and whether any rank got a stop signal.
-      at::Tensor shared = at::tensor({rank_loss, g_signal.load() != 0 ? 1.0 : 0.0},
-                                     at::kDouble).to(device);
+      // One all-reduce: the step's global loss, whether any rank got a stop
+      // signal, and whether any rank's loss or gradients are NaN/Inf (before
+      // the update, so a bad step never reaches the parameters).
+      at::Tensor shared = at::cat(
+          {at::tensor({rank_loss, g_signal.load() != 0 ? 1.0 : 0.0}, at::kDouble).to(device),
+           nonfinite_probe(grads_of(params), device)});
       comm.all_reduce(shared, comm::ReduceOp::kSum);
       shared = shared.cpu();
       const double global_loss = shared[0].item<double>();
-      state.loss_sum += global_loss;
-      ++state.steps_run;
+      const bool finite = std::isfinite(global_loss) && std::isfinite(shared[2].item<double>());
+      if (finite) {
+        adam.step();
+        state.loss_sum += global_loss;
+        ++state.steps_run;
+      } else {
+        ++epoch_skipped;
+        ++summary.skipped_steps;
+      }
+      adam.zero_grad();
       ++state.global_step;
       step_ms.push_back(step_watch.seconds() * 1e3);
       if (comm.rank() == 0) {
         steps_file << fmt::format("{},{},{:.17g},{:.3f}\n", state.global_step, epoch, global_loss,
                                   step_ms.back());
+      }
+      if (!finite) {
+        if (c.on_nonfinite == "stop") {
+          diverged = fmt::format("the loss or a gradient is {} at step {} (epoch {}, global "
+                                 "loss {})", std::isnan(global_loss) ? "NaN" : "not finite",
+                                 state.global_step, epoch, global_loss);
+          stop = true;
+          break;
+        }
+        if (comm.rank() == 0 && epoch_skipped <= 3) {
+          log::warn("train.on_nonfinite: skip: step {} has a NaN/Inf loss or gradient; its "
+                    "update is skipped", state.global_step);
+        }
       }
       if (progress && (s % 10 == 0 || s + 1 == steps_per_epoch)) {
         const double rate = static_cast<double>(step_ms.size()) / epoch_watch.seconds();
@@ -314,11 +433,17 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       }
     }
     if (progress) fmt::print("\n");
+    if (!diverged.empty()) break;
     const bool epoch_done = state.step_in_epoch >= steps_per_epoch;
+    if (epoch_done && state.steps_run == 0 && epoch_skipped > 0) {
+      diverged = fmt::format("every step of epoch {} had a NaN/Inf loss or gradient ({} skipped)",
+                             epoch, epoch_skipped);
+      break;
+    }
     if (stop && !epoch_done) {
       // Stopped inside the epoch: checkpoint the exact position first, so a
       // resumed run continues as if never interrupted.
-      save(state);
+      if (!save_if_finite(state)) break;
       if (signalled && comm.rank() == 0) {
         log::info("stopped by a signal after step {}; continue with --resume", state.global_step);
       }
@@ -332,6 +457,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                              {"loss", epoch_loss},
                              {"epoch_seconds", epoch_seconds},
                              {"step_ms_median", median(step_ms)}};
+    if (epoch_skipped > 0) record["skipped_steps"] = epoch_skipped;
     const bool last = epoch == c.epochs;
     if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
       at::NoGradGuard no_grad;
@@ -380,7 +506,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     next.loss_sum = 0;
     next.steps_run = 0;
     const bool finished = last || stop;
-    if (finished || (c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0)) save(next);
+    if (finished || (c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0)) {
+      if (!save_if_finite(next)) break;
+    }
   }
   const int64_t global_step = state.global_step;
   summary.steps = global_step;
@@ -394,7 +522,22 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     summary.dense_digest = sha.hex();
     log::info("rank {}: replicated parameters sha256 {}", comm.rank(), summary.dense_digest);
   }
-  if (comm.rank() == 0) {
+  // Done: every epoch ran, or early stopping ended the run. A signal or
+  // non-finite values leave no "final" record: the run is not finished.
+  const bool completed = diverged.empty() && (!signalled || state.epoch > c.epochs);
+  if (!diverged.empty()) {
+    summary.exit_code = exit_code::kDiverged;
+    if (comm.rank() == 0) {
+      const std::vector<std::string> kept = checkpoint::list_committed(ckpt_root);
+      log::error("training diverged: {}; nothing of it was checkpointed; {}; lower train.lr, or "
+                 "set train.on_nonfinite: skip", diverged,
+                 kept.empty() ? std::string("there is no earlier checkpoint")
+                              : "the newest good checkpoint is " + kept.front());
+    }
+  } else if (!completed) {
+    summary.exit_code = exit_code::kStopped;
+  }
+  if (comm.rank() == 0 && completed) {
     nlohmann::json final_record = {{"final", true},
                                    {"epochs", summary.epochs},
                                    {"step", summary.steps},

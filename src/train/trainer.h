@@ -19,13 +19,29 @@ struct TrainSummary {
   double last_loss = 0;
   std::map<std::string, double> metrics;  // last evaluation
   double seconds = 0;
-  std::string dense_digest;  // SHA-256 of the replicated dense parameters (empty if none)
+  std::string dense_digest;   // SHA-256 of the replicated dense parameters (empty if none)
+  int64_t skipped_steps = 0;  // train.on_nonfinite: skip
+  // exit_code::kOk when every epoch ran (or early stopping ended the run);
+  // kStopped after a signal (a checkpoint of the position is committed);
+  // kDiverged after a non-finite loss, gradient or parameter (nothing of it
+  // committed, earlier checkpoints kept).
+  int exit_code = 0;
+};
+
+struct RunOptions {
+  // Start over in a run folder that holds another run's checkpoints: removes
+  // those checkpoints and the run's logs (HaloRec's own files, nothing else).
+  bool force = false;
 };
 
 // Collective: every rank calls it with the same config. Rank 0 prints a
 // readable line per epoch to `report` (stdout; stderr when stdout carries JSON).
+// Before any work rank 0 checks the run's folders (core/output_path.h):
+// output.dir, checkpoint.dir and data.parts are new, empty or HaloRec's own,
+// and writable; a run folder with another run's checkpoints needs --resume
+// or --force.
 TrainSummary run_training(const TrainConfig& config, comm::Communicator& comm,
-                          std::FILE* report = stdout);
+                          std::FILE* report = stdout, const RunOptions& run = {});
 
 // The partition folder a config trains on, made (rank 0) or remade when
 // absent, stale or for another rank count. Collective.

@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <exception>
+#include <new>
+
 #include "core/check.h"
 #include "core/log.h"
 #include "core/resources.h"
@@ -57,6 +60,42 @@ checkpoint::TrainState restore_checkpoint(const std::string& from, TrainableStat
   }
   s.adam->set_steps(loaded.adam_step);
   return loaded.state;
+}
+
+std::string restore_newest_valid(const std::vector<std::string>& candidates, TrainableState& s,
+                                 const checkpoint::Identity& id, comm::Communicator& comm,
+                                 checkpoint::TrainState* position) {
+  HR_CHECK(!candidates.empty(), "no checkpoint to restore");
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    const std::string& from = candidates[k];
+    std::string error;
+    std::exception_ptr failure;
+    try {
+      *position = restore_checkpoint(from, s, id);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      error = e.what();
+      failure = std::current_exception();
+    }
+    at::Tensor failed = at::tensor({error.empty() ? 0.0 : 1.0}, at::kDouble).to(comm.device());
+    comm.all_reduce(failed, comm::ReduceOp::kSum);
+    if (failed.cpu().item<double>() == 0) return from;
+    if (k + 1 == candidates.size()) {
+      if (failure && candidates.size() == 1) std::rethrow_exception(failure);
+      HR_THROW(CheckpointError, "no committed checkpoint could be read (tried {}, newest {}); "
+               "last error: {}", candidates.size(), candidates.front(),
+               error.empty() ? "on another rank" : error);
+    }
+    if (!error.empty()) {
+      log::warn("skipping checkpoint {}: {}; trying the one before it", from, error);
+    } else if (comm.rank() == 0) {
+      log::warn("skipping checkpoint {}: another rank cannot read it; trying the one before it",
+                from);
+    }
+  }
+  HR_CHECK(false, "unreachable");
+  return {};
 }
 
 }  // namespace halorec::train

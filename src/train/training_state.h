@@ -31,4 +31,13 @@ void save_checkpoint(const std::string& root, const TrainableState& s,
 checkpoint::TrainState restore_checkpoint(const std::string& from, TrainableState& s,
                                           const checkpoint::Identity& id);
 
+// Collective. Restores the first of `candidates` (newest first) that every
+// rank reads without error, into `s` and `*position`, and returns it. One that
+// any rank cannot read (unreadable, truncated, NaN, not matching the run) is
+// skipped on every rank with a warning naming it and why. The error of the
+// last candidate when none can be read.
+std::string restore_newest_valid(const std::vector<std::string>& candidates, TrainableState& s,
+                                 const checkpoint::Identity& id, comm::Communicator& comm,
+                                 checkpoint::TrainState* position);
+
 }  // namespace halorec::train

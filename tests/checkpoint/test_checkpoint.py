@@ -115,7 +115,7 @@ try:
         time.sleep(0.05)
     proc.send_signal(signal.SIGUSR1)
     err = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 0, err
+    assert proc.returncode == 75, (proc.returncode, err)  # stopped, resumable (docs/errors.md)
     assert "stopped by a signal" in err, err
     done = len(losses(sig))
     assert os.path.exists(os.path.join(sig, "checkpoints", f"step-{done:010d}", "COMMITTED"))

@@ -221,8 +221,9 @@ class Partition(unittest.TestCase):
         self.assertEqual(sum(r["nodes"]), 300)
         self.assertEqual(r["halo_volume_total"], sum(r["halo"]))
         self.assertEqual(r["exchange_bytes_dim64"], r["halo_volume_total"] * 256)
-        self.assertEqual(sorted(os.listdir(out)),
-                         ["meta.h5", "rank-00000.h5", "rank-00001.h5", "rank-00002.h5"])
+        # .halorec marks the folder as HaloRec's own partition (docs/formats.md).
+        self.assertEqual(sorted(os.listdir(out)), [".halorec", "meta.h5", "rank-00000.h5",
+                                                   "rank-00001.h5", "rank-00002.h5"])
         with h5py.File(os.path.join(out, "meta.h5"), "r") as f:
             self.assertEqual(f.attrs["format"], "halorec.partition")
             self.assertEqual(json.loads(f.attrs["stats"])["edge_cut"], r["edge_cut"])
@@ -250,7 +251,7 @@ class Partition(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("--force", p.stderr)
         r = run_json("partition", "--dataset", self.ds, "--parts", 4, "--out", out, "--force")
-        self.assertEqual(len(os.listdir(out)), 5)
+        self.assertEqual(len(os.listdir(out)), 6)
         self.assertEqual(r["parts"], 4)
 
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/output_path.h"
 #include "test_support.h"
 
 namespace halorec {
@@ -53,16 +54,42 @@ TEST(StagedPath, MissingFolderIsAnInputErrorNamingIt) {
   }
 }
 
-TEST(StagedPath, FolderTargetsAreReplacedWhole) {
+TEST(StagedPath, HaloRecFoldersAreReplacedWhole) {
   testing::TempDir dir;
-  fs::create_directory(dir.file("parts"));
+  make_marked_folder(dir.file("parts"), "partition", "--out");
   dir.write("parts/stale", "x");
   StagedPath staged(dir.file("parts"));
-  fs::create_directory(staged.temp());
+  make_marked_folder(staged.temp(), "partition", "--out");
   std::ofstream(staged.temp() + "/fresh") << "y";
   staged.commit();
   EXPECT_TRUE(fs::exists(dir.file("parts/fresh")));
   EXPECT_FALSE(fs::exists(dir.file("parts/stale")));
+  // Nothing left beside it: no temporary, no moved-aside old folder.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
+}
+
+TEST(StagedPath, NeverReplacesAUsersFolder) {
+  testing::TempDir dir;
+  fs::create_directory(dir.file("mine"));
+  dir.write("mine/thesis.tex", "years of work");
+  {
+    StagedPath staged(dir.file("mine"));
+    fs::create_directory(staged.temp());
+    EXPECT_THROW(staged.commit(), InternalError);
+  }
+  {
+    StagedPath staged(dir.file("mine"));
+    std::ofstream(staged.temp()) << "a file";
+    EXPECT_THROW(staged.commit(), InternalError);
+  }
+  EXPECT_EQ(read(dir.file("mine/thesis.tex")), "years of work");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
+}
+
+TEST(StagedPath, FolderReferencesAreRefused) {
+  for (const char* target : {".", "..", "/", "x/.."}) {
+    EXPECT_THROW(StagedPath staged(target), UsageError) << target;
+  }
 }
 
 }  // namespace

@@ -225,7 +225,7 @@ TEST_F(PartitionTest, BadRequestsAreClearErrors) {
   try {
     partition(2, Method::kMetis, "full");
     FAIL();
-  } catch (const InputError& e) {
+  } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos);
   }
   PartitionOptions o;

@@ -123,7 +123,7 @@ assert "100 more not in the dataset" in p.stderr, p.stderr[-2000:]
 
 # 3. Cold-start: rank the 100 cold items for each user who used some of them.
 def cold_recall(name):
-    model = f"{D}/{name}.h5"
+    model = f"{D}/{name}.model.h5"
     run(BIN, "export", "--checkpoint", f"{D}/{name}/checkpoints", "--out", model)
     with h5py.File(model) as m:
         uids = [x.decode() for x in m["users/original_id"][:]]
@@ -157,7 +157,7 @@ assert with_features >= 3 * chance, with_features
 assert with_features >= shuffled + 0.25, (with_features, shuffled)
 
 # The exported model serves cold items like any other.
-r = run(BIN, "recommend", "--model", f"{D}/add.h5", "--user", next(iter(truth)), "--k", 900,
+r = run(BIN, "recommend", "--model", f"{D}/add.model.h5", "--user", next(iter(truth)), "--k", 900,
         "--json")
 assert cold & {x["item"] for x in json.loads(r.stdout)["recommendations"][0]["items"]}
 
@@ -187,7 +187,7 @@ def cold_user_recall(name, user_file):
               COLD, dataset="du")
     digests = set(re.findall(r"replicated parameters sha256 ([0-9a-f]{64})", p.stderr))
     assert len(digests) == 1, digests
-    model = f"{D}/{name}.h5"
+    model = f"{D}/{name}.model.h5"
     run(BIN, "export", "--checkpoint", f"{D}/{name}/checkpoints", "--out", model)
     with h5py.File(model) as m:
         uids = [x.decode() for x in m["users/original_id"][:]]
@@ -217,6 +217,6 @@ print(f"cold-start users ({n_users}): recall@20 {users_recall:.3f} with user fea
 # twice popularity; shuffled features carry nothing and stay near popularity.
 assert users_recall >= 1.5 * popularity, (users_recall, popularity)
 assert users_recall >= users_shuffled + 0.1, (users_recall, users_shuffled)
-p = run(BIN, "recommend", "--model", f"{D}/users.h5", "--user", next(iter(cold_users)), "--k", 5)
+p = run(BIN, "recommend", "--model", f"{D}/users.model.h5", "--user", next(iter(cold_users)), "--k", 5)
 assert p.stdout.count("\n") == 6, p.stdout
 print("feature tests: OK")

@@ -129,6 +129,7 @@ for strategy in ["single", "multi", "mmr"]:
 key = f"{D}/key"
 with open(key, "wb") as f:
     f.write(os.urandom(32))
+os.chmod(key, 0o600)  # readable by others: refused, as ssh refuses such keys
 private = f"{D}/private.h5"
 hr("export", "--checkpoint", f"{D}/run/checkpoints", "--out", private, "--interests",
    "--pseudonymize", key)
@@ -152,11 +153,13 @@ assert "pseudonymized" in p.stderr and "--key" in p.stderr, p.stderr
 other = f"{D}/other.key"
 with open(other, "wb") as f:
     f.write(os.urandom(32))
+os.chmod(other, 0o600)
 p = hr("recommend", "--model", private, "--user", user, "--key", other, expect=2)
 assert "not the key" in p.stderr, p.stderr
 short = f"{D}/short.key"
 with open(short, "w") as f:
     f.write("tooshort\n")
+os.chmod(short, 0o600)
 p = hr("export", "--checkpoint", f"{D}/run/checkpoints", "--out", f"{D}/x.h5", "--pseudonymize",
        short, expect=2)
 assert "at least 16" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr

@@ -81,10 +81,12 @@ struct NcclCommunicator::Impl {
         HR_THROW(CommError, "rank {}: nccl {} failed: {}; communicator aborted", rank, what,
                  ncclGetErrorString(async));
       }
-      if (std::chrono::steady_clock::now() > deadline) {
+      if (timeout_seconds > 0 && std::chrono::steady_clock::now() > deadline) {
         abort_comm();
-        HR_THROW(CommError, "rank {}: nccl {} did not finish within {} s; communicator aborted",
-                 rank, what, timeout_seconds);
+        HR_THROW(CommError,
+                 "rank {}: nccl {} waited {:.0f} s (comm.timeout_s) for the {} other rank(s): one "
+                 "of them stopped, hung or died; communicator aborted",
+                 rank, what, timeout_seconds, size - 1);
       }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
@@ -176,6 +178,9 @@ at::Device NcclCommunicator::device() const {
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device));
 }
 void NcclCommunicator::abort() noexcept { impl_->abort_comm(); }
+
+void NcclCommunicator::set_timeout(double seconds) { impl_->timeout_seconds = seconds; }
+double NcclCommunicator::timeout() const { return impl_->timeout_seconds; }
 
 void NcclCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
   Impl& m = *impl_;

@@ -33,6 +33,8 @@ class NcclCommunicator final : public Communicator {
                           const std::vector<int64_t>& recv_counts) override;
   void broadcast(at::Tensor& t, int root) override;
   void barrier() override;
+  void set_timeout(double seconds) override;
+  double timeout() const override;
   // Ends the communicator at once (pending operations fail on every rank).
   void abort() noexcept;
 
