@@ -301,13 +301,14 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
   }
   Content c;
   const std::string dense_path = dir + "/dense.h5";
-  int64_t world = 0;
+  int64_t world = 0, step = 0;
   {
     h5::Handle file = h5::open_file(dense_path, "checkpoint");
     const hid_t f = file.get();
     check_file(f, dense_path, kDenseFormat);
     check_identity(identity_of(f, dense_path), expected, dir);
     world = h5::get_attr_int(f, "world_size");
+    step = h5::get_attr_int(f, "step");
     TrainState& s = c.state;
     s.epoch = h5::get_attr_int(f, "epoch");
     s.step_in_epoch = h5::get_attr_int(f, "step_in_epoch");
@@ -353,10 +354,18 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     h5::Handle file = h5::open_file(path, "checkpoint shard");
     const hid_t f = file.get();
     check_file(f, path, kShardFormat);
-    if (h5::get_attr_int(f, "rank") != r || h5::get_attr_int(f, "world_size") != world) {
-      HR_THROW(InputError, "'{}' is not rank {} of {}", path, r, world);
+    if (h5::get_attr_int(f, "rank") != r || h5::get_attr_int(f, "world_size") != world ||
+        h5::get_attr_int(f, "step") != step) {
+      HR_THROW(InputError, "'{}' is not rank {} of {} at step {}", path, r, world, step);
     }
+    check_identity(identity_of(f, path), expected, dir);
     const std::vector<int64_t> ids = h5::read_array<int64_t>(f, "global_id");
+    for (size_t k = 1; k < ids.size(); ++k) {
+      if (ids[k] <= ids[k - 1]) {
+        HR_THROW(InputError, "'{}': global_id is not ascending at entry {} (corrupt file?)", path,
+                 k);
+      }
+    }
     std::vector<int64_t> src, dst;
     for (size_t k = 0; k < ids.size(); ++k) {
       const auto it = std::lower_bound(owned.begin(), owned.end(), ids[k]);

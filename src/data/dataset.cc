@@ -54,7 +54,10 @@ Interactions read_interactions(hid_t file, const char* name, int64_t num_users) 
     HR_THROW(InputError, "{}: user, item, weight and time differ in length",
              h5::describe(g.get()));
   }
-  // indptr is derived (for readers of the file, not HaloRec): it must agree.
+  // count and indptr are derived (for readers of the file): they must agree.
+  if (h5::get_attr_int(g.get(), "count") != static_cast<int64_t>(x.size())) {
+    HR_THROW(InputError, "{}: count does not match its arrays", h5::describe(g.get()));
+  }
   const std::vector<int64_t> indptr = h5::read_array<int64_t>(g.get(), "indptr");
   bool agrees = static_cast<int64_t>(indptr.size()) == num_users + 1 && indptr.front() == 0 &&
                 indptr.back() == static_cast<int64_t>(x.size());
@@ -137,6 +140,11 @@ DatasetInfo read_dataset_info(const std::string& path) {
   info.split = h5::get_attr_string(f, "split");
   info.source = h5::get_attr_string(f, "source");
   info.prepare_report = h5::get_attr_string(f, "prepare_report");
+  for (const int64_t n : {info.num_users, info.num_items, info.num_train, info.num_test}) {
+    if (n < 0 || n > (int64_t{1} << 40)) {
+      HR_THROW(InputError, "'{}': a count attribute is {} (corrupt or modified)", path, n);
+    }
+  }
   return info;
 }
 
@@ -169,6 +177,14 @@ Dataset read_dataset(const std::string& path) {
                  r, x->user[r], x->item[r], d.num_users(), d.num_items());
       }
     }
+  }
+  // The header's counts (read alone by read_dataset_info) match the arrays.
+  if (h5::get_attr_int(f, "num_users") != d.num_users() ||
+      h5::get_attr_int(f, "num_items") != d.num_items() ||
+      h5::get_attr_int(f, "num_train") != static_cast<int64_t>(d.train.size()) ||
+      h5::get_attr_int(f, "num_test") != static_cast<int64_t>(d.test.size())) {
+    HR_THROW(InputError, "'{}': its num_users/num_items/num_train/num_test attributes do not "
+             "match its arrays (corrupt or modified)", path);
   }
   if (h5::get_attr_string(f, "fingerprint") != d.fingerprint()) {
     HR_THROW(InputError, "'{}': content does not match its fingerprint (corrupt or modified)",

@@ -324,17 +324,25 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     metrics_file.open(c.output_dir + "/metrics.jsonl", fresh ? std::ios::trunc : std::ios::app);
     if (!metrics_file) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", c.output_dir);
     steps_file.open(c.output_dir + "/steps.csv", fresh ? std::ios::trunc : std::ios::app);
+    if (!steps_file) HR_THROW(IoError, "cannot write '{}/steps.csv'", c.output_dir);
     if (fresh) steps_file << "step,epoch,loss,ms\n";
     log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P, steps_per_epoch,
               sampler.triples_per_epoch(), c.batch_size);
   }
   // The logs reach the disk before the checkpoint does: a run killed right
   // after the checkpoint resumes with every step up to it logged.
-  auto save = [&](const checkpoint::TrainState& position) {
-    if (comm.rank() == 0) {
-      metrics_file.flush();
-      steps_file.flush();
+  // A log that cannot be written (disk full) is a storage error, not a
+  // silently shorter log.
+  auto flush_logs = [&] {
+    metrics_file.flush();
+    steps_file.flush();
+    if (!metrics_file || !steps_file) {
+      HR_THROW(IoError, "cannot write the logs in '{}' (metrics.jsonl, steps.csv): disk full?",
+               c.output_dir);
     }
+  };
+  auto save = [&](const checkpoint::TrainState& position) {
+    if (comm.rank() == 0) flush_logs();
     save_checkpoint(ckpt_root, trainable, position, identity, c, comm);
   };
 
@@ -485,8 +493,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     }
     if (comm.rank() == 0) {
       metrics_file << record.dump() << "\n";
-      metrics_file.flush();
-      steps_file.flush();
+      flush_logs();
       std::string line = fmt::format("epoch {:>3}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
                                      epoch, epoch_loss, epoch_seconds, median(step_ms));
       if (record.contains("eval_seconds")) {

@@ -114,6 +114,13 @@ release_requeued() {  # wait until JOB is requeued, then let it start now
     sleep 0.2
   done
   [ "$(job_field "$j" Restarts)" = 1 ] || fail "job $j was not requeued"
+  # Released while slurmd still tears the old instance down, the job is killed
+  # as "non-startable: Job credential revoked": wait for its steps to go.
+  for _ in $(seq 1 100); do
+    pgrep -f "slurmstepd: \[$j\." >/dev/null || break
+    sleep 0.2
+  done
+  sleep 1
   scontrol update "JobId=$j" StartTime=now
 }
 check_steps_continuous() {  # steps.csv: steps 1..N once each, N = epochs x steps/epoch

@@ -8,7 +8,9 @@ crash, a stack trace or exit 1. Mutations that break the file for certain
 (a deleted dataset, a wrong type class or rank, NaN in a float array) must
 be refused (exit 2).
 
-HALOREC_FUZZ_SAMPLE=N runs every Nth mutation only (for a quick look)."""
+HALOREC_FUZZ_SAMPLE=N runs every Nth mutation only (for a quick look);
+HALOREC_FUZZ_ONLY=REGEX only the targets it matches; HALOREC_FUZZ_VERBOSE=1
+lists every mutation a command accepted (exit 0)."""
 import os
 import shutil
 import sys
@@ -157,7 +159,9 @@ for target, (orig, shape, commands) in TARGETS.items():
         for mut_name, must_refuse, fn in mutations(target, obj):
             jobs.append((target, orig, inner, obj[1], mut_name, must_refuse, fn, commands))
 sample = int(os.environ.get("HALOREC_FUZZ_SAMPLE", "1"))
-jobs = jobs[::sample]
+only = os.environ.get("HALOREC_FUZZ_ONLY")
+jobs = [j for j in jobs if not only or __import__("re").search(only, j[0])][::sample]
+verbose = os.environ.get("HALOREC_FUZZ_VERBOSE") == "1"
 
 
 def run_job(k, job):
@@ -203,6 +207,8 @@ with ThreadPoolExecutor(max_workers=2) as pool:
             c[f"exit {rc}"] = c.get(f"exit {rc}", 0) + 1
             if rc == 2 and "error:" not in err:
                 problems.append(f"{target} {obj} {mut_name}: exit 2 without an error message")
+            if verbose and rc == 0:
+                print(f"  accepted: {target} {obj} {mut_name}")
             if must_refuse and rc == 0:
                 problems.append(f"{target} {obj} {mut_name}: accepted (exit 0), must be refused")
 
