@@ -16,6 +16,7 @@ PACKAGES=(
   nlohmann-json3-dev
   libssl-dev
   python3-h5py python3-numpy python3-matplotlib
+  python3-torch
   slurmctld slurmd slurm-client munge
   libopenblas0-openmp
   time

@@ -19,6 +19,7 @@
 #include "serve/model_file.h"
 #include "train/config.h"
 #include "train/content.h"
+#include "train/contrastive_step.h"
 
 namespace halorec::serve {
 
@@ -122,7 +123,11 @@ ExportReport run_export(const ExportOptions& o) {
   for (size_t k = 0; k < dense.size(); ++k) {
     dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
   }
-  const at::Tensor final_vectors = net->forward(content.e0, 0, false).contiguous();
+  // model.score cosine: stored as unit vectors, so every reader's dot product
+  // is the model's score.
+  const bool cosine = c.score == "cosine";
+  const at::Tensor final_vectors =
+      train::scoring_vectors(net->forward(content.e0, 0, false), cosine).contiguous();
 
   // Cold-start items (users): content but no interactions. Isolated nodes of
   // the same model with id vector zero, so the vector comes from the encoder
@@ -150,7 +155,8 @@ ExportReport run_export(const ExportOptions& o) {
                                      at::TensorOptions().dtype(at::kFloat));
     std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
     for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
-    return cold_net->forward(at::zeros({nc, c.dim}), 0, false).contiguous();
+    return train::scoring_vectors(cold_net->forward(at::zeros({nc, c.dim}), 0, false), cosine)
+        .contiguous();
   };
   const at::Tensor cold_items = cold_vectors(true);
   const at::Tensor cold_users = cold_vectors(false);
@@ -177,6 +183,7 @@ ExportReport run_export(const ExportOptions& o) {
     m.cold_users = static_cast<int64_t>(features.users.cold_ids.size());
   }
   m.model_type = c.model_type;
+  m.score = c.score;
   m.layers = c.layers;
   m.dataset_fingerprint = fingerprint;
   m.step = content.state.global_step;

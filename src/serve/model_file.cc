@@ -20,6 +20,7 @@ void write_model_file(const ModelFile& m, const std::string& path) {
     h5::set_attr(f, "format_version", kModelFormatVersion);
     h5::set_attr(f, "created_by", std::string("halorec ") + kVersion);
     h5::set_attr(f, "model_type", m.model_type);
+    h5::set_attr(f, "score", m.score);
     h5::set_attr(f, "dim", m.dim);
     h5::set_attr(f, "layers", m.layers);
     h5::set_attr(f, "dataset_fingerprint", m.dataset_fingerprint);
@@ -71,6 +72,10 @@ ModelFile read_model_file(const std::string& path) {
   }
   ModelFile m;
   m.model_type = h5::get_attr_string(f, "model_type");
+  if (h5::has_attr(f, "score")) m.score = h5::get_attr_string(f, "score");
+  if (m.score != "dot" && m.score != "cosine") {
+    HR_THROW(InputError, "'{}': score '{}' is not dot or cosine", path, quote(m.score));
+  }
   m.dim = h5::get_attr_int(f, "dim");
   m.layers = h5::get_attr_int(f, "layers");
   m.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");

@@ -18,6 +18,9 @@ struct ModelFile {
   std::vector<float> user_vectors, item_vectors;  // row-major [n, dim]
   int64_t dim = 0;
   std::string model_type;
+  // How the model scores: "dot", or "cosine" (the vectors are stored unit
+  // length, so the dot product of stored vectors is the score either way).
+  std::string score = "dot";
   int64_t layers = 0;
   std::string dataset_fingerprint;
   int64_t step = 0;

@@ -6,6 +6,7 @@
 
 #include "comm/exchange_plan.h"
 #include "comm/row_exchange.h"
+#include "train/contrastive_step.h"
 
 namespace halorec::train {
 
@@ -23,8 +24,9 @@ double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t globa
   const at::Tensor item_e0 = comm::remote_gather(in.e0, gather, comm);
   const at::Tensor user_rows =
       at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
-  const at::Tensor eu = final_owned.index_select(0, user_rows);
-  const at::Tensor ep = item_final.slice(0, 0, b), en = item_final.slice(0, b, 2 * b);
+  const at::Tensor eu = scoring_vectors(final_owned.index_select(0, user_rows), in.cosine);
+  const at::Tensor ep = scoring_vectors(item_final.slice(0, 0, b), in.cosine);
+  const at::Tensor en = scoring_vectors(item_final.slice(0, b, 2 * b), in.cosine);
   const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
   const at::Tensor reg = (in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));

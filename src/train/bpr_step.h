@@ -21,6 +21,7 @@ struct BprInputs {
   int64_t num_users;
   double weight_decay;
   comm::Communicator* comm;
+  bool cosine = false;  // model.score cosine: scores of unit vectors
 };
 
 // Runs forward and backward for this rank's triples; returns this rank's

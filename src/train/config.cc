@@ -43,6 +43,9 @@ const std::vector<ConfigKey>& config_keys() {
        "encoder([id vector, features]), or encoder(features) alone"},
       {"model.feature_widths", "list of int", "[256]",
        "hidden layer widths of the content encoder MLP (ReLU); its output width is model.dim"},
+      {"model.score", "dot|cosine", "dot",
+       "how a user scores an item: the dot product of their final vectors, or their cosine "
+       "(training's loss and evaluation, and export, which then stores unit vectors)"},
       {"train.epochs", "int", "10", "epochs to train"},
       {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
       {"train.lr", "float", "0.001", "Adam learning rate"},
@@ -54,6 +57,15 @@ const std::vector<ConfigKey>& config_keys() {
        "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
        "edge: every train interaction once per epoch"},
       {"train.device", "auto|cpu|cuda", "auto", "where each rank trains"},
+      {"train.loss", "bpr|softmax|ccl", "bpr",
+       "bpr: one sampled negative per positive; softmax: sampled softmax over train.negatives "
+       "uniform negatives shared by the global batch; ccl: SimpleX's cosine contrastive loss "
+       "over the same shared negatives"},
+      {"train.negatives", "int", "256", "softmax, ccl: negatives per step, shared by every "
+       "triple of the global batch (one GEMM)"},
+      {"train.margin", "float", "0.9", "ccl: negatives score below this cost nothing"},
+      {"train.negative_weight", "float", "150", "ccl: weight of the mean negative term"},
+      {"train.temperature", "float", "0.1", "softmax: scores are divided by it"},
       {"train.on_nonfinite", "stop|skip", "stop",
        "a step whose loss or gradient is NaN or infinite on any rank: stop (exit 3, nothing of "
        "it checkpointed, earlier checkpoints kept) or skip its update (counted; an epoch with "
@@ -157,6 +169,7 @@ const std::map<std::string, Setter>& setters() {
     m["model.dropout"] = dbl(&TrainConfig::dropout);
     m["model.features"] = str(&TrainConfig::features);
     m["model.feature_widths"] = i64_list(&TrainConfig::feature_widths);
+    m["model.score"] = str(&TrainConfig::score);
     m["train.epochs"] = i64(&TrainConfig::epochs);
     m["train.batch_size"] = i64(&TrainConfig::batch_size);
     m["train.lr"] = dbl(&TrainConfig::lr);
@@ -169,6 +182,11 @@ const std::map<std::string, Setter>& setters() {
     m["train.sampler"] = str(&TrainConfig::sampler);
     m["train.device"] = str(&TrainConfig::device);
     m["train.on_nonfinite"] = str(&TrainConfig::on_nonfinite);
+    m["train.loss"] = str(&TrainConfig::loss);
+    m["train.negatives"] = i64(&TrainConfig::negatives);
+    m["train.margin"] = dbl(&TrainConfig::margin);
+    m["train.negative_weight"] = dbl(&TrainConfig::negative_weight);
+    m["train.temperature"] = dbl(&TrainConfig::temperature);
     m["partition.method"] = str(&TrainConfig::partition_method);
     m["eval.every"] = i64(&TrainConfig::eval_every);
     m["eval.topk"] = i64_list(&TrainConfig::topk);
@@ -256,6 +274,15 @@ void validate(const TrainConfig& c) {
   require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
   require(one_of(c.device, {"auto", "cpu", "cuda"}), "train.device", c.device,
           "auto, cpu or cuda");
+  require(one_of(c.score, {"dot", "cosine"}), "model.score", c.score, "dot or cosine");
+  require(one_of(c.loss, {"bpr", "softmax", "ccl"}), "train.loss", c.loss, "bpr, softmax or ccl");
+  require(c.negatives >= 1 && c.negatives <= 1000000, "train.negatives", c.negatives,
+          "1..1000000");
+  require(c.margin > -1 && c.margin < 1, "train.margin", c.margin, "in (-1, 1)");
+  require(c.negative_weight >= 0 && std::isfinite(c.negative_weight), "train.negative_weight",
+          c.negative_weight, "a finite number >= 0");
+  require(c.temperature > 0 && std::isfinite(c.temperature), "train.temperature",
+          c.temperature, "a finite number > 0");
   require(one_of(c.on_nonfinite, {"stop", "skip"}), "train.on_nonfinite", c.on_nonfinite,
           "stop or skip");
   require(one_of(c.partition_method, {"metis", "random", "hash"}), "partition.method",
@@ -344,7 +371,8 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
       << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value
       << c.dropout << YAML::Key << "features" << YAML::Value << c.features << YAML::Key
-      << "feature_widths" << YAML::Value << YAML::Flow << c.feature_widths << YAML::EndMap;
+      << "feature_widths" << YAML::Value << YAML::Flow << c.feature_widths << YAML::Key << "score"
+      << YAML::Value << c.score << YAML::EndMap;
   out << YAML::Key << "train" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs"
       << YAML::Value << c.epochs << YAML::Key << "batch_size" << YAML::Value << c.batch_size
       << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value
@@ -352,7 +380,10 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
       << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "device"
       << YAML::Value << c.device << YAML::Key << "on_nonfinite" << YAML::Value << c.on_nonfinite
-      << YAML::EndMap;
+      << YAML::Key << "loss" << YAML::Value << c.loss << YAML::Key << "negatives" << YAML::Value
+      << c.negatives << YAML::Key << "margin" << YAML::Value << c.margin << YAML::Key
+      << "negative_weight" << YAML::Value << c.negative_weight << YAML::Key << "temperature"
+      << YAML::Value << c.temperature << YAML::EndMap;
   out << YAML::Key << "partition" << YAML::Value << YAML::BeginMap << YAML::Key << "method"
       << YAML::Value << c.partition_method << YAML::EndMap;
   out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap << YAML::Key << "every"

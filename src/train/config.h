@@ -26,6 +26,7 @@ struct TrainConfig {
   double dropout = 0.1;  // ngcf message dropout
   std::string features = "add";  // add | concat | only (with data.item_features)
   std::vector<int64_t> feature_widths = {256};  // hidden widths of the content encoder
+  std::string score = "dot";  // dot | cosine: how a user scores an item
   // train
   int64_t epochs = 10;
   int64_t batch_size = 2048;
@@ -37,6 +38,11 @@ struct TrainConfig {
   std::string sampler = "uniform";  // uniform | edge
   std::string device = "auto";      // auto | cpu | cuda
   std::string on_nonfinite = "stop";  // stop | skip: a step with a NaN/Inf loss or gradient
+  std::string loss = "bpr";           // bpr | softmax | ccl
+  int64_t negatives = 256;            // softmax, ccl: shared negatives per step
+  double margin = 0.9;                // ccl
+  double negative_weight = 150;       // ccl
+  double temperature = 0.1;           // softmax
   // partition
   std::string partition_method = "metis";
   // eval

@@ -34,6 +34,7 @@
 #include "partition/shard_file.h"
 #include "train/adam.h"
 #include "train/bpr_step.h"
+#include "train/contrastive_step.h"
 #include "train/content.h"
 #include "train/training_state.h"
 #include "train/evaluator.h"
@@ -273,7 +274,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   Adam adam(params, c.lr);
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
-  const BprInputs bpr_inputs{net.get(), e0, owned_ids, owner, U, c.weight_decay, &comm};
+  const bool cosine = c.score == "cosine";
+  const BprInputs bpr_inputs{net.get(), e0, owned_ids, owner, U, c.weight_decay, &comm, cosine};
+  const LossConfig loss{c.loss, c.negatives, c.margin, c.negative_weight, c.temperature, cosine};
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   // A progress line only for a person watching: not in a batch job's output
   // file (mpirun hands ranks a pseudo-terminal even there).
@@ -354,6 +357,20 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       for (const auto& [k, v] : j.items()) summary.metrics[k] = v.get<double>();
     }
   }
+  // Collective: evaluates the current vectors; the metrics become the run's
+  // latest (summary, checkpointed position).
+  auto evaluate_now = [&] {
+    at::NoGradGuard no_grad;
+    const at::Tensor final_owned =
+        scoring_vectors(net->forward(e0.detach(), state.global_step, false), cosine);
+    const EvalResult r = evaluator.evaluate(final_owned, comm);
+    nlohmann::json metrics_json = nlohmann::json::object();
+    for (const auto& [name, value] : r.metrics) metrics_json[name] = value;
+    summary.metrics = r.metrics;
+    summary.eval_seconds = r.seconds;
+    state.last_metrics_json = metrics_json.dump();
+    return r;
+  };
   bool stop = false;
   bool signalled = false;
   std::string diverged;  // why training stopped on non-finite values
@@ -387,7 +404,13 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       const int64_t s = state.step_in_epoch;
       Stopwatch step_watch;
       const Triples t = sampler.sample(epoch, s);
-      const double rank_loss = bpr_forward_backward(bpr_inputs, t, state.global_step);
+      const double rank_loss =
+          c.loss == "bpr"
+              ? bpr_forward_backward(bpr_inputs, t, state.global_step)
+              : contrastive_forward_backward(
+                    bpr_inputs, t,
+                    shared_negatives(c.seed, epoch, s, c.negatives, shard.num_items), loss,
+                    state.global_step);
       reduce_dense_grads(dense, comm);
       // One all-reduce: the step's global loss, whether any rank got a stop
       // signal, and whether any rank's loss or gradients are NaN/Inf (before
@@ -451,6 +474,13 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     if (stop && !epoch_done) {
       // Stopped inside the epoch: checkpoint the exact position first, so a
       // resumed run continues as if never interrupted.
+      if (!signalled) {
+        // train.max_steps ended the run here: the final record reports these
+        // steps (loss, timing) and, like a last epoch, an evaluation.
+        if (state.steps_run > 0) summary.last_loss = state.loss_sum / state.steps_run;
+        summary.step_ms_median = median(step_ms);
+        if (c.eval_every > 0) evaluate_now();
+      }
       if (!save_if_finite(state)) break;
       if (signalled && comm.rank() == 0) {
         log::info("stopped by a signal after step {}; continue with --resume", state.global_step);
@@ -468,17 +498,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     if (epoch_skipped > 0) record["skipped_steps"] = epoch_skipped;
     const bool last = epoch == c.epochs;
     if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
-      at::NoGradGuard no_grad;
-      const at::Tensor final_owned = net->forward(e0.detach(), state.global_step, false);
-      const EvalResult r = evaluator.evaluate(final_owned, comm);
+      const EvalResult r = evaluate_now();
       record["eval_seconds"] = r.seconds;
-      nlohmann::json metrics_json = nlohmann::json::object();
-      for (const auto& [name, value] : r.metrics) {
-        record[name] = value;
-        metrics_json[name] = value;
-      }
-      summary.metrics = r.metrics;
-      state.last_metrics_json = metrics_json.dump();
+      for (const auto& [name, value] : r.metrics) record[name] = value;
       const double watched = r.metrics.at(c.eval_metric);
       if (watched > state.best) {
         state.best = watched;
@@ -507,6 +529,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     }
     summary.epochs = epoch;
     summary.last_loss = epoch_loss;
+    summary.step_ms_median = median(step_ms);
     checkpoint::TrainState next = state;
     ++next.epoch;
     next.step_in_epoch = 0;
@@ -549,8 +572,10 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                                    {"epochs", summary.epochs},
                                    {"step", summary.steps},
                                    {"loss", summary.last_loss},
+                                   {"step_ms_median", summary.step_ms_median},
                                    {"seconds", summary.seconds},
                                    {"ranks", P}};
+    if (summary.eval_seconds > 0) final_record["eval_seconds"] = summary.eval_seconds;
     for (const auto& [name, value] : summary.metrics) final_record[name] = value;
     metrics_file << final_record.dump() << "\n";
   }

@@ -16,8 +16,10 @@ namespace halorec::train {
 struct TrainSummary {
   int64_t epochs = 0;
   int64_t steps = 0;
-  double last_loss = 0;
+  double last_loss = 0;       // mean loss of the last epoch (or of the steps max_steps ran)
+  double step_ms_median = 0;  // of the same steps
   std::map<std::string, double> metrics;  // last evaluation
+  double eval_seconds = 0;                // of the last evaluation
   double seconds = 0;
   std::string dense_digest;   // SHA-256 of the replicated dense parameters (empty if none)
   int64_t skipped_steps = 0;  // train.on_nonfinite: skip
