@@ -18,6 +18,8 @@ class Adam {
   void step();
   void zero_grad();
   int64_t steps() const { return t_; }
+  double lr() const { return lr_; }
+  void set_lr(double lr) { lr_ = lr; }
   void set_steps(int64_t t) { t_ = t; }
   std::vector<at::Tensor>& exp_avg() { return m_; }
   std::vector<at::Tensor>& exp_avg_sq() { return v_; }

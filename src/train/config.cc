@@ -49,6 +49,14 @@ const std::vector<ConfigKey>& config_keys() {
       {"train.epochs", "int", "10", "epochs to train"},
       {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
       {"train.lr", "float", "0.001", "Adam learning rate"},
+      {"train.lr_schedule", "constant|cosine|step", "constant",
+       "constant: train.lr throughout; cosine: from train.lr down to train.lr_min over all "
+       "train.epochs; step: times train.lr_decay every train.lr_decay_epochs epochs"},
+      {"train.warmup_steps", "int", "0", "the first N steps ramp the rate linearly up to the "
+       "schedule's"},
+      {"train.lr_min", "float", "0", "cosine: the rate at the end"},
+      {"train.lr_decay", "float", "0.5", "step: the factor"},
+      {"train.lr_decay_epochs", "int", "10", "step: epochs between decays"},
       {"train.weight_decay", "float", "1e-4", "L2 weight on the batch's layer-0 vectors"},
       {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
       {"train.threads", "int", "0", "intra-op threads per rank; 0: cores / ranks on the node"},
@@ -174,6 +182,11 @@ const std::map<std::string, Setter>& setters() {
     m["train.batch_size"] = i64(&TrainConfig::batch_size);
     m["train.lr"] = dbl(&TrainConfig::lr);
     m["train.weight_decay"] = dbl(&TrainConfig::weight_decay);
+    m["train.lr_schedule"] = str(&TrainConfig::lr_schedule);
+    m["train.warmup_steps"] = i64(&TrainConfig::warmup_steps);
+    m["train.lr_min"] = dbl(&TrainConfig::lr_min);
+    m["train.lr_decay"] = dbl(&TrainConfig::lr_decay);
+    m["train.lr_decay_epochs"] = i64(&TrainConfig::lr_decay_epochs);
     m["train.seed"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
       c.seed = as<uint64_t>(n, "", w);
     };
@@ -267,6 +280,12 @@ void validate(const TrainConfig& c) {
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
   require(c.lr > 0 && std::isfinite(c.lr), "train.lr", c.lr, "a finite number > 0");
+  require(one_of(c.lr_schedule, {"constant", "cosine", "step"}), "train.lr_schedule",
+          c.lr_schedule, "constant, cosine or step");
+  require(c.warmup_steps >= 0, "train.warmup_steps", c.warmup_steps, ">= 0");
+  require(c.lr_min >= 0 && c.lr_min <= c.lr, "train.lr_min", c.lr_min, "in [0, train.lr]");
+  require(c.lr_decay > 0 && c.lr_decay <= 1, "train.lr_decay", c.lr_decay, "in (0, 1]");
+  require(c.lr_decay_epochs >= 1, "train.lr_decay_epochs", c.lr_decay_epochs, ">= 1");
   require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "train.weight_decay",
           c.weight_decay, "a finite number >= 0");
   require(c.threads >= 0, "train.threads", c.threads, ">= 0");
@@ -356,6 +375,22 @@ TrainConfig config_from_yaml(const std::string& text, const std::string& where) 
   return c;
 }
 
+double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch) {
+  double lr = c.lr;
+  const int64_t total = std::max<int64_t>(1, c.epochs * steps_per_epoch);
+  if (c.lr_schedule == "cosine") {
+    const double p = std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
+    lr = c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + std::cos(M_PI * p));
+  } else if (c.lr_schedule == "step") {
+    const int64_t epoch = step / std::max<int64_t>(1, steps_per_epoch);
+    lr = c.lr * std::pow(c.lr_decay, static_cast<double>(epoch / c.lr_decay_epochs));
+  }
+  if (step < c.warmup_steps) {
+    lr *= static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  }
+  return lr;
+}
+
 std::string to_yaml(const TrainConfig& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -375,7 +410,11 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.score << YAML::EndMap;
   out << YAML::Key << "train" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs"
       << YAML::Value << c.epochs << YAML::Key << "batch_size" << YAML::Value << c.batch_size
-      << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "weight_decay" << YAML::Value
+      << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "lr_schedule" << YAML::Value
+      << c.lr_schedule << YAML::Key << "warmup_steps" << YAML::Value << c.warmup_steps
+      << YAML::Key << "lr_min" << YAML::Value << c.lr_min << YAML::Key << "lr_decay"
+      << YAML::Value << c.lr_decay << YAML::Key << "lr_decay_epochs" << YAML::Value
+      << c.lr_decay_epochs << YAML::Key << "weight_decay" << YAML::Value
       << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
       << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
       << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "device"

@@ -31,6 +31,11 @@ struct TrainConfig {
   int64_t epochs = 10;
   int64_t batch_size = 2048;
   double lr = 0.001;
+  std::string lr_schedule = "constant";  // constant | cosine | step
+  int64_t warmup_steps = 0;
+  double lr_min = 0;         // cosine: the floor
+  double lr_decay = 0.5;     // step: factor
+  int64_t lr_decay_epochs = 10;  // step: every this many epochs
   double weight_decay = 1e-4;
   uint64_t seed = 2020;
   int64_t threads = 0;    // 0: cores / ranks on the node
@@ -62,6 +67,10 @@ struct TrainConfig {
   int64_t checkpoint_keep = 2;
   std::string resume;             // "", "latest", or a checkpoint (folder)
 };
+
+// The learning rate of global step `step` (0-based) under the schedule:
+// a pure function of the step, so a resumed run continues it exactly.
+double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch);
 
 // Every key with its type, default and meaning (docs/config.md is generated
 // from the same list by hand; a test keeps them in step).

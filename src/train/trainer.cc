@@ -403,6 +403,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       }
       const int64_t s = state.step_in_epoch;
       Stopwatch step_watch;
+      adam.set_lr(learning_rate(c, state.global_step, steps_per_epoch));
       const Triples t = sampler.sample(epoch, s);
       const double rank_loss =
           c.loss == "bpr"
@@ -496,6 +497,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                              {"epoch_seconds", epoch_seconds},
                              {"step_ms_median", median(step_ms)}};
     if (epoch_skipped > 0) record["skipped_steps"] = epoch_skipped;
+    if (c.lr_schedule != "constant" || c.warmup_steps > 0) record["lr"] = adam.lr();
     const bool last = epoch == c.epochs;
     if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
       const EvalResult r = evaluate_now();

@@ -94,3 +94,31 @@ TEST(Config, EveryKeyIsDocumented) {
 
 }  // namespace
 }  // namespace halorec::train
+
+namespace halorec::train {
+namespace {
+
+TEST(Config, LearningRateSchedules) {
+  TrainConfig c = load_config("", {"data.dataset=d.h5", "train.lr=0.01", "train.epochs=10"});
+  EXPECT_DOUBLE_EQ(learning_rate(c, 0, 100), 0.01);
+  EXPECT_DOUBLE_EQ(learning_rate(c, 999, 100), 0.01);
+  c = load_config("", {"data.dataset=d.h5", "train.lr=0.01", "train.epochs=10",
+                       "train.lr_schedule=cosine", "train.lr_min=0.001"});
+  EXPECT_DOUBLE_EQ(learning_rate(c, 0, 100), 0.01);
+  EXPECT_NEAR(learning_rate(c, 500, 100), 0.0055, 1e-12);
+  EXPECT_NEAR(learning_rate(c, 1000, 100), 0.001, 1e-12);
+  EXPECT_GT(learning_rate(c, 400, 100), learning_rate(c, 401, 100));
+  c = load_config("", {"data.dataset=d.h5", "train.lr=0.01", "train.lr_schedule=step",
+                       "train.lr_decay=0.1", "train.lr_decay_epochs=3"});
+  EXPECT_DOUBLE_EQ(learning_rate(c, 299, 100), 0.01);
+  EXPECT_NEAR(learning_rate(c, 300, 100), 0.001, 1e-15);
+  EXPECT_NEAR(learning_rate(c, 600, 100), 0.0001, 1e-15);
+  c = load_config("", {"data.dataset=d.h5", "train.lr=0.01", "train.warmup_steps=4"});
+  EXPECT_DOUBLE_EQ(learning_rate(c, 0, 100), 0.0025);
+  EXPECT_DOUBLE_EQ(learning_rate(c, 3, 100), 0.01);
+  EXPECT_THROW(load_config("", {"data.dataset=d.h5", "train.lr_schedule=linear"}), ConfigError);
+  EXPECT_THROW(load_config("", {"data.dataset=d.h5", "train.lr_min=1"}), ConfigError);
+}
+
+}  // namespace
+}  // namespace halorec::train
