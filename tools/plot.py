@@ -8,6 +8,10 @@ written by `halorec train`) and the partition's meta.h5, and writes:
                          per evaluated epoch, and seconds per epoch
   RUN_DIR/partition.png  per-rank owned nodes, local edges and halo rows
 
+tools/plot.py --compare RUN_DIR[=LABEL] ... --out FILE.png [--metric recall@20]
+draws the metric against wall time (training plus evaluations, summed from
+metrics.jsonl) for several runs in one figure.
+
 Needs Debian's python3-matplotlib and python3-h5py (scripts/install-deps.sh).
 """
 import argparse
@@ -91,7 +95,7 @@ def plot_training(run, epochs, steps, step_loss, out):
     ax.plot([r["step"] for r in epochs], [r["loss"] for r in epochs], "o-", ms=3,
             label="epoch mean")
     ax.set_xlabel("step")
-    ax.set_ylabel("BPR loss")
+    ax.set_ylabel("loss")
     ax.set_title("loss")
     ax.legend()
     secax = ax.secondary_xaxis("top", functions=(lambda s: s / spe, lambda e: e * spe))
@@ -159,7 +163,40 @@ def plot_partition(parts, out):
     return path
 
 
+def plot_compare(runs, metric, out):
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for spec in runs:
+        run, _, label = spec.partition("=")
+        epochs = read_metrics(run)
+        t, xs, ys = 0.0, [], []
+        for r in epochs:
+            t += r.get("epoch_seconds", 0) + r.get("eval_seconds", 0)
+            if metric in r:
+                xs.append(t / 60)
+                ys.append(r[metric])
+        if not xs:
+            fail(f"{run}: no '{metric}' in its metrics.jsonl")
+        ax.plot(xs, ys, "o-", ms=3, label=f"{label or os.path.basename(run.rstrip('/'))} "
+                                            f"(last {ys[-1]:.4f})")
+    ax.set_xlabel("wall time, minutes (training + evaluations)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main():
+    if "--compare" in sys.argv[1:]:
+        ap = argparse.ArgumentParser(description="a metric against wall time for several runs")
+        ap.add_argument("--compare", nargs="+", required=True, metavar="RUN_DIR[=LABEL]")
+        ap.add_argument("--metric", default="recall@20")
+        ap.add_argument("--out", required=True, help="the PNG file to write")
+        a = ap.parse_args()
+        print(plot_compare(a.compare, a.metric, a.out))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", metavar="RUN_DIR", help="a `halorec train` output.dir")
     ap.add_argument("--parts", help="partition folder (default: data.parts from config.yaml)")

@@ -122,6 +122,13 @@ for name in ["training.png", "partition.png"]:
 p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "tools", "plot.py"), D],
                    capture_output=True, text=True, timeout=120)
 assert p.returncode == 2 and "metrics.jsonl not found" in p.stderr, p.stderr
+cmp_png = os.path.join(D, "compare.png")
+p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "tools", "plot.py"), "--compare",
+                    f"{out}=a", f"{out}=b", "--out", cmp_png],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 0, p.stderr
+with open(cmp_png, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 # 9. The quickstart, README's first command, with this binary.
 qs = os.path.join(D, "qs")
