@@ -67,7 +67,8 @@ void csr_product(const int64_t* ip, const int64_t* cp, const float* vp, const T*
 at::Tensor cuda_spmm(const at::Tensor& indptr, const at::Tensor& col, const at::Tensor& val,
                      int64_t num_rows, const at::Tensor& x) {
   const at::Tensor csr = at::sparse_csr_tensor(indptr, col, val.to(x.scalar_type()),
-                                               {num_rows, x.size(0)}, x.options());
+                                               {num_rows, x.size(0)},
+                                               x.options().layout(at::kSparseCsr));
   return at::mm(csr, x);
 }
 

@@ -21,7 +21,7 @@ DEBS=(
   libgfortran5
   # HDF5 built against Open MPI, and what it loads
   libhdf5-openmpi-dev libhdf5-openmpi-103-1 libhdf5-openmpi-hl-100 libsz2 libaec0
-  libcurl3-gnutls libnghttp2-14 librtmp1 libssh2-1 libpsl5 libldap-2.5-0 libsasl2-2 libbrotli1
+  libcurl3-gnutls libnghttp2-14 librtmp1 libssh2-1 libpsl5 libunistring2 libidn2-0 libldap-2.5-0 libsasl2-2 libbrotli1
   # the rest of HaloRec's dependencies
   libfmt-dev libfmt9 libmetis-dev libmetis5 libyaml-cpp-dev libyaml-cpp0.7 libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev googletest libssl-dev libssl3
