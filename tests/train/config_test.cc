@@ -76,7 +76,8 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
 }
 
 TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "synth_large"}) {
+  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best",
+                           "synth_large"}) {
     const std::string path = std::string(HALOREC_SOURCE_DIR) + "/configs/" + name + ".yaml";
     EXPECT_NO_THROW(load_config(path, {})) << path;
   }
