@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/check.h"
 #include "core/resources.h"
 
 namespace halorec::train {
@@ -73,35 +74,63 @@ EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator
 
   const int64_t max_k =
       std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
-  const size_t n_sums = 4 * topk_.size();
-  std::vector<double> sums(n_sums + 1, 0.0);
+  std::vector<double> sums(4 * topk_.size(), 0.0);
   const int64_t n_users = static_cast<int64_t>(test_users_.size());
   const at::Tensor user_rows = at::tensor(test_users_, at::kLong).to(final_owned.device());
-  const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < n_users; b += batch_users_) {
     const int64_t e = std::min(n_users, b + batch_users_);
     // Scores, masking and selection stay on the rank's device; only the
     // top-K indices come back to the host.
     at::Tensor scores = at::mm(final_owned.index_select(0, user_rows.slice(0, b, e)), items_t);
-    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-    const int64_t I = shard_.num_items;
-    std::vector<int64_t> seen;
-    for (int64_t k = b; k < e; ++k) {
-      for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
-        seen.push_back((k - b) * I + shard_.train.item[t]);
-      }
-    }
-    scores.view({-1}).index_fill_(0, at::tensor(seen, at::kLong).to(scores.device()), neg_inf);
-    const at::Tensor top =
-        std::get<1>(at::topk(scores, max_k, 1, true, true)).to(at::kCPU).contiguous();
-    const int64_t* tp = top.data_ptr<int64_t>();
-    for (int64_t k = b; k < e; ++k) {
-      add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
-                          shard_.test.item.data() + test_begin_[k + 1], topk_, sums.data());
+    rank_block(scores, b, e, max_k, sums.data(), nullptr);
+  }
+  EvalResult r = finish(std::move(sums), n_users, comm, at::Tensor());
+  r.seconds = watch.seconds();
+  return r;
+}
+
+std::vector<int64_t> Evaluator::test_user_ids() const {
+  std::vector<int64_t> ids;
+  ids.reserve(test_users_.size());
+  for (int64_t row : test_users_) ids.push_back(shard_.owned[static_cast<size_t>(row)]);
+  return ids;
+}
+
+void Evaluator::rank_block(at::Tensor scores, int64_t b, int64_t e, int64_t max_k, double* sums,
+                           uint8_t* hits) const {
+  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+  const int64_t I = shard_.num_items;
+  HR_CHECK(scores.dim() == 2 && scores.size(0) == e - b && scores.size(1) == I,
+           "scores of a block must be [{}, {}]", e - b, I);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  std::vector<int64_t> seen;
+  for (int64_t k = b; k < e; ++k) {
+    for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
+      seen.push_back((k - b) * I + shard_.train.item[t]);
     }
   }
-  sums[n_sums] = static_cast<double>(n_users);
-  at::Tensor totals = at::tensor(sums, at::kDouble).to(dev);
+  scores = scores.contiguous();
+  scores.view({-1}).index_fill_(0, at::tensor(seen, at::kLong).to(scores.device()), neg_inf);
+  const at::Tensor top =
+      std::get<1>(at::topk(scores, max_k, 1, true, true)).to(at::kCPU).contiguous();
+  const int64_t* tp = top.data_ptr<int64_t>();
+  for (int64_t k = b; k < e; ++k) {
+    const int64_t* ranked = tp + (k - b) * max_k;
+    add_ranking_metrics(ranked, max_k, shard_.test.item.data() + test_begin_[k],
+                        shard_.test.item.data() + test_begin_[k + 1], topk_, sums);
+    if (hits == nullptr) continue;
+    for (size_t c = 0; c < topk_.size(); ++c) {
+      const int64_t kk = std::min(topk_[c], max_k);
+      for (int64_t j = 0; j < kk; ++j) hits[static_cast<int64_t>(c) * I + ranked[j]] = 1;
+    }
+  }
+}
+
+EvalResult Evaluator::finish(std::vector<double> sums, int64_t n_users, comm::Communicator& comm,
+                             at::Tensor hits) const {
+  const size_t n_sums = sums.size();
+  sums.push_back(static_cast<double>(n_users));
+  at::Tensor totals = at::tensor(sums, at::kDouble).to(comm.device());
   comm.all_reduce(totals, comm::ReduceOp::kSum);
   totals = totals.cpu();
   const double* tp = totals.data_ptr<double>();
@@ -114,6 +143,47 @@ EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator
           r.users == 0 ? 0.0 : tp[4 * c + m] / static_cast<double>(r.users);
     }
   }
+  if (hits.defined()) {
+    // Items in any rank's lists: the maximum over ranks of each flag.
+    at::Tensor any = hits.to(at::kFloat).to(comm.device());
+    comm.all_reduce(any, comm::ReduceOp::kMax);
+    const at::Tensor covered = any.cpu().sum(1);
+    for (size_t c = 0; c < topk_.size(); ++c) {
+      r.metrics["coverage@" + std::to_string(topk_[c])] =
+          covered[static_cast<int64_t>(c)].item<double>() /
+          static_cast<double>(std::max<int64_t>(1, shard_.num_items));
+    }
+  }
+  return r;
+}
+
+EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& comm,
+                                      bool coverage) const {
+  Stopwatch watch;
+  at::NoGradGuard no_grad;
+  const int64_t max_k =
+      std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
+  const int64_t n_users = static_cast<int64_t>(test_users_.size());
+  // Every rank runs as many blocks as the rank with the most users.
+  at::Tensor rounds =
+      at::tensor({(n_users + batch_users_ - 1) / batch_users_}, at::kLong).to(comm.device());
+  comm.all_reduce(rounds, comm::ReduceOp::kMax);
+  const int64_t n_rounds = rounds.cpu().item<int64_t>();
+  std::vector<double> sums(4 * topk_.size(), 0.0);
+  at::Tensor hits;
+  if (coverage) {
+    hits = at::zeros({static_cast<int64_t>(topk_.size()), shard_.num_items}, at::kByte);
+  }
+  for (int64_t t = 0; t < n_rounds; ++t) {
+    const int64_t b = std::min(n_users, t * batch_users_);
+    const int64_t e = std::min(n_users, b + batch_users_);
+    const at::Tensor scores = score(b, e);
+    if (e > b) {
+      rank_block(scores, b, e, max_k, sums.data(),
+                 coverage ? hits.data_ptr<uint8_t>() : nullptr);
+    }
+  }
+  EvalResult r = finish(std::move(sums), n_users, comm, hits);
   r.seconds = watch.seconds();
   return r;
 }

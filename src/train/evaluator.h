@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,18 @@ class Evaluator {
   // Collective. `final_owned`: final vectors of the shard's owned rows.
   EvalResult evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const;
 
+  // Scores of the test users test_user_ids()[b..e) over all items: [e - b,
+  // num_items], float. Every rank calls it the same number of times (with
+  // b == e once its users are done), so it may itself be collective.
+  using ScoreFn = std::function<at::Tensor(int64_t b, int64_t e)>;
+  // Collective: the same metrics as evaluate() for scores that do not come
+  // from vectors (baselines), plus coverage@k (distinct items in the top-k
+  // lists of all test users / items) when `coverage`.
+  EvalResult evaluate_scores(const ScoreFn& score, comm::Communicator& comm,
+                             bool coverage = true) const;
+  // Global ids of this rank's users with test items, in evaluation order.
+  std::vector<int64_t> test_user_ids() const;
+
  private:
   const partition::Shard& shard_;
   std::vector<int64_t> topk_;
@@ -38,6 +51,14 @@ class Evaluator {
   std::vector<int64_t> train_begin_, train_end_;  // their train items in shard.train
   std::vector<int64_t> item_rows_;        // local rows of owned items
   std::vector<int64_t> item_ids_;         // their item ids
+
+  // Masks the train items of users b..e in `scores`, ranks, adds the metrics
+  // of each user to `sums` and marks the items of each top-k list in `hits`
+  // ([topk.size(), num_items]) when given.
+  void rank_block(at::Tensor scores, int64_t b, int64_t e, int64_t max_k, double* sums,
+                  uint8_t* hits) const;
+  EvalResult finish(std::vector<double> sums, int64_t n_users, comm::Communicator& comm,
+                    at::Tensor hits) const;
 };
 
 // Metrics of one ranked list against a sorted set of relevant items; adds to
