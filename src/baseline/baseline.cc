@@ -12,13 +12,13 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "core/output_path.h"
 #include "core/resources.h"
 #include "data/dataset.h"
 #include "model/local_graph.h"
 #include "partition/shard.h"
 #include "partition/shard_file.h"
 #include "serve/model_file.h"
-#include "core/output_path.h"
 
 namespace halorec::baseline {
 
@@ -111,7 +111,9 @@ Local load_local(const Options& o, comm::Communicator& comm) {
   return l;
 }
 
-at::Tensor long_tensor(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong); }
+at::Tensor long_tensor(const std::vector<int64_t>& v) {
+  return at::tensor(v, at::kLong);
+}
 
 // Users (all ranks) of each item: the column sums of the interaction matrix.
 at::Tensor item_counts(const Local& l, comm::Communicator& comm) {
@@ -231,8 +233,8 @@ Scorer fit_itemknn(const Local& l, const Options& o, comm::Communicator& comm, R
     }
   }
   res.info["neighbors_per_item"] = I == 0 ? 0.0 : static_cast<double>(col.size()) / I;
-  return [&l, &ids, I, indptr = std::move(indptr), col = std::move(col),
-          val = std::move(val)](int64_t b, int64_t e) {
+  return [&l, &ids, I, indptr = std::move(indptr), col = std::move(col), val = std::move(val)](
+             int64_t b, int64_t e) {
     at::Tensor scores = at::zeros({e - b, I}, at::kFloat);
     float* sp = scores.data_ptr<float>();
     at::parallel_for(b, e, 16, [&](int64_t ub, int64_t ue) {
@@ -279,13 +281,13 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
   const int64_t Ul = static_cast<int64_t>(l.users.size());
   const at::Tensor n = item_counts(l, comm);
   const at::Tensor d_item = at::where(n > 0, n.rsqrt(), at::zeros_like(n));  // D_i^-1/2
-  const at::Tensor s_item = n.sqrt();                                       // D_i^1/2
+  const at::Tensor s_item = n.sqrt();                                        // D_i^1/2
   const double* dp = d_item.data_ptr<double>();
   // R~ = D_u^-1/2 R D_i^-1/2 over this rank's users, and its transpose.
   std::vector<float> val(l.items.size());
   for (int64_t k = 0; k < Ul; ++k) {
-    const double du = 1.0 / std::sqrt(static_cast<double>(
-                                std::max<int64_t>(1, l.indptr[k + 1] - l.indptr[k])));
+    const double du =
+        1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(1, l.indptr[k + 1] - l.indptr[k])));
     for (int64_t y = l.indptr[k]; y < l.indptr[k + 1]; ++y) {
       val[static_cast<size_t>(y)] = static_cast<float>(du * dp[l.items[y]]);
     }
@@ -306,8 +308,8 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
                    tval = at::tensor(t_val, at::kFloat);
   // A Q = R~^T (R~ Q): a sum over ranks of their users' terms.
   auto gram = [&](const at::Tensor& q) {
-    at::Tensor z = model::spmm_forward(tip, tcol, tval, I, model::spmm_forward(rip, rcol, rval,
-                                                                               Ul, q));
+    at::Tensor z =
+        model::spmm_forward(tip, tcol, tval, I, model::spmm_forward(rip, rcol, rval, Ul, q));
     comm.all_reduce(z, comm::ReduceOp::kSum);
     return z;
   };
@@ -345,8 +347,8 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
     l.user_vectors = model::spmm_forward(rip, rcol, at::tensor(ud, at::kFloat), Ul, vf);
     l.item_vectors = vf * sf.t() * alpha;
   }
-  return [&l, &ids, &comm, rip, rcol, rval, tip, tcol, tval, vf, df, sf, alpha, I, Ul,
-          P](int64_t b, int64_t e) {
+  return [&l, &ids, &comm, rip, rcol, rval, tip, tcol, tval, vf, df, sf, alpha, I, Ul, P](
+             int64_t b, int64_t e) {
     // r R~^T R~ for the block's users needs every rank's users: each rank
     // computes its term for all ranks' blocks, and each block's terms are
     // summed at its rank.
@@ -375,7 +377,7 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
       }
       row0 += sizes[static_cast<size_t>(peer)];
     }
-    const at::Tensor w = model::spmm_forward(rip, rcol, rval, Ul, xt);        // [Ul, total]
+    const at::Tensor w = model::spmm_forward(rip, rcol, rval, Ul, xt);  // [Ul, total]
     const at::Tensor terms = model::spmm_forward(tip, tcol, tval, I, w).t().contiguous();
     const at::Tensor got =
         comm.all_to_all_v(terms, sizes, std::vector<int64_t>(static_cast<size_t>(P), e - b));
@@ -404,8 +406,7 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
 
 // Rank 0 writes the users' and items' vectors as model.h5 (users gathered
 // from every rank, in dense id order). Collective.
-void write_vectors(const Local& l, const Options& o, const Result& res,
-                   comm::Communicator& comm) {
+void write_vectors(const Local& l, const Options& o, const Result& res, comm::Communicator& comm) {
   const at::Tensor ids = comm.all_gather_v(long_tensor(l.users));
   const at::Tensor vecs = comm.all_gather_v(l.user_vectors.contiguous());
   if (comm.rank() != 0) return;
@@ -428,8 +429,8 @@ void write_vectors(const Local& l, const Options& o, const Result& res,
   }
   m.metrics_json = metrics + "}";
   serve::write_model_file(m, o.out);
-  log::info("wrote {} ({} users, {} items, dim {}{})", o.out, d.num_users(), d.num_items(),
-            m.dim, o.method == "gfcf" ? "; the low-pass term of gfcf only" : "");
+  log::info("wrote {} ({} users, {} items, dim {}{})", o.out, d.num_users(), d.num_items(), m.dim,
+            o.method == "gfcf" ? "; the low-pass term of gfcf only" : "");
 }
 
 }  // namespace
@@ -438,15 +439,15 @@ void check_options(const Options& o) {
   static const char* methods[] = {"popularity", "itemknn", "ease", "gfcf"};
   if (std::find_if(std::begin(methods), std::end(methods),
                    [&](const char* m) { return o.method == m; }) == std::end(methods)) {
-    HR_THROW(UsageError, "--method must be popularity, itemknn, ease or gfcf, got '{}'",
-             o.method);
+    HR_THROW(UsageError, "--method must be popularity, itemknn, ease or gfcf, got '{}'", o.method);
   }
   if (o.topk.empty()) HR_THROW(UsageError, "--k needs at least one cut-off");
   for (int64_t k : o.topk) {
     if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
   }
   auto range = [](const char* name, double v, double lo, double hi) {
-    if (!(v >= lo && v <= hi)) HR_THROW(UsageError, "{} must be in {}..{}, got {}", name, lo, hi, v);
+    if (!(v >= lo && v <= hi))
+      HR_THROW(UsageError, "{} must be in {}..{}, got {}", name, lo, hi, v);
   };
   range("--batch-users", static_cast<double>(o.batch_users), 1, 1 << 20);
   range("--threads", static_cast<double>(o.threads), 0, 4096);

@@ -44,10 +44,10 @@ struct Options {
 
 struct Result {
   train::EvalResult eval;
-  double fit_seconds = 0;  // everything before scoring
-  double seconds = 0;      // all of it
-  int64_t users = 0;       // all ranks' users
-  int64_t peak_rss_bytes = 0;  // the largest over ranks
+  double fit_seconds = 0;              // everything before scoring
+  double seconds = 0;                  // all of it
+  int64_t users = 0;                   // all ranks' users
+  int64_t peak_rss_bytes = 0;          // the largest over ranks
   std::map<std::string, double> info;  // method facts: neighbours kept, eigenvalues, ...
 };
 

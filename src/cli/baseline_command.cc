@@ -62,17 +62,18 @@ class BaselineCommand : public Command {
                           {"eval_seconds", r.eval.seconds},
                           {"seconds", r.seconds},
                           {"peak_rss_bytes", r.peak_rss_bytes}};
-      std::string text = fmt::format("{} on {}: {} test users, {} ranks\n", o_.method,
-                                     o_.dataset, r.eval.users, comm->size());
+      std::string text = fmt::format("{} on {}: {} test users, {} ranks\n", o_.method, o_.dataset,
+                                     r.eval.users, comm->size());
       for (const auto& [name, value] : r.eval.metrics) {
         j[name] = value;
         text += fmt::format("{:<24}{:.5f}\n", name, value);
       }
       for (const auto& [name, value] : r.info) j[name] = value;
-      text += fmt::format("fit {:.2f} s, scoring {:.2f} s, {:.2f} s in all; peak RSS {:.0f} MiB "
-                          "(largest rank)",
-                          r.fit_seconds, r.eval.seconds, r.seconds,
-                          static_cast<double>(r.peak_rss_bytes) / (1 << 20));
+      text += fmt::format(
+          "fit {:.2f} s, scoring {:.2f} s, {:.2f} s in all; peak RSS {:.0f} MiB "
+          "(largest rank)",
+          r.fit_seconds, r.eval.seconds, r.seconds,
+          static_cast<double>(r.peak_rss_bytes) / (1 << 20));
       print_report(json_, j, text);
       return 0;
     });
@@ -86,6 +87,8 @@ class BaselineCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_baseline_command() { return std::make_unique<BaselineCommand>(); }
+std::unique_ptr<Command> make_baseline_command() {
+  return std::make_unique<BaselineCommand>();
+}
 
 }  // namespace halorec::cli

@@ -179,8 +179,7 @@ EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& 
     const int64_t e = std::min(n_users, b + batch_users_);
     const at::Tensor scores = score(b, e);
     if (e > b) {
-      rank_block(scores, b, e, max_k, sums.data(),
-                 coverage ? hits.data_ptr<uint8_t>() : nullptr);
+      rank_block(scores, b, e, max_k, sums.data(), coverage ? hits.data_ptr<uint8_t>() : nullptr);
     }
   }
   EvalResult r = finish(std::move(sums), n_users, comm, hits);

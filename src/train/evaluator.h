@@ -46,11 +46,11 @@ class Evaluator {
   const partition::Shard& shard_;
   std::vector<int64_t> topk_;
   int64_t batch_users_;
-  std::vector<int64_t> test_users_;       // local rows of owned users with test items
-  std::vector<int64_t> test_begin_;       // their test items: shard.test.item[b[k]..b[k+1])
+  std::vector<int64_t> test_users_;               // local rows of owned users with test items
+  std::vector<int64_t> test_begin_;               // their test items: shard.test.item[b[k]..b[k+1])
   std::vector<int64_t> train_begin_, train_end_;  // their train items in shard.train
-  std::vector<int64_t> item_rows_;        // local rows of owned items
-  std::vector<int64_t> item_ids_;         // their item ids
+  std::vector<int64_t> item_rows_;                // local rows of owned items
+  std::vector<int64_t> item_ids_;                 // their item ids
 
   // Masks the train items of users b..e in `scores`, ranks, adds the metrics
   // of each user to `sums` and marks the items of each top-k list in `hits`
