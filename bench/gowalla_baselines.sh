@@ -31,10 +31,15 @@ for m in $METHODS; do
 done
 for model in "$@"; do
   name=$(basename "$model" .h5)
+  # evaluate reports no memory: its peak RSS is read as a child's.
   start=$EPOCHREALTIME
-  "$BIN" --log-level warn evaluate --model "$model" --dataset "$OUT/data.h5" --k 20 \
-    --strategy single --json > "$OUT/model-$name.json"
-  echo "{\"start\": $start, \"end\": $EPOCHREALTIME}" > "$OUT/model-$name.wall"
+  rss=$(/usr/bin/python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)' \
+    "$OUT/model-$name.json" "$BIN" --log-level warn evaluate --model "$model" \
+    --dataset "$OUT/data.h5" --k 20 --strategy single --json)
+  echo "{\"start\": $start, \"end\": $EPOCHREALTIME, \"rss\": $rss}" > "$OUT/model-$name.wall"
 done
 /usr/bin/python3 - "$OUT" "$RANKS" $METHODS <<'PY'
 import glob, json, os, sys
@@ -53,5 +58,5 @@ for path in sorted(glob.glob(f"{out}/model-*.json")):
     wall = w["end"] - w["start"]
     name = os.path.basename(path)[6:-5]
     print(f"| {name} (evaluate) | {r['single/recall@20']:.4f} | {r['single/ndcg@20']:.4f} | "
-          f"{r['single/coverage@20']:.4f} | {wall:.1f} | |")
+          f"{r['single/coverage@20']:.4f} | {wall:.1f} | {w['rss'] / 2**20:.0f} |")
 PY

@@ -39,6 +39,11 @@ class PrepareCommand : public Command {
                     "random:R (per user), temporal:N (each user's last N by time) or none; "
                     "default random:0.2 without --test");
     sub->add_option("--seed", seed_, "Seed of the random split");
+    sub->add_option("--unseen-test", unseen_test_,
+                    "Given test records whose user or item is not in the train data: error "
+                    "(stop), drop (count and drop), keep (as misses in every recall "
+                    "denominator, as published protocols count them)")
+        ->check(CLI::IsMember({"error", "drop", "keep"}));
     sub->add_flag("--skip-bad-lines", skip_bad_lines_,
                   "Count and skip malformed lines and unknown test ids instead of stopping");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
@@ -74,6 +79,9 @@ class PrepareCommand : public Command {
       o.reader.behavior_weights = data::parse_behavior_weights(behavior_weights_);
     }
     o.reader.skip_bad_lines = skip_bad_lines_;
+    o.reader.unseen_test = unseen_test_ == "keep"   ? data::UnseenTest::kKeep
+                           : unseen_test_ == "drop" ? data::UnseenTest::kDrop
+                                                    : data::UnseenTest::kError;
     o.kcore = kcore_;
     if (!split_.empty()) {
       o.split = data::parse_split(split_);
@@ -104,6 +112,7 @@ class PrepareCommand : public Command {
   std::string split_;
   uint64_t seed_ = 2020;
   bool skip_bad_lines_ = false;
+  std::string unseen_test_ = "error";
   bool json_ = false;
 };
 

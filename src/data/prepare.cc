@@ -35,6 +35,8 @@ nlohmann::json PrepareReport::to_json() const {
           {"users_without_train", users_without_train},
           {"users_without_test", users_without_test},
           {"items_without_train", items_without_train},
+          {"unseen_test", unseen_test},
+          {"test_without_train", test_without_train},
           {"seconds", seconds},
           {"peak_rss_bytes", peak_rss_bytes}};
 }
@@ -55,6 +57,10 @@ std::string PrepareReport::to_text() const {
   if (users_without_train > 0) s += fmt::format("  users without train: {}\n", users_without_train);
   if (users_without_test > 0) s += fmt::format("  users without test: {}\n", users_without_test);
   if (items_without_train > 0) s += fmt::format("  items without train: {}\n", items_without_train);
+  if (test_without_train > 0) {
+    s += fmt::format("  test records whose user or item has no train records: {} (kept)\n",
+                     test_without_train);
+  }
   s += fmt::format("  {:.2f} s, peak RSS {:.1f} MiB", seconds,
                    static_cast<double>(peak_rss_bytes) / (1 << 20));
   return s;
@@ -75,7 +81,8 @@ bool contains_pair(const Interactions& x, int64_t u, int64_t i) {
 // train data, counting each under its reason.
 void filter_given_test(const Interactions& train, const std::vector<bool>& user_before_kcore,
                        const std::vector<bool>& item_before_kcore, int64_t num_users,
-                       int64_t num_items, Interactions* test, DropCounts* dropped) {
+                       int64_t num_items, bool keep_unseen, Interactions* test,
+                       DropCounts* dropped) {
   const std::vector<bool> user_kept = used_ids(train.user, num_users);
   const std::vector<bool> item_kept = used_ids(train.item, num_items);
   std::vector<bool> keep(test->size(), true);
@@ -85,6 +92,8 @@ void filter_given_test(const Interactions& train, const std::vector<bool>& user_
     if (!user_kept[u] || !item_kept[i]) {
       const bool kcore_removed = (!user_kept[u] && user_before_kcore[u]) ||
                                  (!item_kept[i] && item_before_kcore[i]);
+      // --unseen-test keep: ids that never had train records stay.
+      if (keep_unseen && !kcore_removed) continue;
       ++(*dropped)[kcore_removed ? DropReason::kKcore : DropReason::kIdNotInTrain];
       keep[r] = false;
     } else if (contains_pair(train, test->user[r], test->item[r])) {
@@ -98,7 +107,7 @@ void filter_given_test(const Interactions& train, const std::vector<bool>& user_
 }  // namespace
 
 Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split, uint64_t seed,
-                      PrepareReport* report) {
+                      PrepareReport* report, bool keep_unseen) {
   DropCounts& dropped = report->dropped;
   dropped += raw.stats.dropped;
   Interactions& train = raw.train;
@@ -117,14 +126,20 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   if (raw.test) {
     test = std::move(*raw.test);
     dropped[DropReason::kDuplicate] += test.merge_duplicates();
-    filter_given_test(train, user_before_kcore, item_before_kcore, num_users, num_items, &test,
-                      &dropped);
+    filter_given_test(train, user_before_kcore, item_before_kcore, num_users, num_items,
+                      keep_unseen, &test, &dropped);
   }
 
-  // Canonical dense ids over what remains.
+  // Canonical dense ids over what remains (with kept unseen test ids).
   Dataset d;
   std::vector<bool> user_used = used_ids(train.user, num_users);
   std::vector<bool> item_used = used_ids(train.item, num_items);
+  if (keep_unseen) {
+    for (size_t r = 0; r < test.size(); ++r) {
+      user_used[static_cast<size_t>(test.user[r])] = true;
+      item_used[static_cast<size_t>(test.item[r])] = true;
+    }
+  }
   const std::vector<int64_t> user_map = raw.users.finalize(user_used, &d.user_ids);
   const std::vector<int64_t> item_map = raw.items.finalize(item_used, &d.item_ids);
   train.remap(user_map, item_map);
@@ -156,6 +171,12 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   report->users_without_test = std::count(with_test.begin(), with_test.end(), false);
   report->items_without_train =
       std::count(item_with_train.begin(), item_with_train.end(), false);
+  for (size_t r = 0; r < d.test.size(); ++r) {
+    if (!with_train[static_cast<size_t>(d.test.user[r])] ||
+        !item_with_train[static_cast<size_t>(d.test.item[r])]) {
+      ++report->test_without_train;
+    }
+  }
   // Invariant 4: every record read is kept or counted as dropped.
   HR_CHECK(report->records_read == report->records_kept + dropped.total(),
            "records read {} != kept {} + dropped {}", report->records_read, report->records_kept,
@@ -261,11 +282,17 @@ PrepareReport run_prepare(const PrepareOptions& o) {
     raw.stats.blank_lines += ctx.stats().blank_lines;
     raw.stats.records += ctx.stats().records;
     raw.stats.dropped += ctx.stats().dropped;
+    raw.stats.unseen_test_kept += ctx.stats().unseen_test_kept;
     log::info("read {}: {} lines, {} records", o.test_path, ctx.stats().lines,
               ctx.stats().records);
   }
   PrepareReport report;
-  Dataset d = build_dataset(std::move(raw), o.kcore, o.split, o.seed, &report);
+  report.unseen_test = o.reader.unseen_test == UnseenTest::kKeep ? "keep"
+                       : (o.reader.unseen_test == UnseenTest::kDrop || o.reader.skip_bad_lines)
+                           ? "drop"
+                           : "error";
+  Dataset d = build_dataset(std::move(raw), o.kcore, o.split, o.seed, &report,
+                            o.reader.unseen_test == UnseenTest::kKeep);
   if (d.train.size() == 0) {
     HR_THROW(InputError, "{}: no train interactions are left after cleaning", o.train_path);
   }

@@ -46,6 +46,10 @@ struct PrepareReport {
   int64_t users_without_train = 0;
   int64_t users_without_test = 0;
   int64_t items_without_train = 0;
+  // --unseen-test (error, drop, keep), and the test records kept whose user
+  // or item has no train records (misses every model counts).
+  std::string unseen_test = "error";
+  int64_t test_without_train = 0;
   double seconds = 0;
   int64_t peak_rss_bytes = 0;
 
@@ -64,8 +68,10 @@ struct RawInteractions {
 
 // Cleans, maps ids to their canonical dense order and splits. Fills the
 // report's counts (not its output fields).
+// `keep_unseen`: test records whose ids have no train records stay (their
+// ids get dense ids without train interactions).
 Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split, uint64_t seed,
-                      PrepareReport* report);
+                      PrepareReport* report, bool keep_unseen = false);
 
 // The whole subcommand: validates options (UsageError), reads, builds, writes.
 PrepareReport run_prepare(const PrepareOptions& options);

@@ -33,13 +33,21 @@ bool ReadContext::resolve(const std::string& path, int64_t line, std::string_vie
   *user = users_->find(user_key);
   *item = items_->find(item_key);
   if (*user != IdTable::kMissing && *item != IdTable::kMissing) return true;
+  if (config_.unseen_test == UnseenTest::kKeep) {
+    *user = users_->intern(user_key);
+    *item = items_->intern(item_key);
+    ++stats_.unseen_test_kept;
+    return true;
+  }
   const bool user_missing = *user == IdTable::kMissing;
   const std::string what =
       fmt::format("{} '{}' does not occur in the train data", user_missing ? "user" : "item",
                   quote(user_missing ? user_key : item_key));
-  if (!config_.skip_bad_lines) {
-    HR_THROW(InputError, "{}:{}: {} (use --skip-bad-lines to count and skip such records)", path,
-             line, what);
+  if (config_.unseen_test == UnseenTest::kError && !config_.skip_bad_lines) {
+    HR_THROW(InputError,
+             "{}:{}: {} (--unseen-test drop counts and drops such records, --unseen-test keep "
+             "keeps them as misses no model can recover, as published protocols do)",
+             path, line, what);
   }
   ++stats_.dropped[DropReason::kUnknownIdInTest];
   if (warned_++ < kMaxWarnings) log::warn("skipping {}:{}: {}", path, line, what);

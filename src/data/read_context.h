@@ -14,8 +14,16 @@
 
 namespace halorec::data {
 
+// Test records (of a given test file) whose user or item does not occur in
+// the train data: stop (InputError), drop and count them
+// (unknown_id_in_test), or keep them: their ids are added, without train
+// interactions, and they stay in the test set as misses every user's recall
+// denominator and NDCG ideal count.
+enum class UnseenTest { kError, kDrop, kKeep };
+
 struct ReaderConfig {
   bool skip_bad_lines = false;
+  UnseenTest unseen_test = UnseenTest::kError;  // kError + skip_bad_lines: drop
   std::optional<double> min_rating;         // keep ratings >= this
   std::map<std::string, float> behavior_weights;  // empty: every record weighs 1
 };
@@ -25,6 +33,7 @@ struct ReadStats {
   int64_t blank_lines = 0;
   int64_t records = 0;  // records seen, including dropped ones
   DropCounts dropped;
+  int64_t unseen_test_kept = 0;  // test records kept with an id train lacks
 };
 
 // Whether ids may be added (train) or must already exist (a given test file).

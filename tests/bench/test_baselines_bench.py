@@ -40,4 +40,5 @@ with tempfile.TemporaryDirectory() as d:
     model = [line.split("|")[1:-1] for line in p.stdout.splitlines() if "(evaluate)" in line]
     assert len(model) == 1 and model[0][0].strip() == "mf (evaluate)", model
     assert 0 <= float(model[0][1]) <= 1 and 0 < float(model[0][3]) <= 1, model
+    assert float(model[0][4]) > 0 and float(model[0][5]) > 0, model
 print("ok")

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -142,6 +143,46 @@ TEST(Prepare, UnknownTestIdFailsAndWritesNothing) {
   EXPECT_NE(m.find("test.txt:2: user '7' does not occur in the train data"), std::string::npos)
       << m;
   EXPECT_FALSE(fs::exists(o.out));
+}
+
+TEST(Prepare, UnseenTestRecordsAreDroppedOrKeptAsMisses) {
+  testing::TempDir dir;
+  PrepareOptions o;
+  o.train_path = dir.write("train.txt", "0 0 1\n1 1 2\n");
+  // Item 9 and user 7 never occur in train.
+  o.test_path = dir.write("test.txt", "0 2 9\n1 0\n7 1\n");
+  o.out = dir.file("drop.h5");
+  o.reader.unseen_test = UnseenTest::kDrop;
+  const PrepareReport dropped = run_prepare(o);
+  EXPECT_EQ(dropped.test, 2);
+  EXPECT_EQ(dropped.dropped[DropReason::kUnknownIdInTest], 2);
+  EXPECT_EQ(dropped.users, 2);
+  EXPECT_EQ(dropped.items, 3);
+  EXPECT_EQ(dropped.unseen_test, "drop");
+  EXPECT_EQ(dropped.test_without_train, 0);
+
+  o.out = dir.file("keep.h5");
+  o.reader.unseen_test = UnseenTest::kKeep;
+  const PrepareReport kept = run_prepare(o);
+  EXPECT_EQ(kept.test, 4);
+  EXPECT_EQ(kept.dropped.total(), 0);
+  EXPECT_EQ(kept.users, 3);
+  EXPECT_EQ(kept.items, 4);
+  EXPECT_EQ(kept.test_without_train, 2);
+  EXPECT_EQ(kept.users_without_train, 1);
+  EXPECT_EQ(kept.items_without_train, 1);
+  EXPECT_EQ(kept.unseen_test, "keep");
+  EXPECT_EQ(kept.records_kept + kept.dropped.total(), kept.records_read);
+  // The kept records are in the test set under their own ids; train is the same.
+  const Dataset d = read_dataset(o.out);
+  const Dataset d_drop = read_dataset(dir.file("drop.h5"));
+  EXPECT_EQ(d.train.size(), d_drop.train.size());
+  std::vector<std::string> test_pairs;
+  for (size_t r = 0; r < d.test.size(); ++r) {
+    test_pairs.push_back(d.user_ids[d.test.user[r]] + "-" + d.item_ids[d.test.item[r]]);
+  }
+  std::sort(test_pairs.begin(), test_pairs.end());
+  EXPECT_EQ(test_pairs, (std::vector<std::string>{"0-2", "0-9", "1-0", "7-1"}));
 }
 
 TEST(Prepare, FailureKeepsAnExistingOutput) {
