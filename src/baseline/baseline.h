@@ -25,8 +25,8 @@ struct Options {
   int64_t batch_users = 512;  // users scored per block
   int64_t threads = 0;        // 0: cores / ranks on the node
   // itemknn: neighbours kept per item, and the shrink term of the cosine.
-  int64_t neighbors = 200;
-  double shrink = 0;
+  int64_t neighbors = 100;
+  double shrink = 50;
   // ease: L2 weight, and the memory the dense item x item system may take.
   double lambda = 250;
   double max_memory_gib = 8;
