@@ -352,13 +352,20 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
     // r R~^T R~ for the block's users needs every rank's users: each rank
     // computes its term for all ranks' blocks, and each block's terms are
     // summed at its rank.
-    std::vector<int64_t> pairs;
+    // The block's train items: as (row, item) pairs for the other ranks, and
+    // as a CSR weighted by D_i^-1/2 for the low-pass term.
+    std::vector<int64_t> pairs, bp(1, 0), bc;
+    std::vector<float> bv;
+    const float* dfp = df.data_ptr<float>();
     for (int64_t k = b; k < e; ++k) {
       const int64_t r = l.row_of(ids[k]);
       for (int64_t y = l.indptr[r]; y < l.indptr[r + 1]; ++y) {
         pairs.push_back(k - b);
         pairs.push_back(l.items[y]);
+        bc.push_back(l.items[y]);
+        bv.push_back(dfp[l.items[y]]);
       }
+      bp.push_back(static_cast<int64_t>(bc.size()));
     }
     const at::Tensor mine = long_tensor(pairs).view({-1, 2});
     std::vector<int64_t> pcount;
@@ -383,19 +390,7 @@ Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& re
         comm.all_to_all_v(terms, sizes, std::vector<int64_t>(static_cast<size_t>(P), e - b));
     at::Tensor scores = got.view({P, e - b, I}).sum(0);
     if (e > b) {
-      // (r D_i^-1/2) V as a sparse product over the block's rows, then the
-      // dense (.) V^T D_i^1/2.
-      std::vector<int64_t> bp(1, 0), bc;
-      std::vector<float> bv;
-      const float* dfp = df.data_ptr<float>();
-      for (int64_t k = b; k < e; ++k) {
-        const int64_t r = l.row_of(ids[k]);
-        for (int64_t y = l.indptr[r]; y < l.indptr[r + 1]; ++y) {
-          bc.push_back(l.items[y]);
-          bv.push_back(dfp[l.items[y]]);
-        }
-        bp.push_back(static_cast<int64_t>(bc.size()));
-      }
+      // (r D_i^-1/2) V as a sparse product, then the dense (.) V^T D_i^1/2.
       const at::Tensor xv = model::spmm_forward(long_tensor(bp), long_tensor(bc),
                                                 at::tensor(bv, at::kFloat), e - b, vf);
       scores.add_(at::mm(xv, vf.t()) * sf, alpha);
