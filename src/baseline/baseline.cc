@@ -258,7 +258,7 @@ Scorer fit_ease(const Local& l, const Options& o, comm::Communicator& comm, Resu
   const double limit = o.max_memory_gib * static_cast<double>(int64_t{1} << 30);
   if (need > limit) {
     HR_THROW(UsageError,
-             "ease solves a dense {} x {} item system: {:.1f} GiB per rank (3 x items^2 "
+             "ease solves a dense {} x {} item system: {:.3g} GiB per rank (3 x items^2 "
              "doubles) > --max-memory {} GiB; use itemknn or gfcf, or raise --max-memory",
              I, I, need / static_cast<double>(int64_t{1} << 30), o.max_memory_gib);
   }

@@ -10,20 +10,30 @@
 
 namespace halorec::train {
 
-double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
+GatheredBatch gather_batch(const BprInputs& in, const Triples& t, const std::vector<int64_t>& items,
+                           int64_t global_step) {
   comm::Communicator& comm = *in.comm;
   const at::Device device = in.e0.device();
+  GatheredBatch g;
+  g.final_owned = in.net->forward(in.e0, global_step, true);
+  const at::Tensor batch_items = at::tensor(items, at::kLong).add_(in.num_users).to(device);
+  g.plan = std::make_shared<const comm::GatherPlan>(
+      comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids));
+  g.item_final = comm::remote_gather(g.final_owned, *g.plan, comm);
+  g.item_e0 = comm::remote_gather(in.e0, *g.plan, comm);
+  g.user_rows = at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
+  return g;
+}
+
+double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
   const int64_t b = static_cast<int64_t>(t.user.size());
-  const at::Tensor final_owned = in.net->forward(in.e0, global_step, true);
-  const at::Tensor batch_items =
-      at::cat({at::tensor(t.pos, at::kLong), at::tensor(t.neg, at::kLong)})
-          .add_(in.num_users)
-          .to(device);
-  const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids);
-  const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
-  const at::Tensor item_e0 = comm::remote_gather(in.e0, gather, comm);
-  const at::Tensor user_rows =
-      at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
+  std::vector<int64_t> items(t.pos);
+  items.insert(items.end(), t.neg.begin(), t.neg.end());
+  const GatheredBatch g = gather_batch(in, t, items, global_step);
+  const at::Tensor& final_owned = g.final_owned;
+  const at::Tensor& item_final = g.item_final;
+  const at::Tensor& item_e0 = g.item_e0;
+  const at::Tensor& user_rows = g.user_rows;
   const at::Tensor eu = scoring_vectors(final_owned.index_select(0, user_rows), in.cosine);
   const at::Tensor ep = scoring_vectors(item_final.slice(0, 0, b), in.cosine);
   const at::Tensor en = scoring_vectors(item_final.slice(0, b, 2 * b), in.cosine);

@@ -5,9 +5,11 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <vector>
 
 #include "comm/communicator.h"
+#include "comm/exchange_plan.h"
 #include "model/model.h"
 #include "train/sampler.h"
 
@@ -23,6 +25,21 @@ struct BprInputs {
   comm::Communicator* comm;
   bool cosine = false;  // model.score cosine: scores of unit vectors
 };
+
+// What both losses start from: the propagated owned rows, and the final and
+// layer-0 vectors of `items` (global item ids 0..I-1, in order) fetched from
+// their owners through one gather plan, plus the local rows of the batch's
+// users. Collective. Keep the result until backward has run: the gathers'
+// backward uses its plan.
+struct GatheredBatch {
+  std::shared_ptr<const comm::GatherPlan> plan;
+  at::Tensor final_owned;
+  at::Tensor item_final;
+  at::Tensor item_e0;
+  at::Tensor user_rows;
+};
+GatheredBatch gather_batch(const BprInputs& in, const Triples& t, const std::vector<int64_t>& items,
+                           int64_t global_step);
 
 // Runs forward and backward for this rank's triples; returns this rank's
 // share of the global loss (the shares add up to the global loss).

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "comm/exchange_plan.h"
-#include "comm/row_exchange.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
 
@@ -14,10 +12,11 @@ namespace halorec::train {
 std::vector<int64_t> shared_negatives(uint64_t seed, int64_t epoch, int64_t step, int64_t n,
                                       int64_t num_items) {
   HR_CHECK(num_items > 0 && n >= 0, "{} negatives of {} items", n, num_items);
-  CounterRng rng(hash_key(seed, 0x5348u, hash_key(static_cast<uint64_t>(epoch),
-                                                   static_cast<uint64_t>(step))));
+  CounterRng rng(
+      hash_key(seed, 0x5348u, hash_key(static_cast<uint64_t>(epoch), static_cast<uint64_t>(step))));
   std::vector<int64_t> out(static_cast<size_t>(n));
-  for (int64_t& item : out) item = static_cast<int64_t>(rng.below(static_cast<uint64_t>(num_items)));
+  for (int64_t& item : out)
+    item = static_cast<int64_t>(rng.below(static_cast<uint64_t>(num_items)));
   return out;
 }
 
@@ -30,24 +29,20 @@ double contrastive_forward_backward(const BprInputs& in, const Triples& t,
                                     const std::vector<int64_t>& negatives, const LossConfig& loss,
                                     int64_t global_step) {
   comm::Communicator& comm = *in.comm;
-  const at::Device device = in.e0.device();
   const int64_t b = static_cast<int64_t>(t.user.size());
   const int64_t n = static_cast<int64_t>(negatives.size());
-  const at::Tensor final_owned = in.net->forward(in.e0, global_step, true);
   // One plan for the batch's positives and the shared negatives.
-  const at::Tensor batch_items =
-      at::cat({at::tensor(t.pos, at::kLong), at::tensor(negatives, at::kLong)})
-          .add_(in.num_users)
-          .to(device);
-  const comm::GatherPlan gather = comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids);
-  const at::Tensor item_final = comm::remote_gather(final_owned, gather, comm);
-  const at::Tensor item_e0 = comm::remote_gather(in.e0, gather, comm);
-  const at::Tensor user_rows =
-      at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
+  std::vector<int64_t> items(t.pos);
+  items.insert(items.end(), negatives.begin(), negatives.end());
+  const GatheredBatch g = gather_batch(in, t, items, global_step);
+  const at::Tensor& final_owned = g.final_owned;
+  const at::Tensor& item_final = g.item_final;
+  const at::Tensor& item_e0 = g.item_e0;
+  const at::Tensor& user_rows = g.user_rows;
   const at::Tensor eu = scoring_vectors(final_owned.index_select(0, user_rows), loss.cosine);
   const at::Tensor ep = scoring_vectors(item_final.slice(0, 0, b), loss.cosine);
   const at::Tensor en = scoring_vectors(item_final.slice(0, b, b + n), loss.cosine);
-  const at::Tensor pos = (eu * ep).sum(1);  // [b]
+  const at::Tensor pos = (eu * ep).sum(1);    // [b]
   const at::Tensor neg = at::mm(eu, en.t());  // [b, n]: the step's GEMM
   at::Tensor per_triple;
   if (loss.kind == "ccl") {
@@ -58,8 +53,8 @@ double contrastive_forward_backward(const BprInputs& in, const Triples& t,
   }
   // L2 on layer 0: the batch's users and positives here, the shared negatives
   // once over all ranks (rank 0), so the global loss does not depend on P.
-  at::Tensor reg = in.e0.index_select(0, user_rows).pow(2).sum() +
-                   item_e0.slice(0, 0, b).pow(2).sum();
+  at::Tensor reg =
+      in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.slice(0, 0, b).pow(2).sum();
   const at::Tensor neg_reg = item_e0.slice(0, b, b + n).pow(2).sum();
   reg = comm.rank() == 0 ? reg + neg_reg : reg + 0.0 * neg_reg;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));

@@ -5,16 +5,13 @@ import os
 import subprocess
 import tempfile
 
+from tiny_data import write_tiny_lightgcn
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ["HALOREC_BIN"]
 
 with tempfile.TemporaryDirectory() as d:
-    # 200 users, 120 items: every user has 8 train and 2 test items.
-    with open(os.path.join(d, "train.txt"), "w") as tr, open(os.path.join(d, "test.txt"), "w") as te:
-        for u in range(200):
-            items = [(u * 7 + k * 13) % 120 for k in range(10)]
-            tr.write(f"{u} " + " ".join(map(str, items[:8])) + "\n")
-            te.write(f"{u} " + " ".join(map(str, items[8:])) + "\n")
+    write_tiny_lightgcn(d)
     # A trained model for the "(evaluate)" row: the same data prepared the same way.
     def hr(*args):
         r = subprocess.run([BIN, "--log-level", "warn", *map(str, args)], capture_output=True,

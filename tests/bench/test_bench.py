@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+from tiny_data import write_tiny_lightgcn
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ["HALOREC_BIN"]
 SHARED = os.environ.get("HALOREC_SHARED_DIR") or os.path.join(REPO, "..", "shared")
@@ -21,12 +23,7 @@ if subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=Tru
     sys.exit(77)
 
 with tempfile.TemporaryDirectory() as d:
-    # 200 users, 120 items: every user has 8 train and 2 test items.
-    with open(os.path.join(d, "train.txt"), "w") as tr, open(os.path.join(d, "test.txt"), "w") as te:
-        for u in range(200):
-            items = [(u * 7 + k * 13) % 120 for k in range(10)]
-            tr.write(f"{u} " + " ".join(map(str, items[:8])) + "\n")
-            te.write(f"{u} " + " ".join(map(str, items[8:])) + "\n")
+    write_tiny_lightgcn(d)
     env = {**os.environ, "HALOREC_BENCH_DATA": d,
            "BUILD_DIR": os.path.dirname(os.path.dirname(BIN))}
     p = subprocess.run(["bash", os.path.join(REPO, "bench", "gowalla_side_by_side.sh"), "1", "3"],

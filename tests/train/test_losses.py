@@ -6,18 +6,9 @@ here (cosine scores, 256 shared negatives). Measured on this set: BPR 0.421,
 ccl 0.471, softmax 0.463 recall@20."""
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
-BIN = os.environ["HALOREC_BIN"]
-
-
-def run(*args):
-    p = subprocess.run(list(args), capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{p.stdout}\n{p.stderr}")
-    return p
+from traintest import BIN, run
 
 
 with tempfile.TemporaryDirectory() as d:

@@ -5,19 +5,9 @@ negatives (train.loss softmax and ccl, cosine scores) at P = 1, 2, 4."""
 import csv
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
-BIN = os.environ["HALOREC_BIN"]
-MPIRUN = os.environ.get("HALOREC_MPIEXEC", "mpirun")
-
-
-def run(*args):
-    p = subprocess.run(list(args), capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{p.stdout}\n{p.stderr}")
-    return p
+from traintest import BIN, MPIRUN, run
 
 
 with tempfile.TemporaryDirectory() as d:
