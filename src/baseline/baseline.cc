@@ -483,7 +483,8 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
     log::info("baseline {}: {} users, {} items, {} ranks, {} threads each", o.method, res.users,
               l.num_items, comm.size(), threads);
   }
-  const train::Evaluator evaluator(l.shard, o.topk, o.batch_users);
+  const train::Evaluator evaluator(l.shard, o.topk, o.batch_users,
+                                   train::eval_user_fraction(l.shard, o.eval_users, comm));
   const std::vector<int64_t> ids = evaluator.test_user_ids();
   Scorer score;
   if (o.method == "popularity") {

@@ -23,6 +23,7 @@ struct Options {
   std::string parts;    // a partition of it for this rank count ("": user ranges)
   std::vector<int64_t> topk = {20};
   int64_t batch_users = 512;  // users scored per block
+  int64_t eval_users = 0;     // about this many sampled test users (train's eval.users); 0: all
   int64_t threads = 0;        // 0: cores / ranks on the node
   // itemknn: neighbours kept per item, and the shrink term of the cosine.
   int64_t neighbors = 100;

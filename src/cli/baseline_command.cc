@@ -25,6 +25,10 @@ class BaselineCommand : public Command {
                     "owned users (default: contiguous user ranges)");
     sub->add_option("--k", o_.topk, "Cut-offs (repeatable: --k 10 --k 20)");
     sub->add_option("--batch-users", o_.batch_users, "Users scored per block");
+    sub->add_option("--eval-users", o_.eval_users,
+                    "Evaluate about this many sampled test users, the same ones as train's "
+                    "eval.users (0: all)")
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("--threads", o_.threads, "Threads per rank (0: cores / ranks on the node)");
     sub->add_option("--neighbors", o_.neighbors, "itemknn: neighbours kept per item");
     sub->add_option("--shrink", o_.shrink, "itemknn: shrink term added to the cosine's norm");

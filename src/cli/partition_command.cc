@@ -15,11 +15,13 @@ class PartitionCommand : public Command {
         "partition", "Split the user-item graph into per-rank shards with halo exchange plans");
     sub->add_option("--dataset", o_.dataset, "Dataset file (from halorec prepare)")->required();
     sub->add_option("--parts", o_.parts, "Number of parts (ranks)")->required();
-    sub->add_option("--method", method_, "metis (balanced, small halo), random or hash")
-        ->check(CLI::IsMember({"metis", "random", "hash"}));
-    sub->add_option("--seed", o_.seed, "Seed for metis and random");
+    sub->add_option("--method", method_,
+                    "metis (balanced, small halo), random, hash, or fennel (one streaming pass: "
+                    "graphs beyond METIS)")
+        ->check(CLI::IsMember({"metis", "random", "hash", "fennel"}));
+    sub->add_option("--seed", o_.seed, "Seed for metis, random and fennel");
     sub->add_option("--max-imbalance", o_.max_imbalance,
-                    "metis: allowed max/mean of nodes and of edges per rank (smaller halos "
+                    "metis, fennel: allowed max/mean of nodes and of edges per rank (smaller halos "
                     "with more slack)");
     sub->add_option("--out", o_.out, "Output folder (written atomically)")->required();
     sub->add_flag("--force", o_.force, "Replace a non-empty output folder");

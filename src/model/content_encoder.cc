@@ -48,15 +48,23 @@ class WithContent : public Model {
     for (const ContentGroup& g : groups_) encoders_.emplace_back(g.config, o);
   }
   at::Tensor forward(const at::Tensor& e0, int64_t step, bool training) override {
-    // A group without rows on this rank leaves its encoder's gradients zero
-    // here (the all-reduce fills in what other ranks computed).
+    return inner_->forward(layer0(e0), step, training);
+  }
+  // A group without rows on this rank leaves its encoder's gradients zero
+  // here (the all-reduce fills in what other ranks computed).
+  at::Tensor layer0(const at::Tensor& e0) override {
     at::Tensor x0 = e0;
     for (size_t k = 0; k < groups_.size(); ++k) {
       const ContentGroup& g = groups_[k];
       if (g.rows.numel() == 0) continue;
       x0 = x0.index_copy(0, g.rows, encoders_[k].fuse(e0.index_select(0, g.rows), g.features));
     }
-    return inner_->forward(x0, step, training);
+    return x0;
+  }
+  bool fuses_layer0() const override { return true; }
+  at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& b, const at::Tensor& node_ids,
+                            int64_t step, bool training) override {
+    return inner_->forward_blocks(h0, b, node_ids, step, training);
   }
   std::vector<at::Tensor> dense_parameters() override {
     std::vector<at::Tensor> p = inner_->dense_parameters();

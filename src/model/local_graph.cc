@@ -82,6 +82,7 @@ class SpmmFunction : public torch::autograd::Function<SpmmFunction> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto* g = reinterpret_cast<const LocalGraph*>(ctx->saved_data["graph"].toInt());
+    HR_CHECK(g->symmetric || g->t_indptr.defined(), "spmm backward over a forward-only graph");
     const at::Tensor grad = grads[0].contiguous();
     const at::Tensor gx = g->symmetric
                               ? spmm_forward(g->indptr, g->col, g->val, g->num_rows, grad)
@@ -117,11 +118,17 @@ at::Tensor spmm_forward(const at::Tensor& indptr, const at::Tensor& col, const a
   return y;
 }
 
+int64_t Blocks::edges() const {
+  int64_t n = 0;
+  for (const LocalGraph& g : graphs) n += g.col.numel();
+  return n;
+}
+
 at::Tensor spmm(const LocalGraph& g, const at::Tensor& x) { return SpmmFunction::apply(x, &g); }
 
 LocalGraph make_local_graph(int64_t num_cols, const std::vector<int64_t>& indptr,
                             const std::vector<int64_t>& col, const std::vector<float>& val,
-                            bool symmetric) {
+                            bool symmetric, bool with_transpose) {
   LocalGraph g;
   g.num_rows = static_cast<int64_t>(indptr.size()) - 1;
   g.num_cols = num_cols;
@@ -133,6 +140,7 @@ LocalGraph make_local_graph(int64_t num_cols, const std::vector<int64_t>& indptr
     HR_CHECK_EQ(g.num_rows, num_cols);
     return g;
   }
+  if (!with_transpose) return g;
   // Transpose by counting sort over columns; rows within a column stay ascending.
   std::vector<int64_t> t_indptr(static_cast<size_t>(num_cols) + 1, 0);
   for (int64_t c : col) ++t_indptr[static_cast<size_t>(c) + 1];

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 
@@ -17,6 +18,10 @@ class Mf : public Model {
  public:
   explicit Mf(const ModelConfig& c) : dim_(c.dim) {}
   at::Tensor forward(const at::Tensor& e0, int64_t, bool) override { return e0; }
+  at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& b, const at::Tensor&, int64_t,
+                            bool) override {
+    return h0.slice(0, 0, b.sizes.back());
+  }
   int64_t output_dim() const override { return dim_; }
 
  private:
@@ -27,6 +32,7 @@ class LightGcn : public Model {
  public:
   LightGcn(const ModelConfig& c, const ShardContext& s) : c_(c), s_(s) {}
   at::Tensor forward(const at::Tensor& e0, int64_t, bool) override {
+    if (!at::GradMode::is_enabled() && c_.layers > 0) return forward_lean(e0);
     at::Tensor h = e0;
     at::Tensor sum = e0;
     for (int64_t l = 0; l < c_.layers; ++l) {
@@ -35,9 +41,40 @@ class LightGcn : public Model {
     }
     return c_.layers == 0 ? e0 : sum / static_cast<double>(c_.layers + 1);
   }
+  at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& b, const at::Tensor&, int64_t,
+                            bool) override {
+    HR_CHECK_EQ(static_cast<int64_t>(b.graphs.size()), c_.layers);
+    const int64_t targets = b.sizes.back();
+    at::Tensor h = h0;
+    at::Tensor sum = h0.slice(0, 0, targets);
+    for (int64_t l = 1; l <= c_.layers; ++l) {
+      h = spmm(b.graphs[static_cast<size_t>(l - 1)], h);
+      sum = sum + h.slice(0, 0, targets);
+    }
+    return c_.layers == 0 ? sum : sum / static_cast<double>(c_.layers + 1);
+  }
   int64_t output_dim() const override { return c_.dim; }
 
  private:
+  // Without autograd (evaluation, export): the same arithmetic with the
+  // layers summed in place and each layer's [owned; halo] input freed before
+  // the next, so the peak is about 4 owned + 2 halo rows per node instead of
+  // one tensor per intermediate.
+  at::Tensor forward_lean(const at::Tensor& e0) const {
+    const int64_t owned = e0.size(0);
+    at::Tensor sum = e0.clone();
+    at::Tensor h = e0;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      at::Tensor x = at::empty({s_.graph->num_cols, e0.size(1)}, e0.options());
+      x.slice(0, 0, owned).copy_(h);
+      x.slice(0, owned).copy_(comm::exchange_rows(h, *s_.halo, *s_.comm));
+      h = spmm_forward(s_.graph->indptr, s_.graph->col, s_.graph->val, s_.graph->num_rows, x);
+      x = at::Tensor();
+      sum.add_(h);
+    }
+    return sum.div_(static_cast<double>(c_.layers + 1));
+  }
+
   ModelConfig c_;
   ShardContext s_;
 };
@@ -75,8 +112,29 @@ class Ngcf : public Model {
       const at::Tensor sum = at::addmm(b1_[l], side + h, w1_[l]);
       const at::Tensor bi = at::addmm(b2_[l], side * h, w2_[l]);
       h = at::leaky_relu(sum + bi, 0.2);
-      if (training && c_.dropout > 0) h = h * dropout_mask(step, l, h.options());
+      if (training && c_.dropout > 0) h = h * dropout_mask(s_.owned_ids, step, l, h.options());
       outs.push_back(h / h.norm(2, {1}, true).clamp_min(1e-12));
+    }
+    return at::cat(outs, 1);
+  }
+
+  at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& b, const at::Tensor& node_ids,
+                            int64_t step, bool training) override {
+    HR_CHECK_EQ(static_cast<int64_t>(b.graphs.size()), c_.layers);
+    const int64_t targets = b.sizes.back();
+    std::vector<at::Tensor> outs = {h0.slice(0, 0, targets)};
+    at::Tensor h = h0;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      const int64_t rows = b.sizes[static_cast<size_t>(l + 1)];
+      const at::Tensor side = spmm(b.graphs[static_cast<size_t>(l)], h);
+      const at::Tensor self = h.slice(0, 0, rows);
+      const at::Tensor sum = at::addmm(b1_[l], side + self, w1_[l]);
+      const at::Tensor bi = at::addmm(b2_[l], side * self, w2_[l]);
+      h = at::leaky_relu(sum + bi, 0.2);
+      if (training && c_.dropout > 0) {
+        h = h * dropout_mask(node_ids.slice(0, 0, rows), step, l, h.options());
+      }
+      outs.push_back((h / h.norm(2, {1}, true).clamp_min(1e-12)).slice(0, 0, targets));
     }
     return at::cat(outs, 1);
   }
@@ -93,9 +151,10 @@ class Ngcf : public Model {
  private:
   // Keep each element with probability 1 - p, scaled by 1 / (1 - p); element
   // (node, j) of layer l at step s depends only on (seed, s, l, node, j).
-  at::Tensor dropout_mask(int64_t step, int64_t layer, const at::TensorOptions& o) const {
+  at::Tensor dropout_mask(const at::Tensor& ids, int64_t step, int64_t layer,
+                          const at::TensorOptions& o) const {
     const uint64_t key = hash_key(c_.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(layer));
-    return model::dropout_mask(s_.owned_ids, c_.dim, key, c_.dropout).to(o);
+    return model::dropout_mask(ids, c_.dim, key, c_.dropout).to(o);
   }
 
   ModelConfig c_;

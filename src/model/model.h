@@ -43,6 +43,16 @@ class Model {
   // Final vectors of the owned nodes. `step` keys dropout masks, so they do
   // not depend on the partition.
   virtual at::Tensor forward(const at::Tensor& e0_owned, int64_t step, bool training) = 0;
+  // The owned rows' layer 0 as propagation sees it: `e0` itself, or e0
+  // fused with content features (model/content_encoder.h).
+  virtual at::Tensor layer0(const at::Tensor& e0) { return e0; }
+  virtual bool fuses_layer0() const { return false; }
+  // train.propagation minibatch: final vectors of the targets (the first
+  // blocks.sizes[L] rows) from the layer-0 vectors of all of blocks.nodes
+  // (`node_ids`: the same ids as an int64 tensor on the device, for dropout),
+  // gathered from layer0() of their owners.
+  virtual at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& blocks,
+                                    const at::Tensor& node_ids, int64_t step, bool training) = 0;
   // Replicated dense parameters (empty for mf and lightgcn).
   virtual std::vector<at::Tensor> dense_parameters() { return {}; }
   virtual int64_t output_dim() const = 0;

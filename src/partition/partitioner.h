@@ -8,6 +8,14 @@
 //   random: a seeded random permutation dealt round-robin (node counts
 //           balanced exactly; edges balanced in expectation).
 //   hash:   owner = hash(global id) mod P, independent of the seed.
+//   fennel: one streaming pass (Fennel, Tsourakakis et al. 2014) over the
+//           nodes in breadth-first order from seeded random roots: each node
+//           goes to the part holding most of its already placed neighbours,
+//           less a size penalty alpha * gamma * |part|^(gamma-1) (gamma 1.5,
+//           alpha = sqrt(P) m / n^1.5), among parts under both caps
+//           (max_imbalance times the mean of nodes and of edges). Linear time,
+//           no index-width limit, deterministic for a seed; for graphs METIS
+//           cannot take (docs/partitioning.md).
 
 #include <cstdint>
 #include <string>
@@ -17,7 +25,7 @@
 
 namespace halorec::partition {
 
-enum class Method { kMetis, kRandom, kHash };
+enum class Method { kMetis, kRandom, kHash, kFennel };
 Method parse_method(const std::string& name);  // UsageError naming --method
 const char* method_name(Method m);
 

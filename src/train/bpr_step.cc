@@ -10,43 +10,121 @@
 
 namespace halorec::train {
 
-GatheredBatch gather_batch(const BprInputs& in, const Triples& t, const std::vector<int64_t>& items,
-                           int64_t global_step) {
+namespace {
+
+GatheredBatch gather_full(const BprInputs& in, const Triples& t, const std::vector<int64_t>& items,
+                          int64_t global_step) {
   comm::Communicator& comm = *in.comm;
   const at::Device device = in.e0.device();
   GatheredBatch g;
-  g.final_owned = in.net->forward(in.e0, global_step, true);
+  const at::Tensor final_owned = in.net->forward(in.e0, global_step, true);
   const at::Tensor batch_items = at::tensor(items, at::kLong).add_(in.num_users).to(device);
   g.plan = std::make_shared<const comm::GatherPlan>(
       comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids));
-  g.item_final = comm::remote_gather(g.final_owned, *g.plan, comm);
+  g.item_final = comm::remote_gather(final_owned, *g.plan, comm);
   g.item_e0 = comm::remote_gather(in.e0, *g.plan, comm);
-  g.user_rows = at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
+  const at::Tensor user_rows =
+      at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
+  // final_owned, item_final and item_e0 all reach the loss through
+  // index_select/slice nodes, which autograd keeps (and runs) even when this
+  // rank's share of the batch is empty.
+  g.user_final = final_owned.index_select(0, user_rows);
+  g.user_e0 = in.e0.index_select(0, user_rows);
+  g.anchor = at::zeros({}, in.e0.options().requires_grad(false));
   return g;
 }
 
-double bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
+GatheredBatch gather_minibatch(const BprInputs& in, const Triples& t,
+                               const std::vector<int64_t>& items, int64_t global_step) {
+  comm::Communicator& comm = *in.comm;
+  const at::Device device = in.e0.device();
+  GatheredBatch g;
+  // The step's targets: its users and items, once each, ascending.
+  std::vector<int64_t> targets(t.user);
+  for (int64_t i : items) targets.push_back(i + in.num_users);
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  auto blocks = std::make_shared<model::Blocks>(in.neighbors->sample(targets, global_step));
+  if (device.is_cuda()) {
+    for (model::LocalGraph& b : blocks->graphs) {
+      for (at::Tensor* x : {&b.indptr, &b.col, &b.val, &b.t_indptr, &b.t_col, &b.t_val}) {
+        if (x->defined()) *x = x->to(device);
+      }
+    }
+  }
+  g.blocks = blocks;
+  g.sampled_nodes = static_cast<int64_t>(blocks->nodes.size());
+  g.sampled_edges = blocks->edges();
+  const at::Tensor node_ids = at::tensor(blocks->nodes, at::kLong).to(device);
+  g.plan = std::make_shared<const comm::GatherPlan>(
+      comm::make_gather_plan(comm, node_ids, in.owner, in.owned_ids));
+  at::Tensor h0;
+  if (in.net->fuses_layer0()) {
+    // The content fusion runs over every owned row (it needs their features).
+    h0 = comm::remote_gather(in.net->layer0(in.e0), *g.plan, comm);
+  } else {
+    // Only the rows peers asked for take part: a leaf of those rows, and the
+    // plan's send index remapped into it.
+    auto [rows, remap, counts] = at::_unique2(g.plan->exchange.send_index, true, true, false);
+    (void)counts;
+    auto compact = std::make_shared<comm::GatherPlan>(*g.plan);
+    compact->exchange.send_index = remap.reshape({-1});
+    g.plan = compact;
+    g.rows = rows;
+    g.leaf = in.e0.detach().index_select(0, rows).requires_grad_(true);
+    h0 = comm::remote_gather(g.leaf, *g.plan, comm);
+  }
+  const int64_t n = static_cast<int64_t>(targets.size());
+  const at::Tensor final_targets = in.net->forward_blocks(h0, *blocks, node_ids, global_step, true);
+  // L2 covers the raw layer-0 rows (not a content fusion of them).
+  at::Tensor e0_all = h0;
+  if (in.net->fuses_layer0()) e0_all = comm::remote_gather(in.e0, *g.plan, comm);
+  const at::Tensor e0_targets = e0_all.slice(0, 0, n);
+  const at::Tensor sorted = at::tensor(targets, at::kLong).to(device);
+  const at::Tensor user_at = at::searchsorted(sorted, at::tensor(t.user, at::kLong).to(device));
+  const at::Tensor item_at = at::searchsorted(
+      sorted, at::tensor(items, at::kLong).add_(in.num_users).to(device));
+  g.user_final = final_targets.index_select(0, user_at);
+  g.user_e0 = e0_targets.index_select(0, user_at);
+  g.item_final = final_targets.index_select(0, item_at);
+  g.item_e0 = e0_targets.index_select(0, item_at);
+  g.anchor = 0.0 * h0.sum() + 0.0 * e0_all.sum();
+  return g;
+}
+
+}  // namespace
+
+GatheredBatch gather_batch(const BprInputs& in, const Triples& t, const std::vector<int64_t>& items,
+                           int64_t global_step) {
+  return in.neighbors != nullptr ? gather_minibatch(in, t, items, global_step)
+                                 : gather_full(in, t, items, global_step);
+}
+
+StepResult finish_step(const GatheredBatch& g, const at::Tensor& loss) {
+  loss.backward();
+  StepResult r;
+  r.loss = loss.item<double>();
+  r.sampled_nodes = g.sampled_nodes;
+  r.sampled_edges = g.sampled_edges;
+  if (g.leaf.defined()) {
+    r.rows = g.rows;
+    r.grad = g.leaf.grad().defined() ? g.leaf.grad() : at::zeros_like(g.leaf);
+  }
+  return r;
+}
+
+StepResult bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t global_step) {
   const int64_t b = static_cast<int64_t>(t.user.size());
   std::vector<int64_t> items(t.pos);
   items.insert(items.end(), t.neg.begin(), t.neg.end());
   const GatheredBatch g = gather_batch(in, t, items, global_step);
-  const at::Tensor& final_owned = g.final_owned;
-  const at::Tensor& item_final = g.item_final;
-  const at::Tensor& item_e0 = g.item_e0;
-  const at::Tensor& user_rows = g.user_rows;
-  const at::Tensor eu = scoring_vectors(final_owned.index_select(0, user_rows), in.cosine);
-  const at::Tensor ep = scoring_vectors(item_final.slice(0, 0, b), in.cosine);
-  const at::Tensor en = scoring_vectors(item_final.slice(0, b, 2 * b), in.cosine);
+  const at::Tensor eu = scoring_vectors(g.user_final, in.cosine);
+  const at::Tensor ep = scoring_vectors(g.item_final.slice(0, 0, b), in.cosine);
+  const at::Tensor en = scoring_vectors(g.item_final.slice(0, b, 2 * b), in.cosine);
   const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
-  const at::Tensor reg = (in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.pow(2).sum()) / 2;
+  const at::Tensor reg = (g.user_e0.pow(2).sum() + g.item_e0.pow(2).sum()) / 2;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));
-  const at::Tensor loss = (bpr + in.weight_decay * reg) * norm;
-  // Every exchange output takes part in backward on every rank, as
-  // row_exchange.h requires: final_owned, item_final and item_e0 all reach
-  // the loss through index_select/slice nodes, which autograd keeps (and runs)
-  // even when this rank's share of the batch is empty.
-  loss.backward();
-  return loss.item<double>();
+  return finish_step(g, (bpr + in.weight_decay * reg) * norm + g.anchor);
 }
 
 void reduce_dense_grads(const std::vector<at::Tensor>& params, comm::Communicator& comm) {

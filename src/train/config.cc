@@ -64,6 +64,13 @@ const std::vector<ConfigKey>& config_keys() {
       {"train.sampler", "uniform|edge", "uniform",
        "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
        "edge: every train interaction once per epoch"},
+      {"train.propagation", "full|minibatch", "full",
+       "full: every step propagates the whole graph (the LightGCN reference); minibatch: a step "
+       "computes final vectors only for its users and items, from their sampled L-hop "
+       "neighbourhoods (train.fanouts)"},
+      {"train.fanouts", "list of int", "[]",
+       "minibatch: neighbours sampled per node for each hop from the batch outward (one entry "
+       "per layer, or one for all; 0 or []: all neighbours, exact)"},
       {"train.device", "auto|cpu|cuda", "auto", "where each rank trains"},
       {"train.loss", "bpr|softmax|ccl", "bpr",
        "bpr: one sampled negative per positive; softmax: sampled softmax over train.negatives "
@@ -78,12 +85,14 @@ const std::vector<ConfigKey>& config_keys() {
        "a step whose loss or gradient is NaN or infinite on any rank: stop (exit 3, nothing of "
        "it checkpointed, earlier checkpoints kept) or skip its update (counted; an epoch with "
        "every step skipped stops as with stop)"},
-      {"partition.method", "metis|random|hash", "metis", "partitioner when partitioning on the fly"},
+      {"partition.method", "metis|random|hash|fennel", "metis", "partitioner when partitioning on the fly"},
       {"eval.every", "int", "1", "evaluate every N epochs; 0: never"},
       {"eval.topk", "list of int", "[20]", "cut-offs K of Recall, NDCG, Precision and HitRate"},
       {"eval.metric", "string", "recall@20", "metric that early stopping watches"},
       {"eval.patience", "int", "0", "stop after this many evaluations without improvement; 0: off"},
       {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
+      {"eval.users", "int", "0", "evaluate a sample of about this many test users (chosen by a "
+       "hash of the user id: the same users at any rank count); 0: all"},
       {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
       {"comm.backend", "auto|mpi|nccl", "auto", "auto: nccl on CUDA when built with it, else mpi"},
       {"comm.timeout_s", "int", "600",
@@ -193,6 +202,8 @@ const std::map<std::string, Setter>& setters() {
     m["train.threads"] = i64(&TrainConfig::threads);
     m["train.max_steps"] = i64(&TrainConfig::max_steps);
     m["train.sampler"] = str(&TrainConfig::sampler);
+    m["train.propagation"] = str(&TrainConfig::propagation);
+    m["train.fanouts"] = i64_list(&TrainConfig::fanouts);
     m["train.device"] = str(&TrainConfig::device);
     m["train.on_nonfinite"] = str(&TrainConfig::on_nonfinite);
     m["train.loss"] = str(&TrainConfig::loss);
@@ -206,6 +217,7 @@ const std::map<std::string, Setter>& setters() {
     m["eval.metric"] = str(&TrainConfig::eval_metric);
     m["eval.patience"] = i64(&TrainConfig::patience);
     m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
+    m["eval.users"] = i64(&TrainConfig::eval_users);
     m["output.dir"] = str(&TrainConfig::output_dir);
     m["comm.backend"] = str(&TrainConfig::comm_backend);
     m["comm.timeout_s"] = i64(&TrainConfig::comm_timeout_s);
@@ -291,6 +303,13 @@ void validate(const TrainConfig& c) {
   require(c.threads >= 0, "train.threads", c.threads, ">= 0");
   require(c.max_steps >= 0, "train.max_steps", c.max_steps, ">= 0");
   require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
+  require(one_of(c.propagation, {"full", "minibatch"}), "train.propagation", c.propagation,
+          "full or minibatch");
+  for (int64_t f : c.fanouts) require(f >= 0 && f <= 1000000, "train.fanouts", f, "values in 0..1000000");
+  if (c.fanouts.size() > 1 && static_cast<int64_t>(c.fanouts.size()) != c.layers) {
+    HR_THROW(ConfigError, "train.fanouts: {} entries, but model.layers is {} (one fanout per "
+             "layer, one for every layer, or [] for all neighbours)", c.fanouts.size(), c.layers);
+  }
   require(one_of(c.device, {"auto", "cpu", "cuda"}), "train.device", c.device,
           "auto, cpu or cuda");
   require(one_of(c.score, {"dot", "cosine"}), "model.score", c.score, "dot or cosine");
@@ -304,13 +323,14 @@ void validate(const TrainConfig& c) {
           c.temperature, "a finite number > 0");
   require(one_of(c.on_nonfinite, {"stop", "skip"}), "train.on_nonfinite", c.on_nonfinite,
           "stop or skip");
-  require(one_of(c.partition_method, {"metis", "random", "hash"}), "partition.method",
-          c.partition_method, "metis, random or hash");
+  require(one_of(c.partition_method, {"metis", "random", "hash", "fennel"}), "partition.method",
+          c.partition_method, "metis, random, hash or fennel");
   require(c.eval_every >= 0, "eval.every", c.eval_every, ">= 0");
   require(!c.topk.empty(), "eval.topk", "[]", "a non-empty list");
   for (int64_t k : c.topk) require(k >= 1 && k <= 10000, "eval.topk", k, "values in 1..10000");
   require(c.patience >= 0, "eval.patience", c.patience, ">= 0");
   require(c.eval_batch_users >= 1, "eval.batch_users", c.eval_batch_users, ">= 1");
+  require(c.eval_users >= 0, "eval.users", c.eval_users, ">= 0");
   bool metric_ok = false;
   for (const char* m : {"recall", "ndcg", "precision", "hitrate"}) {
     for (int64_t k : c.topk) metric_ok |= c.eval_metric == fmt::format("{}@{}", m, k);
@@ -417,7 +437,9 @@ std::string to_yaml(const TrainConfig& c) {
       << c.lr_decay_epochs << YAML::Key << "weight_decay" << YAML::Value
       << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
       << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
-      << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "device"
+      << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "propagation"
+      << YAML::Value << c.propagation << YAML::Key << "fanouts" << YAML::Value << YAML::Flow
+      << c.fanouts << YAML::Key << "device"
       << YAML::Value << c.device << YAML::Key << "on_nonfinite" << YAML::Value << c.on_nonfinite
       << YAML::Key << "loss" << YAML::Value << c.loss << YAML::Key << "negatives" << YAML::Value
       << c.negatives << YAML::Key << "margin" << YAML::Value << c.margin << YAML::Key
@@ -429,7 +451,8 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.eval_every << YAML::Key << "topk" << YAML::Value << YAML::Flow
       << c.topk << YAML::Key << "metric" << YAML::Value << c.eval_metric << YAML::Key
       << "patience" << YAML::Value << c.patience << YAML::Key << "batch_users" << YAML::Value
-      << c.eval_batch_users << YAML::EndMap;
+      << c.eval_batch_users << YAML::Key << "users" << YAML::Value << c.eval_users
+      << YAML::EndMap;
   out << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
       << YAML::Value << c.output_dir << YAML::EndMap;
   out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"

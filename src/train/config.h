@@ -41,6 +41,8 @@ struct TrainConfig {
   int64_t threads = 0;    // 0: cores / ranks on the node
   int64_t max_steps = 0;  // 0: no limit
   std::string sampler = "uniform";  // uniform | edge
+  std::string propagation = "full";  // full | minibatch
+  std::vector<int64_t> fanouts;      // minibatch: neighbours per node per hop; empty/0: all
   std::string device = "auto";      // auto | cpu | cuda
   std::string on_nonfinite = "stop";  // stop | skip: a step with a NaN/Inf loss or gradient
   std::string loss = "bpr";           // bpr | softmax | ccl
@@ -56,6 +58,7 @@ struct TrainConfig {
   std::string eval_metric = "recall@20";
   int64_t patience = 0;  // evaluations without improvement before stopping; 0: off
   int64_t eval_batch_users = 1024;
+  int64_t eval_users = 0;  // evaluate about this many sampled test users; 0: all
   // output
   std::string output_dir = "runs/default";
   // comm

@@ -25,7 +25,7 @@ at::Tensor scoring_vectors(const at::Tensor& final, bool cosine) {
   return final / final.norm(2, {1}, true).clamp_min(1e-12);
 }
 
-double contrastive_forward_backward(const BprInputs& in, const Triples& t,
+StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
                                     const std::vector<int64_t>& negatives, const LossConfig& loss,
                                     int64_t global_step) {
   comm::Communicator& comm = *in.comm;
@@ -35,11 +35,9 @@ double contrastive_forward_backward(const BprInputs& in, const Triples& t,
   std::vector<int64_t> items(t.pos);
   items.insert(items.end(), negatives.begin(), negatives.end());
   const GatheredBatch g = gather_batch(in, t, items, global_step);
-  const at::Tensor& final_owned = g.final_owned;
   const at::Tensor& item_final = g.item_final;
   const at::Tensor& item_e0 = g.item_e0;
-  const at::Tensor& user_rows = g.user_rows;
-  const at::Tensor eu = scoring_vectors(final_owned.index_select(0, user_rows), loss.cosine);
+  const at::Tensor eu = scoring_vectors(g.user_final, loss.cosine);
   const at::Tensor ep = scoring_vectors(item_final.slice(0, 0, b), loss.cosine);
   const at::Tensor en = scoring_vectors(item_final.slice(0, b, b + n), loss.cosine);
   const at::Tensor pos = (eu * ep).sum(1);    // [b]
@@ -53,17 +51,15 @@ double contrastive_forward_backward(const BprInputs& in, const Triples& t,
   }
   // L2 on layer 0: the batch's users and positives here, the shared negatives
   // once over all ranks (rank 0), so the global loss does not depend on P.
-  at::Tensor reg =
-      in.e0.index_select(0, user_rows).pow(2).sum() + item_e0.slice(0, 0, b).pow(2).sum();
+  at::Tensor reg = g.user_e0.pow(2).sum() + item_e0.slice(0, 0, b).pow(2).sum();
   const at::Tensor neg_reg = item_e0.slice(0, b, b + n).pow(2).sum();
   reg = comm.rank() == 0 ? reg + neg_reg : reg + 0.0 * neg_reg;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));
   const at::Tensor total =
-      (per_triple.sum() + in.weight_decay * reg / 2) * norm + 0.0 * item_final.sum();
+      (per_triple.sum() + in.weight_decay * reg / 2) * norm + 0.0 * item_final.sum() + g.anchor;
   // Every exchange output reaches the loss on every rank (row_exchange.h),
   // also when this rank has no triples in the step.
-  total.backward();
-  return total.item<double>();
+  return finish_step(g, total);
 }
 
 }  // namespace halorec::train

@@ -38,7 +38,7 @@ std::vector<int64_t> shared_negatives(uint64_t seed, int64_t epoch, int64_t step
 
 // Forward and backward of this rank's triples (their `neg` is not used) against
 // `negatives`; returns this rank's share of the global loss. Collective.
-double contrastive_forward_backward(const BprInputs& in, const Triples& t,
+StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
                                     const std::vector<int64_t>& negatives, const LossConfig& loss,
                                     int64_t global_step);
 

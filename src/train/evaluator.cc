@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "core/counter_rng.h"
 #include "core/resources.h"
 
 namespace halorec::train {
@@ -36,20 +37,49 @@ void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_
   }
 }
 
-Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users)
-    : shard_(shard), topk_(std::move(topk)), batch_users_(batch_users) {
+namespace {
+
+bool user_sampled(int64_t user, double fraction) {
+  if (fraction >= 1) return true;
+  CounterRng rng(hash_key(0x4556414cu, static_cast<uint64_t>(user)));
+  return rng.uniform() < fraction;
+}
+
+}  // namespace
+
+double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm) {
+  if (users <= 0) return 1.0;
+  const auto& tu = shard.test.user;
+  int64_t mine = 0;
+  for (size_t r = 0; r < tu.size(); ++r) mine += (r == 0 || tu[r] != tu[r - 1]) ? 1 : 0;
+  at::Tensor total = at::tensor({static_cast<double>(mine)}, at::kDouble).to(comm.device());
+  comm.all_reduce(total, comm::ReduceOp::kSum);
+  const double all = total.cpu().item<double>();
+  return all <= static_cast<double>(users) ? 1.0 : static_cast<double>(users) / all;
+}
+
+Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
+                     double user_fraction)
+    : shard_(shard),
+      topk_(std::move(topk)),
+      // A block's scores stay under 256 MiB however many items there are.
+      batch_users_(std::min(batch_users,
+                            std::max<int64_t>(1, (int64_t{1} << 26) /
+                                                     std::max<int64_t>(1, shard.num_items)))) {
   const auto& tu = shard.test.user;
   const auto& ru = shard.train.user;
   for (size_t r = 0; r < tu.size(); ++r) {
     if (r > 0 && tu[r] == tu[r - 1]) continue;
     const int64_t u = tu[r];
+    if (!user_sampled(u, user_fraction)) continue;
     const auto row = std::lower_bound(shard.owned.begin(), shard.owned.end(), u);
     test_users_.push_back(row - shard.owned.begin());
     test_begin_.push_back(static_cast<int64_t>(r));
+    test_end_.push_back(std::upper_bound(tu.begin() + static_cast<int64_t>(r), tu.end(), u) -
+                        tu.begin());
     train_begin_.push_back(std::lower_bound(ru.begin(), ru.end(), u) - ru.begin());
     train_end_.push_back(std::upper_bound(ru.begin(), ru.end(), u) - ru.begin());
   }
-  test_begin_.push_back(static_cast<int64_t>(tu.size()));
   for (int64_t k = 0; k < shard.num_owned(); ++k) {
     if (shard.owned[k] >= shard.num_users) {
       item_rows_.push_back(k);
@@ -117,7 +147,7 @@ void Evaluator::rank_block(at::Tensor scores, int64_t b, int64_t e, int64_t max_
   for (int64_t k = b; k < e; ++k) {
     const int64_t* ranked = tp + (k - b) * max_k;
     add_ranking_metrics(ranked, max_k, shard_.test.item.data() + test_begin_[k],
-                        shard_.test.item.data() + test_begin_[k + 1], topk_, sums);
+                        shard_.test.item.data() + test_end_[k], topk_, sums);
     if (hits == nullptr) continue;
     for (size_t c = 0; c < topk_.size(); ++c) {
       const int64_t kk = std::min(topk_[c], max_k);

@@ -26,7 +26,11 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users);
+  // `user_fraction` < 1 evaluates a sample of the test users (eval.users):
+  // user u takes part iff a hash of u alone falls below the fraction, so the
+  // sample does not depend on the partition, the seed or the command.
+  Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
+            double user_fraction = 1.0);
   // Collective. `final_owned`: final vectors of the shard's owned rows.
   EvalResult evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const;
 
@@ -47,7 +51,7 @@ class Evaluator {
   std::vector<int64_t> topk_;
   int64_t batch_users_;
   std::vector<int64_t> test_users_;               // local rows of owned users with test items
-  std::vector<int64_t> test_begin_;               // their test items: shard.test.item[b[k]..b[k+1])
+  std::vector<int64_t> test_begin_, test_end_;    // their test items in shard.test
   std::vector<int64_t> train_begin_, train_end_;  // their train items in shard.train
   std::vector<int64_t> item_rows_;                // local rows of owned items
   std::vector<int64_t> item_ids_;                 // their item ids
@@ -60,6 +64,10 @@ class Evaluator {
   EvalResult finish(std::vector<double> sums, int64_t n_users, comm::Communicator& comm,
                     at::Tensor hits) const;
 };
+
+// Collective: the fraction of test users to evaluate for about `users` of
+// them (eval.users; 0: all), from the number of users with test items.
+double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm);
 
 // Metrics of one ranked list against a sorted set of relevant items; adds to
 // sums[4 * k + m] for cut-off k (m: recall, ndcg, precision, hitrate).

@@ -38,6 +38,7 @@
 #include "train/content.h"
 #include "train/training_state.h"
 #include "train/evaluator.h"
+#include "train/neighborhood.h"
 #include "train/sampler.h"
 
 namespace fs = std::filesystem;
@@ -221,15 +222,27 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
              "(corrupt meta.h5?)", parts, meta.num_users, meta.num_items, info.num_users,
              info.num_items);
   }
-  const partition::Shard shard = partition::read_shard(parts, comm.rank(), meta);
+  partition::Shard shard = partition::read_shard(parts, comm.rank(), meta);
   const int64_t U = shard.num_users;
   log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}, {}",
             shard.num_owned(), shard.num_halo(), shard.train.size(), threads, device.str(),
             comm.backend());
 
   // Graph, plans and tables on the device.
+  // Minibatch training propagates the whole shard only to evaluate, without
+  // autograd: no transpose. Its sampler keeps its own copy of the rows (by
+  // global id), after which the shard's copy is released.
+  const bool minibatch = c.propagation == "minibatch";
   model::LocalGraph graph = model::make_local_graph(shard.num_owned() + shard.num_halo(),
-                                                    shard.indptr, shard.col, shard.value, P == 1);
+                                                    shard.indptr, shard.col, shard.value, P == 1,
+                                                    !minibatch);
+  std::unique_ptr<NeighborSampler> neighbors;
+  if (minibatch) {
+    neighbors = std::make_unique<NeighborSampler>(
+        shard, meta.owner, c.model_type == "mf" ? 0 : c.layers, c.fanouts, c.seed, comm);
+    std::vector<int64_t>().swap(shard.col);
+    std::vector<float>().swap(shard.value);
+  }
   if (cuda) {
     for (at::Tensor* t : {&graph.indptr, &graph.col, &graph.val, &graph.t_indptr, &graph.t_col,
                           &graph.t_val}) {
@@ -273,9 +286,11 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   params.insert(params.end(), dense.begin(), dense.end());
   Adam adam(params, c.lr);
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
-  const Evaluator evaluator(shard, c.topk, c.eval_batch_users);
+  const Evaluator evaluator(shard, c.topk, c.eval_batch_users,
+                            eval_user_fraction(shard, c.eval_users, comm));
   const bool cosine = c.score == "cosine";
-  const BprInputs bpr_inputs{net.get(), e0, owned_ids, owner, U, c.weight_decay, &comm, cosine};
+  const BprInputs bpr_inputs{net.get(), e0,     owned_ids, owner,           U,
+                             c.weight_decay, &comm, cosine,    neighbors.get()};
   const LossConfig loss{c.loss, c.negatives, c.margin, c.negative_weight, c.temperature, cosine};
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   // A progress line only for a person watching: not in a batch job's output
@@ -396,6 +411,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
     Stopwatch epoch_watch;
     std::vector<double> step_ms;
     int64_t epoch_skipped = 0;
+    double sampled_nodes = 0, sampled_edges = 0;  // minibatch: summed over ranks and steps
     for (; state.step_in_epoch < steps_per_epoch; ++state.step_in_epoch) {
       if (c.max_steps > 0 && state.global_step >= c.max_steps) {
         stop = true;
@@ -405,7 +421,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       Stopwatch step_watch;
       adam.set_lr(learning_rate(c, state.global_step, steps_per_epoch));
       const Triples t = sampler.sample(epoch, s);
-      const double rank_loss =
+      const StepResult step =
           c.loss == "bpr"
               ? bpr_forward_backward(bpr_inputs, t, state.global_step)
               : contrastive_forward_backward(
@@ -416,15 +432,23 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       // One all-reduce: the step's global loss, whether any rank got a stop
       // signal, and whether any rank's loss or gradients are NaN/Inf (before
       // the update, so a bad step never reaches the parameters).
+      std::vector<at::Tensor> grads = grads_of(params);
+      grads.push_back(step.grad);
       at::Tensor shared = at::cat(
-          {at::tensor({rank_loss, g_signal.load() != 0 ? 1.0 : 0.0}, at::kDouble).to(device),
-           nonfinite_probe(grads_of(params), device)});
+          {at::tensor({step.loss, g_signal.load() != 0 ? 1.0 : 0.0,
+                       static_cast<double>(step.sampled_nodes),
+                       static_cast<double>(step.sampled_edges)},
+                      at::kDouble)
+               .to(device),
+           nonfinite_probe(grads, device)});
       comm.all_reduce(shared, comm::ReduceOp::kSum);
       shared = shared.cpu();
       const double global_loss = shared[0].item<double>();
-      const bool finite = std::isfinite(global_loss) && std::isfinite(shared[2].item<double>());
+      const bool finite = std::isfinite(global_loss) && std::isfinite(shared[4].item<double>());
+      sampled_nodes += shared[2].item<double>();
+      sampled_edges += shared[3].item<double>();
       if (finite) {
-        adam.step();
+        adam.step(step.rows, step.grad);
         state.loss_sum += global_loss;
         ++state.steps_run;
       } else {
@@ -495,8 +519,16 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                              {"step", state.global_step},
                              {"loss", epoch_loss},
                              {"epoch_seconds", epoch_seconds},
-                             {"step_ms_median", median(step_ms)}};
+                             {"step_ms_median", median(step_ms)},
+                             {"edges_per_second",
+                              static_cast<double>(sampler.triples_per_epoch()) / epoch_seconds}};
     if (epoch_skipped > 0) record["skipped_steps"] = epoch_skipped;
+    if (neighbors) {
+      // Mean per rank and step: the working set that train.fanouts sets.
+      const double n = static_cast<double>(step_ms.size()) * P;
+      record["sampled_nodes"] = n > 0 ? sampled_nodes / n : 0.0;
+      record["sampled_edges"] = n > 0 ? sampled_edges / n : 0.0;
+    }
     if (c.lr_schedule != "constant" || c.warmup_steps > 0) record["lr"] = adam.lr();
     const bool last = epoch == c.epochs;
     if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
@@ -520,6 +552,9 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
       flush_logs();
       std::string line = fmt::format("epoch {:>3}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
                                      epoch, epoch_loss, epoch_seconds, median(step_ms));
+      if (record.contains("sampled_nodes")) {
+        line += fmt::format("  {:.0f} nodes/rank-step", record["sampled_nodes"].get<double>());
+      }
       if (record.contains("eval_seconds")) {
         for (const auto& [name, value] : summary.metrics) {
           line += fmt::format("  {} {:.4f}", name, value);
@@ -569,6 +604,11 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   } else if (!completed) {
     summary.exit_code = exit_code::kStopped;
   }
+  // Every rank's peak resident memory, in the final record.
+  const at::Tensor rss_all =
+      comm.all_gather_v(at::tensor({static_cast<double>(peak_rss_bytes()) / (1 << 20)}, at::kDouble)
+                            .to(device))
+          .cpu();
   if (comm.rank() == 0 && completed) {
     nlohmann::json final_record = {{"final", true},
                                    {"epochs", summary.epochs},
@@ -577,6 +617,8 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
                                    {"step_ms_median", summary.step_ms_median},
                                    {"seconds", summary.seconds},
                                    {"ranks", P}};
+    std::vector<double> rss_mib(rss_all.data_ptr<double>(), rss_all.data_ptr<double>() + P);
+    final_record["peak_rss_mib"] = rss_mib;
     if (summary.eval_seconds > 0) final_record["eval_seconds"] = summary.eval_seconds;
     for (const auto& [name, value] : summary.metrics) final_record[name] = value;
     metrics_file << final_record.dump() << "\n";

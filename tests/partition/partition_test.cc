@@ -119,7 +119,7 @@ void expect_plans_agree(const std::vector<Shard>& shards) {
 }
 
 TEST_F(PartitionTest, ShardsReproduceTheGlobalGraphForEveryMethod) {
-  for (Method m : {Method::kMetis, Method::kRandom, Method::kHash}) {
+  for (Method m : {Method::kMetis, Method::kRandom, Method::kHash, Method::kFennel}) {
     for (int32_t P : {1, 2, 3, 4}) {
       SCOPED_TRACE(std::string(method_name(m)) + " P=" + std::to_string(P));
       const std::string name = std::string("parts-") + method_name(m) + std::to_string(P);
@@ -157,7 +157,7 @@ std::string bytes(const std::string& path) {
 }
 
 TEST_F(PartitionTest, SameSeedGivesByteIdenticalShards) {
-  for (Method m : {Method::kMetis, Method::kRandom}) {
+  for (Method m : {Method::kMetis, Method::kRandom, Method::kFennel}) {
     partition(3, m, "a", 9);
     partition(3, m, "b", 9);
     for (int32_t r = 0; r < 3; ++r) {
@@ -172,6 +172,14 @@ TEST_F(PartitionTest, SameSeedGivesByteIdenticalShards) {
   const PartitionResult x = partition(3, Method::kRandom, "x", 1);
   const PartitionResult y = partition(3, Method::kRandom, "y", 2);
   EXPECT_NE(x.fingerprint, y.fingerprint);
+}
+
+TEST_F(PartitionTest, FennelBeatsRandomOnHaloWithinTheCaps) {
+  const PartitionResult fennel = partition(4, Method::kFennel, "f");
+  const PartitionResult random = partition(4, Method::kRandom, "r");
+  EXPECT_LT(fennel.stats.halo_volume_total, 0.9 * random.stats.halo_volume_total);
+  EXPECT_LE(fennel.stats.node_imbalance, 1.10);
+  EXPECT_LE(fennel.stats.edge_imbalance, 1.10);
 }
 
 TEST_F(PartitionTest, MetisBeatsRandomOnHalo) {

@@ -1,6 +1,8 @@
 // Under mpirun: evaluation equals a brute-force reference; the sampler's
 // triples do not depend on the rank count; NGCF's replicated weights end
-// bit-identical on every rank.
+// bit-identical on every rank; minibatch propagation over exact neighbourhoods
+// gives the full graph's vectors, and its sampled neighbourhoods are the same
+// on every rank, capped by the fanouts and unbiased.
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -17,7 +19,13 @@
 #include "partition/halo_plan.h"
 #include "partition/partitioner.h"
 #include "synth_support.h"
+#include "comm/exchange_plan.h"
+#include "comm/row_exchange.h"
+#include "core/counter_rng.h"
+#include "model/local_graph.h"
+#include "model/model.h"
 #include "train/evaluator.h"
+#include "train/neighborhood.h"
 #include "train/sampler.h"
 #include "train/trainer.h"
 
@@ -216,6 +224,133 @@ TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
     EXPECT_TRUE(at::equal(all.slice(0, 0, 64), all.slice(0, 64 * r, 64 * (r + 1)))) << "rank " << r;
   }
   EXPECT_GT(s.metrics.at("recall@20"), 0.0);
+}
+
+// The shard's model inputs, as the trainer builds them.
+struct ShardModel {
+  model::LocalGraph graph;
+  comm::ExchangePlan halo;
+  at::Tensor owned_ids, owner;
+  std::unique_ptr<model::Model> net;
+
+  ShardModel(const Fixture& f, const model::ModelConfig& mc) {
+    comm::Communicator& c = MpiWorld::comm();
+    const partition::Shard& s = f.shard;
+    graph = model::make_local_graph(s.num_owned() + s.num_halo(), s.indptr, s.col, s.value,
+                                    c.size() == 1);
+    halo = comm::make_exchange_plan(s.send_index, s.send_offsets, s.recv_offsets,
+                                    at::TensorOptions());
+    owned_ids = at::tensor(s.owned, at::kLong);
+    owner = at::tensor(at::ArrayRef<int32_t>(f.owner), at::kInt);
+    net = model::make_model(mc, model::ShardContext{&graph, &halo, &c, owned_ids},
+                            at::TensorOptions().dtype(at::kFloat));
+  }
+  // Final vectors of global ids `targets` from full-graph propagation.
+  at::Tensor full(const at::Tensor& e0, const std::vector<int64_t>& targets, int64_t step) {
+    comm::Communicator& c = MpiWorld::comm();
+    const at::Tensor final_owned = net->forward(e0, step, true);
+    const comm::GatherPlan plan =
+        comm::make_gather_plan(c, at::tensor(targets, at::kLong), owner, owned_ids);
+    return comm::remote_gather(final_owned, plan, c);
+  }
+  // The same from the sampled neighbourhood of `targets` (ascending, distinct).
+  at::Tensor sampled(const NeighborSampler& ns, const at::Tensor& e0,
+                     const std::vector<int64_t>& targets, int64_t step) {
+    comm::Communicator& c = MpiWorld::comm();
+    const model::Blocks b = ns.sample(targets, step);
+    const at::Tensor ids = at::tensor(b.nodes, at::kLong);
+    const comm::GatherPlan plan = comm::make_gather_plan(c, ids, owner, owned_ids);
+    const at::Tensor h0 = comm::remote_gather(e0, plan, c);
+    return net->forward_blocks(h0, b, ids, step, true);
+  }
+};
+
+// Every rank asks for a different mix of owned and remote nodes.
+std::vector<int64_t> some_targets(const partition::Shard& s, uint64_t key) {
+  std::vector<int64_t> t;
+  for (int64_t v = 0; v < s.num_users + s.num_items; ++v) {
+    CounterRng rng(hash_key(key, static_cast<uint64_t>(MpiWorld::comm().rank()),
+                            static_cast<uint64_t>(v)));
+    if (rng.uniform() < 0.15) t.push_back(v);
+  }
+  return t;
+}
+
+TEST(Minibatch, ExactNeighbourhoodsGiveTheFullGraphVectors) {
+  Fixture& f = fixture();
+  for (const char* type : {"lightgcn", "ngcf"}) {
+    model::ModelConfig mc;
+    mc.type = type;
+    mc.dim = 8;
+    mc.layers = std::string(type) == "ngcf" ? 2 : 3;
+    mc.dropout = 0.2;  // ngcf: masks keyed by node, so both paths drop the same
+    ShardModel m(f, mc);
+    const at::Tensor e0 = model::initial_vectors(f.shard.owned, mc.dim, 7);
+    const NeighborSampler exact(f.shard, f.owner, mc.layers, {}, 3, MpiWorld::comm());
+    const std::vector<int64_t> targets = some_targets(f.shard, 1);
+    at::NoGradGuard no_grad;
+    const at::Tensor want = m.full(e0, targets, 5);
+    const at::Tensor got = m.sampled(exact, e0, targets, 5);
+    ASSERT_EQ(got.sizes(), want.sizes()) << type;
+    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6))
+        << type << ": largest difference " << (got - want).abs().max().item<float>();
+  }
+}
+
+TEST(Minibatch, SampledNeighbourhoodsAreCappedAndTheSameOnEveryRank) {
+  Fixture& f = fixture();
+  comm::Communicator& c = MpiWorld::comm();
+  const NeighborSampler ns(f.shard, f.owner, 2, {3, 2}, 3, c);
+  // The same targets on every rank: the same blocks, whoever owns the rows.
+  std::vector<int64_t> targets;
+  for (int64_t v = 0; v < f.shard.num_users + f.shard.num_items; v += 7) targets.push_back(v);
+  const model::Blocks b = ns.sample(targets, 11);
+  std::vector<double> flat(b.sizes.begin(), b.sizes.end());
+  flat.insert(flat.end(), b.nodes.begin(), b.nodes.end());
+  for (const model::LocalGraph& g : b.graphs) {
+    const int64_t* ip = g.indptr.data_ptr<int64_t>();
+    for (int64_t r = 0; r < g.num_rows; ++r) {
+      const int64_t degree = f.whole.indptr[b.nodes[r] + 1] - f.whole.indptr[b.nodes[r]];
+      const int64_t fanout = &g == &b.graphs[1] ? 3 : 2;  // hop 1 is layer 2
+      EXPECT_EQ(ip[r + 1] - ip[r], std::min(degree, fanout)) << "node " << b.nodes[r];
+    }
+    for (int64_t k = 0; k < g.col.numel(); ++k) {
+      flat.push_back(static_cast<double>(g.col.data_ptr<int64_t>()[k]));
+      flat.push_back(g.val.data_ptr<float>()[k]);
+    }
+  }
+  at::Tensor mine = at::tensor(flat, at::kDouble);
+  at::Tensor first = mine.clone();
+  at::Tensor n = at::tensor({mine.numel()}, at::kLong);
+  c.broadcast(n, 0);
+  ASSERT_EQ(n.item<int64_t>(), mine.numel());
+  c.broadcast(first, 0);
+  EXPECT_TRUE(at::equal(first, mine)) << "rank " << c.rank();
+  // Another step draws other neighbours.
+  const model::Blocks other = ns.sample(targets, 12);
+  EXPECT_FALSE(other.nodes == b.nodes && at::equal(other.graphs[1].col, b.graphs[1].col));
+}
+
+TEST(Minibatch, SampledLayersAreUnbiased) {
+  Fixture& f = fixture();
+  model::ModelConfig mc;
+  mc.type = "lightgcn";
+  mc.dim = 4;
+  mc.layers = 2;
+  ShardModel m(f, mc);
+  const at::Tensor e0 = model::initial_vectors(f.shard.owned, mc.dim, 7);
+  const NeighborSampler ns(f.shard, f.owner, mc.layers, {4, 2}, 3, MpiWorld::comm());
+  const std::vector<int64_t> targets = some_targets(f.shard, 2);
+  at::NoGradGuard no_grad;
+  const at::Tensor exact = m.full(e0, targets, 0);
+  const int steps = 400;
+  at::Tensor mean = at::zeros_like(exact);
+  for (int s = 0; s < steps; ++s) mean += m.sampled(ns, e0, targets, s) / steps;
+  const double one_error = (m.sampled(ns, e0, targets, steps) - exact).abs().mean().item<double>();
+  const double mean_error = (mean - exact).abs().mean().item<double>();
+  // Independent draws: the error of the mean of 400 shrinks about 20-fold.
+  EXPECT_GT(one_error, 0.0);
+  EXPECT_LT(mean_error, 0.2 * one_error) << "one draw " << one_error << ", mean " << mean_error;
 }
 
 }  // namespace
