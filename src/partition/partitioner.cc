@@ -60,7 +60,7 @@ std::vector<int32_t> metis_owners(const graph::Csr& g, int32_t parts, uint64_t s
   if (g.num_rows > kMaxIdx || g.nnz() > kMaxIdx) {
     HR_THROW(InputError,
              "the graph has {} nodes and {} directed edges, beyond this METIS build's {}-bit "
-             "indices; use --method random or hash",
+             "indices; use --method fennel, random or hash",
              g.num_rows, g.nnz(), IDXTYPEWIDTH);
   }
   std::vector<int32_t> owner(static_cast<size_t>(g.num_rows), 0);
