@@ -153,7 +153,8 @@ class Ngcf : public Model {
   // (node, j) of layer l at step s depends only on (seed, s, l, node, j).
   at::Tensor dropout_mask(const at::Tensor& ids, int64_t step, int64_t layer,
                           const at::TensorOptions& o) const {
-    const uint64_t key = hash_key(c_.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(layer));
+    const uint64_t key =
+        hash_key(c_.seed, static_cast<uint64_t>(step), static_cast<uint64_t>(layer));
     return model::dropout_mask(ids, c_.dim, key, c_.dropout).to(o);
   }
 

@@ -1,8 +1,8 @@
 #include "train/adam.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,8 +20,8 @@ Adam::Adam(std::vector<at::Tensor> params, double lr, double beta1, double beta2
 void Adam::step_rows(at::Tensor p, at::Tensor m, at::Tensor v, const at::Tensor& rows,
                      const at::Tensor& grad, double step_size, double inv_sqrt_c2) const {
   if (rows.numel() == 0) return;
-  if (p.is_cuda() || p.scalar_type() != at::kFloat || !p.is_contiguous() ||
-      !grad.is_contiguous() || p.dim() != 2) {
+  if (p.is_cuda() || p.scalar_type() != at::kFloat || !p.is_contiguous() || !grad.is_contiguous() ||
+      p.dim() != 2) {
     const at::Tensor g = grad.reshape({rows.numel(), -1});
     at::Tensor pm = p.view({p.size(0), -1}), mm = m.view({p.size(0), -1}),
                vm = v.view({p.size(0), -1});
@@ -45,17 +45,17 @@ void Adam::step_rows(at::Tensor p, at::Tensor m, at::Tensor v, const at::Tensor&
   const float eps = static_cast<float>(eps_);
   at::parallel_for(0, r.numel(), std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, d)),
                    [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) {
-      const int64_t base = rp[k] * d;
-      const float* gk = gp + k * d;
-      for (int64_t j = 0; j < d; ++j) {
-        const float gi = gk[j];
-        mp[base + j] = b1 * mp[base + j] + (1 - b1) * gi;
-        vp[base + j] = b2 * vp[base + j] + (1 - b2) * gi * gi;
-        pp[base + j] -= s * mp[base + j] / (std::sqrt(vp[base + j]) * ic2 + eps);
-      }
-    }
-  });
+                     for (int64_t k = begin; k < end; ++k) {
+                       const int64_t base = rp[k] * d;
+                       const float* gk = gp + k * d;
+                       for (int64_t j = 0; j < d; ++j) {
+                         const float gi = gk[j];
+                         mp[base + j] = b1 * mp[base + j] + (1 - b1) * gi;
+                         vp[base + j] = b2 * vp[base + j] + (1 - b2) * gi * gi;
+                         pp[base + j] -= s * mp[base + j] / (std::sqrt(vp[base + j]) * ic2 + eps);
+                       }
+                     }
+                   });
 }
 
 void Adam::zero_grad() {
@@ -78,8 +78,7 @@ void Adam::step(const at::Tensor& rows, const at::Tensor& grad) {
     }
     at::Tensor p = params_[k].detach();
     at::Tensor g = params_[k].grad().defined() ? params_[k].grad() : at::zeros_like(p);
-    if (p.is_cuda() || p.scalar_type() != at::kFloat || !p.is_contiguous() ||
-        !g.is_contiguous()) {
+    if (p.is_cuda() || p.scalar_type() != at::kFloat || !p.is_contiguous() || !g.is_contiguous()) {
       m_[k].mul_(beta1_).add_(g, 1 - beta1_);
       v_[k].mul_(beta2_).addcmul_(g, g, 1 - beta2_);
       const at::Tensor denom = (v_[k].sqrt() * inv_sqrt_c2).add_(eps_);

@@ -82,8 +82,8 @@ GatheredBatch gather_minibatch(const BprInputs& in, const Triples& t,
   const at::Tensor e0_targets = e0_all.slice(0, 0, n);
   const at::Tensor sorted = at::tensor(targets, at::kLong).to(device);
   const at::Tensor user_at = at::searchsorted(sorted, at::tensor(t.user, at::kLong).to(device));
-  const at::Tensor item_at = at::searchsorted(
-      sorted, at::tensor(items, at::kLong).add_(in.num_users).to(device));
+  const at::Tensor item_at =
+      at::searchsorted(sorted, at::tensor(items, at::kLong).add_(in.num_users).to(device));
   g.user_final = final_targets.index_select(0, user_at);
   g.user_e0 = e0_targets.index_select(0, user_at);
   g.item_final = final_targets.index_select(0, item_at);

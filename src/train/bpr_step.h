@@ -64,8 +64,8 @@ GatheredBatch gather_batch(const BprInputs& in, const Triples& t, const std::vec
 // their gradient; e0.grad() is then left undefined.
 struct StepResult {
   double loss = 0;
-  at::Tensor rows;  // int64 distinct local rows; undefined: e0.grad() holds the gradient
-  at::Tensor grad;  // [rows, d]
+  at::Tensor rows;            // int64 distinct local rows; undefined: e0.grad() holds the gradient
+  at::Tensor grad;            // [rows, d]
   int64_t sampled_nodes = 0;  // minibatch: |S_0| of this rank's neighbourhood
   int64_t sampled_edges = 0;  // minibatch: nonzeros of its blocks
 };

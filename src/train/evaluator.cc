@@ -63,9 +63,9 @@ Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, i
     : shard_(shard),
       topk_(std::move(topk)),
       // A block's scores stay under 256 MiB however many items there are.
-      batch_users_(std::min(batch_users,
-                            std::max<int64_t>(1, (int64_t{1} << 26) /
-                                                     std::max<int64_t>(1, shard.num_items)))) {
+      batch_users_(std::min(
+          batch_users,
+          std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, shard.num_items)))) {
   const auto& tu = shard.test.user;
   const auto& ru = shard.train.user;
   for (size_t r = 0; r < tu.size(); ++r) {

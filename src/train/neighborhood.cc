@@ -24,8 +24,8 @@ at::Tensor long_tensor(const std::vector<int64_t>& v, const at::Device& device) 
 }  // namespace
 
 NeighborSampler::NeighborSampler(const partition::Shard& shard, const std::vector<int32_t>& owner,
-                                 int64_t layers, const std::vector<int64_t>& fanouts,
-                                 uint64_t seed, comm::Communicator& comm)
+                                 int64_t layers, const std::vector<int64_t>& fanouts, uint64_t seed,
+                                 comm::Communicator& comm)
     : owned_(shard.owned),
       owner_(owner),
       layers_(layers),
@@ -75,8 +75,8 @@ void NeighborSampler::sample_row(int64_t row, int64_t layer, int64_t step,
   // Floyd's algorithm: `fanout` distinct positions among `degree`, keyed by
   // (seed, step, layer, node), then taken in ascending (global id) order.
   const uint64_t node = static_cast<uint64_t>(owned_[static_cast<size_t>(row)]);
-  CounterRng rng(hash_key(seed_, 0x4e42u,
-                          hash_key(static_cast<uint64_t>(step), static_cast<uint64_t>(layer), node)));
+  CounterRng rng(hash_key(
+      seed_, 0x4e42u, hash_key(static_cast<uint64_t>(step), static_cast<uint64_t>(layer), node)));
   std::vector<int64_t> chosen;
   chosen.reserve(static_cast<size_t>(fanout));
   for (int64_t j = degree - fanout; j < degree; ++j) {
@@ -133,8 +133,10 @@ model::Blocks NeighborSampler::sample(const std::vector<int64_t>& targets, int64
       for (int64_t n = 0; n < asked_counts[static_cast<size_t>(q)]; ++n, ++k) {
         const auto it = std::lower_bound(owned_.begin(), owned_.end(), asked[k]);
         if (it == owned_.end() || *it != asked[k]) {
-          HR_THROW(CommError, "rank {}: rank {} asked for the neighbours of node {}, which this "
-                   "rank does not own", comm_.rank(), q, asked[k]);
+          HR_THROW(CommError,
+                   "rank {}: rank {} asked for the neighbours of node {}, which this "
+                   "rank does not own",
+                   comm_.rank(), q, asked[k]);
         }
         const size_t before = reply_cols.size();
         sample_row(it - owned_.begin(), layer, step, &reply_cols, &reply_vals);
@@ -142,9 +144,8 @@ model::Blocks NeighborSampler::sample(const std::vector<int64_t>& targets, int64
         reply_counts[static_cast<size_t>(q)] += reply_lengths[k];
       }
     }
-    const std::vector<int64_t> lengths =
-        to_vector(comm_.all_to_all_v(long_tensor(reply_lengths, device), asked_counts,
-                                     request_counts));
+    const std::vector<int64_t> lengths = to_vector(
+        comm_.all_to_all_v(long_tensor(reply_lengths, device), asked_counts, request_counts));
     std::vector<int64_t> got_counts(static_cast<size_t>(P), 0);
     k = 0;
     for (int q = 0; q < P; ++q) {
@@ -152,11 +153,12 @@ model::Blocks NeighborSampler::sample(const std::vector<int64_t>& targets, int64
         got_counts[static_cast<size_t>(q)] += lengths[k++];
       }
     }
-    const std::vector<int64_t> cols = to_vector(
-        comm_.all_to_all_v(long_tensor(reply_cols, device), reply_counts, got_counts));
+    const std::vector<int64_t> cols =
+        to_vector(comm_.all_to_all_v(long_tensor(reply_cols, device), reply_counts, got_counts));
     const at::Tensor vals_t =
-        comm_.all_to_all_v(at::tensor(at::ArrayRef<float>(reply_vals), at::kFloat).to(device),
-                           reply_counts, got_counts)
+        comm_
+            .all_to_all_v(at::tensor(at::ArrayRef<float>(reply_vals), at::kFloat).to(device),
+                          reply_counts, got_counts)
             .cpu()
             .contiguous();
     const float* vals = vals_t.data_ptr<float>();
@@ -186,8 +188,8 @@ model::Blocks NeighborSampler::sample(const std::vector<int64_t>& targets, int64
       indptr[r + 1] = static_cast<int64_t>(col.size());
     }
     nb.sizes[static_cast<size_t>(layer) - 1] = static_cast<int64_t>(nb.nodes.size());
-    nb.graphs[static_cast<size_t>(layer) - 1] = model::make_local_graph(
-        static_cast<int64_t>(nb.nodes.size()), indptr, col, val, false);
+    nb.graphs[static_cast<size_t>(layer) - 1] =
+        model::make_local_graph(static_cast<int64_t>(nb.nodes.size()), indptr, col, val, false);
   }
   for (int64_t v : nb.nodes) position_[static_cast<size_t>(v)] = -1;
   return nb;
