@@ -32,14 +32,20 @@ const char* method_name(Method m) {
 
 namespace {
 
-std::vector<int32_t> random_owners(int64_t n, int32_t parts, uint64_t seed) {
+// A permutation of 0..n-1 (Fisher-Yates) drawn from the keyed generator.
+std::vector<int64_t> keyed_permutation(int64_t n, uint64_t key) {
   std::vector<int64_t> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), 0);
-  CounterRng rng(hash_key(seed, 0x5041u));
+  CounterRng rng(key);
   for (int64_t k = n - 1; k > 0; --k) {
     std::swap(perm[static_cast<size_t>(k)],
               perm[static_cast<size_t>(rng.below(static_cast<uint64_t>(k + 1)))]);
   }
+  return perm;
+}
+
+std::vector<int32_t> random_owners(int64_t n, int32_t parts, uint64_t seed) {
+  const std::vector<int64_t> perm = keyed_permutation(n, hash_key(seed, 0x5041u));
   std::vector<int32_t> owner(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k) owner[static_cast<size_t>(perm[k])] = static_cast<int32_t>(k % parts);
   return owner;
@@ -101,13 +107,7 @@ std::vector<int32_t> metis_owners(const graph::Csr& g, int32_t parts, uint64_t s
 // every component is covered and neighbours tend to arrive together.
 std::vector<int64_t> bfs_order(const graph::Csr& g, uint64_t seed) {
   const int64_t n = g.num_rows;
-  std::vector<int64_t> perm(static_cast<size_t>(n));
-  std::iota(perm.begin(), perm.end(), 0);
-  CounterRng rng(hash_key(seed, 0x4246u));
-  for (int64_t k = n - 1; k > 0; --k) {
-    std::swap(perm[static_cast<size_t>(k)],
-              perm[static_cast<size_t>(rng.below(static_cast<uint64_t>(k + 1)))]);
-  }
+  const std::vector<int64_t> perm = keyed_permutation(n, hash_key(seed, 0x4246u));
   std::vector<uint8_t> seen(static_cast<size_t>(n), 0);
   std::vector<int64_t> order;
   order.reserve(static_cast<size_t>(n));

@@ -49,16 +49,20 @@ with tempfile.TemporaryDirectory() as d:
     print(f"bpr: largest relative difference over 6 runs: {worst:.2e}; "
           f"final recall@20 {ref_final['recall@20']:.4f}")
     assert worst <= 1e-5, worst
-    for loss in ("softmax", "ccl"):
-        results = {P: train(os.path.join(d, f"{loss}-{P}"), P, "--set", f"train.loss={loss}",
-                            "--set", "model.score=cosine", "--set", "train.negatives=64",
-                            "--set", "train.margin=0.2", "--set", "train.negative_weight=5",
-                            "--set", "train.temperature=0.3")
-                   for P in (1, 2, 4)}
+    def across_ranks(name, *sets):
+        """The same run at P = 1, 2, 4: the same losses and metrics within 1e-5."""
+        results = {P: train(os.path.join(d, f"{name}-{P}"), P, *sets) for P in (1, 2, 4)}
         worst, ref_final = worst_difference(results)
-        print(f"{loss}: largest relative difference at P = 1, 2, 4: {worst:.2e}; "
+        print(f"{name}: largest relative difference at P = 1, 2, 4: {worst:.2e}; "
               f"final recall@20 {ref_final['recall@20']:.4f}")
-        assert worst <= 1e-5, (loss, worst)
+        assert worst <= 1e-5, (name, worst)
+        return results
+
+    shared = ("--set", "model.score=cosine", "--set", "train.negatives=64",
+              "--set", "train.temperature=0.3")
+    for loss in ("softmax", "ccl"):
+        across_ranks(loss, "--set", f"train.loss={loss}", *shared,
+                     "--set", "train.margin=0.2", "--set", "train.negative_weight=5")
     minibatch = ("--set", "train.propagation=minibatch", "--set", "train.fanouts=[4,2,3]")
     results = {}
     for method in ("metis", "random"):
@@ -73,13 +77,6 @@ with tempfile.TemporaryDirectory() as d:
     full_losses = next(iter(results.values()))[0]
     assert full_losses != train(os.path.join(d, "full-ref"), 1)[0]
     for model, loss in (("lightgcn", "softmax"), ("ngcf", "bpr")):
-        results = {P: train(os.path.join(d, f"mb-{model}-{loss}-{P}"), P, *minibatch,
-                            "--set", f"model.type={model}", "--set", f"train.loss={loss}",
-                            "--set", "model.score=cosine", "--set", "train.negatives=64",
-                            "--set", "train.temperature=0.3")
-                   for P in (1, 2, 4)}
-        worst, ref_final = worst_difference(results)
-        print(f"minibatch {model} {loss}: largest relative difference at P = 1, 2, 4: "
-              f"{worst:.2e}; final recall@20 {ref_final['recall@20']:.4f}")
-        assert worst <= 1e-5, (model, loss, worst)
+        across_ranks(f"mb-{model}-{loss}", *minibatch, "--set", f"model.type={model}",
+                     "--set", f"train.loss={loss}", *shared)
 print("ok")
