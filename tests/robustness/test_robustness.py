@@ -228,6 +228,22 @@ cases = [
          "lightgcn", "--train", "{W}/train.txt", "--test", "{W}/test_unseen.txt", "--out",
          "{W}/unseen.h5"], 2, r"test_unseen.txt:1: item '999999' does not occur .*--unseen-test",
          setup=lambda f: open(f.p("test_unseen.txt"), "w").write("0 999999\n")),
+    # minibatch propagation, eval.users, fennel (issue 16): bad values exit 2
+    # naming the key before any work.
+    Case("train.propagation unknown", [BIN, "train", *C, "--set", "train.propagation=sampled",
+         "--set", "output.dir={W}/run_prop"], 2, r"train.propagation.*full or minibatch"),
+    Case("train.fanouts: more entries than layers", [BIN, "train", *C, "--set",
+         "train.propagation=minibatch", "--set", "model.layers=2", "--set",
+         "train.fanouts=[10,5,2]", "--set", "output.dir={W}/run_fan"], 2,
+         r"train.fanouts: 3 entries, but model.layers is 2"),
+    Case("train.fanouts negative", [BIN, "train", *C, "--set", "train.fanouts=-1", "--set",
+         "output.dir={W}/run_fan2"], 2, r"train.fanouts"),
+    Case("eval.users negative", [BIN, "train", *C, "--set", "eval.users=-5", "--set",
+         "output.dir={W}/run_evu"], 2, r"eval.users"),
+    Case("baseline --eval-users negative", [BIN, "baseline", "--method", "popularity",
+         "--dataset", "{W}/d.h5", "--eval-users", "-1"], 2, "eval-users"),
+    Case("partition --method unknown", [BIN, "partition", "--dataset", "{W}/d.h5", "--parts",
+         "2", "--method", "ldg", "--out", "{W}/p_ldg"], 2, r"--method"),
     # --- crashes ----------------------------------------------------------
     Case("evaluate --strategy multi, user_offsets not monotone", [BIN, "evaluate", "--model",
          "{W}/m_offsets.h5", "--dataset", "{W}/d.h5", "--strategy", "multi"], 2,
