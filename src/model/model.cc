@@ -109,11 +109,8 @@ class Ngcf : public Model {
     at::Tensor h = e0;
     for (int64_t l = 0; l < c_.layers; ++l) {
       const at::Tensor side = spmm(*s_.graph, comm::halo_exchange(h, *s_.halo, *s_.comm));
-      const at::Tensor sum = at::addmm(b1_[l], side + h, w1_[l]);
-      const at::Tensor bi = at::addmm(b2_[l], side * h, w2_[l]);
-      h = at::leaky_relu(sum + bi, 0.2);
-      if (training && c_.dropout > 0) h = h * dropout_mask(s_.owned_ids, step, l, h.options());
-      outs.push_back(h / h.norm(2, {1}, true).clamp_min(1e-12));
+      h = layer(l, side, h, s_.owned_ids, step, training);
+      outs.push_back(unit_rows(h));
     }
     return at::cat(outs, 1);
   }
@@ -127,14 +124,8 @@ class Ngcf : public Model {
     for (int64_t l = 0; l < c_.layers; ++l) {
       const int64_t rows = b.sizes[static_cast<size_t>(l + 1)];
       const at::Tensor side = spmm(b.graphs[static_cast<size_t>(l)], h);
-      const at::Tensor self = h.slice(0, 0, rows);
-      const at::Tensor sum = at::addmm(b1_[l], side + self, w1_[l]);
-      const at::Tensor bi = at::addmm(b2_[l], side * self, w2_[l]);
-      h = at::leaky_relu(sum + bi, 0.2);
-      if (training && c_.dropout > 0) {
-        h = h * dropout_mask(node_ids.slice(0, 0, rows), step, l, h.options());
-      }
-      outs.push_back((h / h.norm(2, {1}, true).clamp_min(1e-12)).slice(0, 0, targets));
+      h = layer(l, side, h.slice(0, 0, rows), node_ids.slice(0, 0, rows), step, training);
+      outs.push_back(unit_rows(h.slice(0, 0, targets)));
     }
     return at::cat(outs, 1);
   }
@@ -149,6 +140,20 @@ class Ngcf : public Model {
   int64_t output_dim() const override { return c_.dim * (c_.layers + 1); }
 
  private:
+  // Layer l+1 of the rows `self` (node ids `ids`) from their neighbour sums
+  // `side`: LeakyReLU((side + self) W1 + (side * self) W2), message dropout.
+  at::Tensor layer(int64_t l, const at::Tensor& side, const at::Tensor& self, const at::Tensor& ids,
+                   int64_t step, bool training) const {
+    const at::Tensor sum = at::addmm(b1_[l], side + self, w1_[l]);
+    const at::Tensor bi = at::addmm(b2_[l], side * self, w2_[l]);
+    at::Tensor h = at::leaky_relu(sum + bi, 0.2);
+    if (training && c_.dropout > 0) h = h * dropout_mask(ids, step, l, h.options());
+    return h;
+  }
+  static at::Tensor unit_rows(const at::Tensor& h) {
+    return h / h.norm(2, {1}, true).clamp_min(1e-12);
+  }
+
   // Keep each element with probability 1 - p, scaled by 1 / (1 - p); element
   // (node, j) of layer l at step s depends only on (seed, s, l, node, j).
   at::Tensor dropout_mask(const at::Tensor& ids, int64_t step, int64_t layer,

@@ -9,6 +9,22 @@
 
 namespace halorec::train {
 
+namespace {
+
+// The update of n consecutive float elements, one pass over memory (CPU).
+struct FusedUpdate {
+  float b1, b2, step_size, inv_sqrt_c2, eps;
+  void operator()(float* p, float* m, float* v, const float* g, int64_t n) const {
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+    }
+  }
+};
+
+}  // namespace
+
 Adam::Adam(std::vector<at::Tensor> params, double lr, double beta1, double beta2, double eps)
     : params_(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
   for (const at::Tensor& p : params_) {
@@ -40,20 +56,14 @@ void Adam::step_rows(at::Tensor p, at::Tensor m, at::Tensor v, const at::Tensor&
   const float* gp = grad.data_ptr<float>();
   float* mp = m.data_ptr<float>();
   float* vp = v.data_ptr<float>();
-  const float b1 = static_cast<float>(beta1_), b2 = static_cast<float>(beta2_);
-  const float s = static_cast<float>(step_size), ic2 = static_cast<float>(inv_sqrt_c2);
-  const float eps = static_cast<float>(eps_);
+  const FusedUpdate update{static_cast<float>(beta1_), static_cast<float>(beta2_),
+                           static_cast<float>(step_size), static_cast<float>(inv_sqrt_c2),
+                           static_cast<float>(eps_)};
   at::parallel_for(0, r.numel(), std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, d)),
                    [&](int64_t begin, int64_t end) {
                      for (int64_t k = begin; k < end; ++k) {
                        const int64_t base = rp[k] * d;
-                       const float* gk = gp + k * d;
-                       for (int64_t j = 0; j < d; ++j) {
-                         const float gi = gk[j];
-                         mp[base + j] = b1 * mp[base + j] + (1 - b1) * gi;
-                         vp[base + j] = b2 * vp[base + j] + (1 - b2) * gi * gi;
-                         pp[base + j] -= s * mp[base + j] / (std::sqrt(vp[base + j]) * ic2 + eps);
-                       }
+                       update(pp + base, mp + base, vp + base, gp + k * d, d);
                      }
                    });
 }
@@ -90,16 +100,11 @@ void Adam::step(const at::Tensor& rows, const at::Tensor& grad) {
     const float* gp = g.data_ptr<float>();
     float* mp = m_[k].data_ptr<float>();
     float* vp = v_[k].data_ptr<float>();
-    const float b1 = static_cast<float>(beta1_), b2 = static_cast<float>(beta2_);
-    const float s = static_cast<float>(step_size), ic2 = static_cast<float>(inv_sqrt_c2);
-    const float eps = static_cast<float>(eps_);
+    const FusedUpdate update{static_cast<float>(beta1_), static_cast<float>(beta2_),
+                             static_cast<float>(step_size), static_cast<float>(inv_sqrt_c2),
+                             static_cast<float>(eps_)};
     at::parallel_for(0, p.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float gi = gp[i];
-        mp[i] = b1 * mp[i] + (1 - b1) * gi;
-        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi;
-        pp[i] -= s * mp[i] / (std::sqrt(vp[i]) * ic2 + eps);
-      }
+      update(pp + begin, mp + begin, vp + begin, gp + begin, end - begin);
     });
   }
 }

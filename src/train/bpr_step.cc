@@ -58,10 +58,12 @@ GatheredBatch gather_minibatch(const BprInputs& in, const Triples& t,
   const at::Tensor node_ids = at::tensor(blocks->nodes, at::kLong).to(device);
   g.plan = std::make_shared<const comm::GatherPlan>(
       comm::make_gather_plan(comm, node_ids, in.owner, in.owned_ids));
-  at::Tensor h0;
+  // h0: layer 0 as propagation sees it; e0_all: the raw rows L2 covers.
+  at::Tensor h0, e0_all;
   if (in.net->fuses_layer0()) {
     // The content fusion runs over every owned row (it needs their features).
     h0 = comm::remote_gather(in.net->layer0(in.e0), *g.plan, comm);
+    e0_all = comm::remote_gather(in.e0, *g.plan, comm);
   } else {
     // Only the rows peers asked for take part: a leaf of those rows, and the
     // plan's send index remapped into it.
@@ -73,12 +75,10 @@ GatheredBatch gather_minibatch(const BprInputs& in, const Triples& t,
     g.rows = rows;
     g.leaf = in.e0.detach().index_select(0, rows).requires_grad_(true);
     h0 = comm::remote_gather(g.leaf, *g.plan, comm);
+    e0_all = h0;
   }
   const int64_t n = static_cast<int64_t>(targets.size());
   const at::Tensor final_targets = in.net->forward_blocks(h0, *blocks, node_ids, global_step, true);
-  // L2 covers the raw layer-0 rows (not a content fusion of them).
-  at::Tensor e0_all = h0;
-  if (in.net->fuses_layer0()) e0_all = comm::remote_gather(in.e0, *g.plan, comm);
   const at::Tensor e0_targets = e0_all.slice(0, 0, n);
   const at::Tensor sorted = at::tensor(targets, at::kLong).to(device);
   const at::Tensor user_at = at::searchsorted(sorted, at::tensor(t.user, at::kLong).to(device));

@@ -219,4 +219,16 @@ assert users_recall >= 1.5 * popularity, (users_recall, popularity)
 assert users_recall >= users_shuffled + 0.1, (users_recall, users_shuffled)
 p = run(BIN, "recommend", "--model", f"{D}/users.model.h5", "--user", next(iter(cold_users)), "--k", 5)
 assert p.stdout.count("\n") == 6, p.stdout
+
+# Minibatch propagation with item features: the fusion feeds the sampled
+# neighbourhoods, and P = 1 and 2 give the same losses.
+def step_losses(name):
+    with open(f"{D}/{name}/steps.csv") as f:
+        return [float(line.split(",")[2]) for line in f.readlines()[1:]]
+mb = [f"data.item_features={D}/features.h5", COLD, "train.propagation=minibatch",
+      "train.fanouts=[4,3,2]", "train.max_steps=12"]
+train("mb1", *mb, ranks=1, epochs=2)
+train("mb2", *mb, ranks=2, epochs=2)
+a, b = step_losses("mb1"), step_losses("mb2")
+assert len(a) == 12 and all(abs(x - y) <= 1e-5 * abs(y) for x, y in zip(a, b)), (a, b)
 print("feature tests: OK")
