@@ -91,6 +91,10 @@ const std::vector<ConfigKey>& config_keys() {
       {"eval.metric", "string", "recall@20", "metric that early stopping watches"},
       {"eval.patience", "int", "0", "stop after this many evaluations without improvement; 0: off"},
       {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
+      {"eval.items", "auto|replicated|sharded", "auto",
+       "where item vectors live in evaluation: replicated (all-gathered to every rank), sharded "
+       "(with their owners; each rank returns a local top-K per user, merged by the user's "
+       "owner); auto: sharded with P > 1 ranks once the item matrix passes 128 MiB"},
       {"eval.users", "int", "0", "evaluate a sample of about this many test users (chosen by a "
        "hash of the user id: the same users at any rank count); 0: all"},
       {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
@@ -218,6 +222,7 @@ const std::map<std::string, Setter>& setters() {
     m["eval.patience"] = i64(&TrainConfig::patience);
     m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
     m["eval.users"] = i64(&TrainConfig::eval_users);
+    m["eval.items"] = str(&TrainConfig::eval_items);
     m["output.dir"] = str(&TrainConfig::output_dir);
     m["comm.backend"] = str(&TrainConfig::comm_backend);
     m["comm.timeout_s"] = i64(&TrainConfig::comm_timeout_s);
@@ -331,6 +336,8 @@ void validate(const TrainConfig& c) {
   require(c.patience >= 0, "eval.patience", c.patience, ">= 0");
   require(c.eval_batch_users >= 1, "eval.batch_users", c.eval_batch_users, ">= 1");
   require(c.eval_users >= 0, "eval.users", c.eval_users, ">= 0");
+  require(one_of(c.eval_items, {"auto", "replicated", "sharded"}), "eval.items", c.eval_items,
+          "auto, replicated or sharded");
   bool metric_ok = false;
   for (const char* m : {"recall", "ndcg", "precision", "hitrate"}) {
     for (int64_t k : c.topk) metric_ok |= c.eval_metric == fmt::format("{}@{}", m, k);
@@ -451,8 +458,8 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.eval_every << YAML::Key << "topk" << YAML::Value << YAML::Flow
       << c.topk << YAML::Key << "metric" << YAML::Value << c.eval_metric << YAML::Key
       << "patience" << YAML::Value << c.patience << YAML::Key << "batch_users" << YAML::Value
-      << c.eval_batch_users << YAML::Key << "users" << YAML::Value << c.eval_users
-      << YAML::EndMap;
+      << c.eval_batch_users << YAML::Key << "users" << YAML::Value << c.eval_users << YAML::Key
+      << "items" << YAML::Value << c.eval_items << YAML::EndMap;
   out << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
       << YAML::Value << c.output_dir << YAML::EndMap;
   out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"

@@ -59,6 +59,7 @@ struct TrainConfig {
   int64_t patience = 0;  // evaluations without improvement before stopping; 0: off
   int64_t eval_batch_users = 1024;
   int64_t eval_users = 0;  // evaluate about this many sampled test users; 0: all
+  std::string eval_items = "auto";  // auto | replicated | sharded (ItemPlacement)
   // output
   std::string output_dir = "runs/default";
   // comm

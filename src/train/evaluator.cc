@@ -58,14 +58,22 @@ double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Co
   return all <= static_cast<double>(users) ? 1.0 : static_cast<double>(users) / all;
 }
 
+ItemPlacement parse_item_placement(const std::string& s, const std::string& where) {
+  if (s == "auto") return ItemPlacement::kAuto;
+  if (s == "replicated") return ItemPlacement::kReplicated;
+  if (s == "sharded") return ItemPlacement::kSharded;
+  HR_THROW(ConfigError, "{}: '{}' is not auto, replicated or sharded", where, s);
+}
+
 Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
-                     double user_fraction)
+                     double user_fraction, ItemPlacement items)
     : shard_(shard),
       topk_(std::move(topk)),
       // A block's scores stay under 256 MiB however many items there are.
       batch_users_(std::min(
           batch_users,
-          std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, shard.num_items)))) {
+          std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, shard.num_items)))),
+      items_(items) {
   const auto& tu = shard.test.user;
   const auto& ru = shard.train.user;
   for (size_t r = 0; r < tu.size(); ++r) {
@@ -88,7 +96,110 @@ Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, i
   }
 }
 
+bool Evaluator::sharded(int64_t dim, int ranks) const {
+  switch (items_) {
+    case ItemPlacement::kReplicated: return false;
+    case ItemPlacement::kSharded: return true;
+    case ItemPlacement::kAuto: break;
+  }
+  return ranks > 1 && shard_.num_items * dim * 4 > (int64_t{128} << 20);
+}
+
 EvalResult Evaluator::evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const {
+  return sharded(final_owned.size(1), comm.size()) ? evaluate_sharded(final_owned, comm)
+                                                   : evaluate_replicated(final_owned, comm);
+}
+
+int64_t Evaluator::rounds(comm::Communicator& comm) const {
+  const auto n_users = static_cast<int64_t>(test_users_.size());
+  at::Tensor r = at::tensor({(n_users + batch_users_ - 1) / batch_users_}, at::kLong).to(comm.device());
+  comm.all_reduce(r, comm::ReduceOp::kMax);
+  return r.cpu().item<int64_t>();
+}
+
+EvalResult Evaluator::evaluate_sharded(const at::Tensor& final_owned,
+                                       comm::Communicator& comm) const {
+  Stopwatch watch;
+  at::NoGradGuard no_grad;
+  const at::Device dev = comm.device();
+  const at::Device here = final_owned.device();
+  const int P = comm.size();
+  const int64_t I = shard_.num_items;
+  const int64_t max_k = std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), I);
+  const auto n_mine = static_cast<int64_t>(item_ids_.size());
+  const at::Tensor my_items_t =
+      final_owned.index_select(0, at::tensor(item_rows_, at::kLong).to(here)).t().contiguous();
+  const at::Tensor my_item_ids = at::tensor(item_ids_, at::kLong).to(here);
+  const int64_t local_k = std::min(max_k, n_mine);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const auto n_users = static_cast<int64_t>(test_users_.size());
+  const at::Tensor user_rows = at::tensor(test_users_, at::kLong).to(here);
+  std::vector<double> sums(4 * topk_.size(), 0.0);
+  const int64_t n_rounds = rounds(comm);
+  for (int64_t t = 0; t < n_rounds; ++t) {
+    const int64_t b = std::min(n_users, t * batch_users_);
+    const int64_t e = std::min(n_users, b + batch_users_);
+    // Every rank's user block and the train items to mask for each user.
+    std::vector<int64_t> seen_len, seen;
+    for (int64_t k = b; k < e; ++k) {
+      seen_len.push_back(train_end_[k] - train_begin_[k]);
+      seen.insert(seen.end(), shard_.train.item.begin() + train_begin_[k],
+                  shard_.train.item.begin() + train_end_[k]);
+    }
+    std::vector<int64_t> block_counts;
+    const at::Tensor users =
+        comm.all_gather_v(final_owned.index_select(0, user_rows.slice(0, b, e)).to(dev),
+                          &block_counts)
+            .to(here);
+    const at::Tensor all_len = comm.all_gather_v(at::tensor(seen_len, at::kLong).to(dev)).cpu();
+    const at::Tensor all_seen = comm.all_gather_v(at::tensor(seen, at::kLong).to(dev)).cpu();
+    const int64_t n_block = users.size(0);
+    // Local top-K of every block user over this rank's items, the user's own
+    // train items masked; rows without enough items are padded (-inf, -1).
+    at::Tensor values = at::full({n_block, max_k}, neg_inf, final_owned.options().dtype(at::kFloat));
+    at::Tensor ids = at::full({n_block, max_k}, -1, at::TensorOptions().dtype(at::kLong).device(here));
+    if (n_block > 0 && local_k > 0) {
+      at::Tensor scores = at::mm(users, my_items_t);
+      if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+      std::vector<int64_t> mask;
+      const int64_t* lp = all_len.data_ptr<int64_t>();
+      const int64_t* sp = all_seen.data_ptr<int64_t>();
+      for (int64_t j = 0, off = 0; j < n_block; off += lp[j], ++j) {
+        for (int64_t x = off; x < off + lp[j]; ++x) {
+          const auto it = std::lower_bound(item_ids_.begin(), item_ids_.end(), sp[x]);
+          if (it != item_ids_.end() && *it == sp[x]) mask.push_back(j * n_mine + (it - item_ids_.begin()));
+        }
+      }
+      scores.view({-1}).index_fill_(0, at::tensor(mask, at::kLong).to(here), neg_inf);
+      auto [v, col] = at::topk(scores, local_k, 1, true, true);
+      values.slice(1, 0, local_k).copy_(v);
+      ids.slice(1, 0, local_k).copy_(my_item_ids.index_select(0, col.reshape({-1})).view(col.sizes()));
+    }
+    // Each user's P candidate lists go back to the user's owner, which keeps
+    // the best max_k of the P x max_k.
+    const at::Tensor got_v = comm.all_to_all_v(values.to(dev), block_counts,
+                                               std::vector<int64_t>(P, e - b)).to(here);
+    const at::Tensor got_i = comm.all_to_all_v(ids.to(dev), block_counts,
+                                               std::vector<int64_t>(P, e - b)).to(here);
+    if (e == b) continue;
+    // [P, n, K] -> [n, P * K]
+    const at::Tensor cand_v = got_v.view({P, e - b, max_k}).permute({1, 0, 2}).reshape({e - b, -1});
+    const at::Tensor cand_i = got_i.view({P, e - b, max_k}).permute({1, 0, 2}).reshape({e - b, -1});
+    const at::Tensor pick = std::get<1>(at::topk(cand_v, max_k, 1, true, true));
+    const at::Tensor top = cand_i.gather(1, pick).to(at::kCPU).contiguous();
+    const int64_t* tp = top.data_ptr<int64_t>();
+    for (int64_t k = b; k < e; ++k) {
+      add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
+                          shard_.test.item.data() + test_end_[k], topk_, sums.data());
+    }
+  }
+  EvalResult r = finish(std::move(sums), n_users, comm, at::Tensor());
+  r.seconds = watch.seconds();
+  return r;
+}
+
+EvalResult Evaluator::evaluate_replicated(const at::Tensor& final_owned,
+                                          comm::Communicator& comm) const {
   Stopwatch watch;
   at::NoGradGuard no_grad;
   const at::Device dev = comm.device();
@@ -195,10 +306,7 @@ EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& 
       std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
   const int64_t n_users = static_cast<int64_t>(test_users_.size());
   // Every rank runs as many blocks as the rank with the most users.
-  at::Tensor rounds =
-      at::tensor({(n_users + batch_users_ - 1) / batch_users_}, at::kLong).to(comm.device());
-  comm.all_reduce(rounds, comm::ReduceOp::kMax);
-  const int64_t n_rounds = rounds.cpu().item<int64_t>();
+  const int64_t n_rounds = rounds(comm);
   std::vector<double> sums(4 * topk_.size(), 0.0);
   at::Tensor hits;
   if (coverage) {

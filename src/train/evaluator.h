@@ -2,8 +2,10 @@
 // Full-ranking evaluation: every test user's scores over ALL items, with the
 // user's train items excluded; Recall@K, NDCG@K (ideal DCG over
 // min(|test|, K) hits, as the LightGCN reference), Precision@K and HitRate@K,
-// averaged over users with test items. Each rank scores its own users
-// against all item vectors, which are all-gathered (docs/architecture.md).
+// averaged over users with test items. Item vectors are either all-gathered
+// (each rank scores its own users against all items) or stay with their
+// owners (each rank scores every rank's user block against its own items and
+// returns a local top-K that the user's owner merges): docs/architecture.md.
 
 #include <ATen/core/Tensor.h>
 
@@ -24,15 +26,26 @@ struct EvalResult {
   double seconds = 0;
 };
 
+// Where item vectors live during evaluation (eval.items).
+enum class ItemPlacement {
+  kAuto,        // sharded when P > 1 and the item matrix passes 128 MiB
+  kReplicated,  // all-gathered to every rank: I x D floats per rank
+  kSharded,     // with their owners: I / P x D per rank, user blocks travel
+};
+ItemPlacement parse_item_placement(const std::string& s, const std::string& where);
+
 class Evaluator {
  public:
   // `user_fraction` < 1 evaluates a sample of the test users (eval.users):
   // user u takes part iff a hash of u alone falls below the fraction, so the
   // sample does not depend on the partition, the seed or the command.
   Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
-            double user_fraction = 1.0);
+            double user_fraction = 1.0, ItemPlacement items = ItemPlacement::kAuto);
   // Collective. `final_owned`: final vectors of the shard's owned rows.
   EvalResult evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const;
+  // The placement evaluate() uses for vectors of `dim` floats (collective
+  // only in that every rank gets the same answer: it reads no rank state).
+  bool sharded(int64_t dim, int ranks) const;
 
   // Scores of the test users test_user_ids()[b..e) over all items: [e - b,
   // num_items], float. Every rank calls it the same number of times (with
@@ -54,7 +67,13 @@ class Evaluator {
   std::vector<int64_t> test_begin_, test_end_;    // their test items in shard.test
   std::vector<int64_t> train_begin_, train_end_;  // their train items in shard.train
   std::vector<int64_t> item_rows_;                // local rows of owned items
-  std::vector<int64_t> item_ids_;                 // their item ids
+  std::vector<int64_t> item_ids_;                 // their item ids (ascending)
+  ItemPlacement items_;
+
+  EvalResult evaluate_replicated(const at::Tensor& final_owned, comm::Communicator& comm) const;
+  EvalResult evaluate_sharded(const at::Tensor& final_owned, comm::Communicator& comm) const;
+  // Rounds of user blocks every rank runs: the most any rank needs.
+  int64_t rounds(comm::Communicator& comm) const;
 
   // Masks the train items of users b..e in `scores`, ranks, adds the metrics
   // of each user to `sums` and marks the items of each top-k list in `hits`

@@ -287,7 +287,8 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   Adam adam(params, c.lr);
   const Sampler sampler(c.sampler, c.seed, c.batch_size, shard, meta.owner, comm);
   const Evaluator evaluator(shard, c.topk, c.eval_batch_users,
-                            eval_user_fraction(shard, c.eval_users, comm));
+                            eval_user_fraction(shard, c.eval_users, comm),
+                            parse_item_placement(c.eval_items, "eval.items"));
   const bool cosine = c.score == "cosine";
   const BprInputs bpr_inputs{net.get(), e0,     owned_ids, owner,           U,
                              c.weight_decay, &comm, cosine,    neighbors.get()};

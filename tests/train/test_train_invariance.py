@@ -1,6 +1,7 @@
 """Partition invariance under real mpirun: P = 1, 2 and 4 ranks with METIS and
 with random partitions give the same global loss at each of 30 steps and the
-same final metrics, within 1e-5 relative; and so do the losses over shared
+same final metrics, within 1e-5 relative (also with item-sharded evaluation,
+eval.items sharded, at P = 2, 4, and at K = 100 beyond a rank's items); and so do the losses over shared
 negatives (train.loss softmax and ccl, cosine scores) at P = 1, 2, 4; and so does
 minibatch propagation over sampled neighbourhoods (train.propagation minibatch), with
 bpr over METIS and random partitions and with softmax and NGCF at P = 1, 2, 4."""
@@ -45,10 +46,27 @@ with tempfile.TemporaryDirectory() as d:
         for P in (1, 2, 4):
             results[(method, P)] = train(os.path.join(d, f"{method}-{P}"), P,
                                          "--set", f"partition.method={method}")
+    # Item-sharded evaluation (local top-K per rank, merged by the user's owner)
+    # gives the metrics of the replicated one.
+    for P in (2, 4):
+        results[("metis-sharded", P)] = train(os.path.join(d, f"metis-sharded-{P}"), P,
+                                              "--set", "partition.method=metis",
+                                              "--set", "eval.items=sharded")
     worst, ref_final = worst_difference(results)
-    print(f"bpr: largest relative difference over 6 runs: {worst:.2e}; "
+    print(f"bpr: largest relative difference over 8 runs: {worst:.2e}; "
           f"final recall@20 {ref_final['recall@20']:.4f}")
     assert worst <= 1e-5, worst
+    # K = 100 beyond the ~75 items a rank owns at P = 4: padded local lists.
+    placed = {}
+    for items in ("replicated", "sharded"):
+        _, placed[items] = train(os.path.join(d, f"k100-{items}"), 4, "--set",
+                                 "eval.topk=[20,100]", "--set", "eval.metric=recall@100",
+                                 "--set", f"eval.items={items}")
+    for name in ("recall@100", "ndcg@100", "precision@100", "hitrate@100", "recall@20"):
+        a, b = placed["sharded"][name], placed["replicated"][name]
+        assert abs(a - b) <= 1e-5 * abs(b), (name, a, b)
+    print(f"eval.items sharded == replicated at K = 100, P = 4: recall@100 "
+          f"{placed['sharded']['recall@100']:.4f}")
     def across_ranks(name, *sets):
         """The same run at P = 1, 2, 4: the same losses and metrics within 1e-5."""
         results = {P: train(os.path.join(d, f"{name}-{P}"), P, *sets) for P in (1, 2, 4)}
