@@ -4,7 +4,8 @@
 # epoch in minibatch mode under mpirun, and the model is compared with
 # popularity on the same sampled test users. One Markdown row per size:
 # wall time and peak RSS of every stage (every rank's for train), trained
-# edges per second (and per core), Recall@20 of the model and of popularity.
+# edges per second (and per core), Recall@20 of the model and of popularity,
+# then the export by the same ranks (each writes its rows; model.h5 joins them).
 #   bench/scale.sh [SIZE ...]     SIZE: 10M, 30M, 100M, or USERS:ITEMS:INTERACTIONS
 # Environment: RANKS (2), PARTITION (random), LAYERS (1), FANOUTS (10), DIM
 # (64), BATCH (8192), LR (0.01), EVAL_USERS (10000), THREADS (cores / ranks),
@@ -36,8 +37,8 @@ timed() {
   /usr/bin/python3 -c "print(round($EPOCHREALTIME - $start, 1))"
 }
 
-echo "| interactions | train edges | synth s | prepare s / MiB | partition s / MiB | train s (epoch) | eval s | train peak RSS MiB per rank | edges/s | edges/s/core | Recall@20 | popularity | ratio |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| interactions | train edges | synth s | prepare s / MiB | partition s / MiB | train s (epoch) | eval s | train peak RSS MiB per rank | export s / MiB per rank | edges/s | edges/s/core | Recall@20 | popularity | ratio |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"
 for size in "${SIZES[@]}"; do
   case $size in
     *:*:*) IFS=: read -r users items n <<< "$size" ;;
@@ -65,11 +66,15 @@ for size in "${SIZES[@]}"; do
   rm -rf "$d/run"
   train_s=$(timed "$d/train.out" mpirun -np "$RANKS" "$BIN" --log-level warn train --force \
     "${args[@]}")
+  export_s=$(timed "$d/export.json" mpirun -np "$RANKS" "$BIN" --log-level warn export \
+    --checkpoint "$d/run/checkpoints" --out "$d/model.h5" --json)
   mpirun -np "$RANKS" "$BIN" --log-level warn baseline --method popularity --dataset "$d/data.h5" \
     --parts "$d/parts" --eval-users "${EVAL_USERS:-10000}" --json > "$d/popularity.json"
-  /usr/bin/python3 - "$d" "$n" "$synth_s" "$prep_s" "$part_s" "$train_s" "$CORES" <<'PY'
+  /usr/bin/python3 - "$d" "$n" "$synth_s" "$prep_s" "$part_s" "$train_s" "$CORES" "$export_s" <<'PY'
 import json, sys
-d, n, synth_s, prep_s, part_s, train_s, cores = sys.argv[1:]
+d, n, synth_s, prep_s, part_s, train_s, cores, export_s = sys.argv[1:]
+export = json.load(open(f"{d}/export.json"))
+export_rss = " / ".join(f"{x:.0f}" for x in export["peak_rss_mib"])
 prep = json.load(open(f"{d}/prepare.json"))
 part = json.load(open(f"{d}/partition.json"))
 records = [json.loads(line) for line in open(f"{d}/run/metrics.jsonl")]
@@ -81,7 +86,7 @@ eps = epoch["edges_per_second"]
 rss = " / ".join(f"{x:.0f}" for x in final["peak_rss_mib"])
 print(f"| {int(n):,} | {prep['train']:,} | {synth_s} | {prep_s} / {mib(prep['peak_rss_bytes']):.0f} "
       f"| {part_s} / {mib(part['peak_rss_bytes']):.0f} | {train_s} ({epoch['epoch_seconds']:.1f}) "
-      f"| {epoch['eval_seconds']:.1f} | {rss} | {eps:,.0f} | {eps / int(cores):,.0f} "
+      f"| {epoch['eval_seconds']:.1f} | {rss} | {export_s} / {export_rss} | {eps:,.0f} | {eps / int(cores):,.0f} "
       f"| {epoch['recall@20']:.4f} | {pop['recall@20']:.4f} "
       f"| {epoch['recall@20'] / max(pop['recall@20'], 1e-12):.1f}x |", flush=True)
 PY

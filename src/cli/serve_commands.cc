@@ -5,9 +5,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <mpi.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "comm/communicator.h"
+#include "comm/communicator_factory.h"
 #include "comm/mpi_runtime.h"
 #include "core/check.h"
 #include "core/digest.h"
@@ -60,13 +63,33 @@ class ExportCommand : public Command {
                     "KEY_FILE: store user ids as HMAC-SHA256(key, id), rows in pseudonym order "
                     "(docs/interests.md)");
     add_allow_readable_key(sub, &o_.allow_readable_key);
+    sub->add_option("--parts", o_.parts,
+                    "Under mpirun -np P: the P-part partition folder to export by (default: the "
+                    "run's data.parts; made on the fly when absent or for another rank count)");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
   int run() override {
     comm::MpiRuntime mpi(nullptr, nullptr);
     if (o_.interests) serve::check_interest_options(o_.interest_options);
-    const serve::ExportReport r = serve::run_export(o_);
+    int ranks = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    if (ranks == 1) {
+      if (!o_.parts.empty()) {
+        HR_THROW(UsageError, "--parts is for an export under mpirun -np P (P > 1)");
+      }
+      return report(serve::run_export(o_), 0);
+    }
+    // Each rank exports its shard and writes its own rows (docs/formats.md).
+    return comm::run_or_abort_job([&] {
+      auto comm = comm::make_communicator("mpi", false, 600);
+      const serve::ExportReport r = serve::run_sharded_export(o_, *comm);
+      return comm->rank() == 0 ? report(r, comm->size()) : 0;
+    });
+  }
+
+ private:
+  int report(const serve::ExportReport& r, int ranks) const {
     const nlohmann::json j = {{"checkpoint", r.checkpoint},
                               {"out", r.out},
                               {"users", r.users},
@@ -79,16 +102,18 @@ class ExportCommand : public Command {
                               {"interest_seconds", r.interest_seconds},
                               {"cold_items", r.cold_items},
                               {"cold_users", r.cold_users},
-                              {"pseudonymized", !o_.pseudonymize_key_file.empty()}};
+                              {"pseudonymized", !o_.pseudonymize_key_file.empty()},
+                              {"parts", ranks},
+                              {"peak_rss_mib", r.peak_rss_mib}};
     print_report(json_, j,
-                 fmt::format("wrote {}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "
+                 fmt::format("wrote {}{}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "
                              "{:.2f} s",
-                             r.out, r.users, r.items, r.dim, o_.dtype,
+                             r.out, ranks > 0 ? fmt::format(" and {} parts in {}.parts", ranks, r.out) : "",
+                             r.users, r.items, r.dim, o_.dtype,
                              static_cast<double>(r.bytes) / (1 << 20), r.checkpoint, r.seconds));
     return 0;
   }
 
- private:
   serve::ExportOptions o_;
   bool json_ = false;
 };
@@ -142,7 +167,7 @@ class RecommendCommand : public Command {
     data::Dataset seen;
     if (!dataset_.empty()) {
       seen = data::read_dataset(dataset_);
-      serve::align_users_to_dataset(m, seen, key);
+      serve::align_to_dataset(m, seen, key);
       o_.seen = &seen;
     }
     const auto recs = serve::recommend(m, users, o_, key);
@@ -226,7 +251,7 @@ class EvaluateCommand : public Command {
     comm::MpiRuntime mpi(nullptr, nullptr);
     serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
-    serve::align_users_to_dataset(m, d, key);
+    serve::align_to_dataset(m, d, key);
     std::map<std::string, double> metrics;
     if (strategy_.empty()) {
       metrics = serve::evaluate_model(m, d, k_);
@@ -282,7 +307,7 @@ class InterestsCommand : public Command {
     const std::string key = key_of(key_file_, allow_readable_key_);
     serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
-    serve::align_users_to_dataset(m, d, key);
+    serve::align_to_dataset(m, d, key);
     serve::check_model_dataset(m, d);
     const auto& tt = d.train;
     if (!user_.empty()) {

@@ -1,5 +1,6 @@
 #include "data/dataset.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -146,6 +147,21 @@ DatasetInfo read_dataset_info(const std::string& path) {
     }
   }
   return info;
+}
+
+std::vector<std::string> read_original_ids(const std::string& path, const std::vector<int64_t>& ids,
+                                           int64_t num_users) {
+  h5::Handle file = h5::open_file(path, "dataset");
+  check_header(file.get(), path);
+  const auto first_item = std::lower_bound(ids.begin(), ids.end(), num_users);
+  std::vector<std::string> out =
+      h5::read_strings_at(file.get(), "users/original_id", std::vector<int64_t>(ids.begin(), first_item));
+  std::vector<int64_t> items(first_item, ids.end());
+  for (int64_t& v : items) v -= num_users;
+  for (std::string& s : h5::read_strings_at(file.get(), "items/original_id", items)) {
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 Dataset read_dataset(const std::string& path) {

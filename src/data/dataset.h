@@ -53,6 +53,10 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
                    const std::string& fingerprint);
 Dataset read_dataset(const std::string& path);
 DatasetInfo read_dataset_info(const std::string& path);
+// The original ids of the dense ids `ids` (ascending; users are 0..U-1, items
+// U..U+I-1), reading only those rows of the id tables.
+std::vector<std::string> read_original_ids(const std::string& path, const std::vector<int64_t>& ids,
+                                           int64_t num_users);
 // Whether `path` is an existing dataset.h5 (the output rule's probe: only a
 // dataset may be replaced by a dataset).
 bool is_dataset_file(const std::string& path);

@@ -332,6 +332,59 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
            "cannot write {}", describe(loc, name));
 }
 
+void write_virtual(hid_t loc, const std::string& name, VirtualType type, int64_t cols,
+                   const std::vector<VirtualPart>& parts) {
+  int64_t rows = 0;
+  for (const VirtualPart& p : parts) rows += p.rows;
+  const int rank = cols > 0 ? 2 : 1;
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  Handle space(H5_CHECK(H5Screate_simple(rank, dims, nullptr), "dataspace"), H5Sclose);
+  Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
+  H5_CHECK(H5Pset_obj_track_times(plist.get(), 0), "plist");
+  Handle file_type = type == VirtualType::kString    ? string_type()
+                     : type == VirtualType::kFloat16 ? half_type()
+                                                     : Handle(H5_CHECK(H5Tcopy(H5T_IEEE_F32LE),
+                                                                       "type"),
+                                                              H5Tclose);
+  hsize_t offset = 0;
+  for (const VirtualPart& p : parts) {
+    if (p.rows == 0) continue;
+    hsize_t start[2] = {offset, 0};
+    hsize_t count[2] = {static_cast<hsize_t>(p.rows), static_cast<hsize_t>(cols)};
+    H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+             "selection of {}", describe(loc, name));
+    Handle src(H5_CHECK(H5Screate_simple(rank, count, nullptr), "dataspace"), H5Sclose);
+    H5_CHECK(H5Pset_virtual(plist.get(), space.get(), p.file.c_str(), p.dataset.c_str(),
+                            src.get()),
+             "cannot map {}:{} into {}", p.file, p.dataset, describe(loc, name));
+    offset += static_cast<hsize_t>(p.rows);
+  }
+  H5_CHECK(H5Sselect_all(space.get()), "selection of {}", describe(loc, name));
+  Handle dset(H5_CHECK(H5Dcreate2(loc, name.c_str(), file_type.get(), space.get(), H5P_DEFAULT,
+                                  plist.get(), H5P_DEFAULT),
+                       "cannot create {}", describe(loc, name)),
+              H5Dclose);
+}
+
+std::vector<std::string> virtual_files(hid_t loc, const std::string& name) {
+  Handle dset = open_dataset(loc, name);
+  Handle plist(H5_CHECK(H5Dget_create_plist(dset.get()), "plist of {}", describe(loc, name)),
+               H5Pclose);
+  std::vector<std::string> files;
+  if (H5Pget_layout(plist.get()) != H5D_VIRTUAL) return files;
+  size_t n = 0;
+  H5_CHECK(H5Pget_virtual_count(plist.get(), &n), "mappings of {}", describe(loc, name));
+  for (size_t k = 0; k < n; ++k) {
+    const ssize_t len = H5Pget_virtual_filename(plist.get(), k, nullptr, 0);
+    H5_CHECK(len, "mapping {} of {}", k, describe(loc, name));
+    std::string f(static_cast<size_t>(len) + 1, '\0');
+    H5Pget_virtual_filename(plist.get(), k, f.data(), f.size());
+    f.resize(static_cast<size_t>(len));
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
 std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
@@ -349,6 +402,39 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   for (char* p : ptrs) out.emplace_back(p == nullptr ? "" : p);
   Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
+std::vector<std::string> read_strings_at(hid_t loc, const std::string& name,
+                                         const std::vector<int64_t>& rows) {
+  Handle dset = open_dataset(loc, name);
+  const int64_t n = checked_size_1d(dset.get(), loc, name);
+  std::vector<std::string> out;
+  if (rows.empty()) return out;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (rows[k] < 0 || rows[k] >= n || (k > 0 && rows[k] <= rows[k - 1])) {
+      HR_THROW(InputError, "{}: row {} is out of range or out of order ({} rows)",
+               describe(loc, name), rows[k], n);
+    }
+  }
+  Handle file_type(H5_CHECK(H5Dget_type(dset.get()), "type"), H5Tclose);
+  if (H5Tget_class(file_type.get()) != H5T_STRING || H5Tis_variable_str(file_type.get()) <= 0) {
+    HR_THROW(InputError, "{}: expected variable-length strings", describe(loc, name));
+  }
+  Handle type = string_type();
+  Handle file_space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+  std::vector<hsize_t> coords(rows.begin(), rows.end());
+  H5_CHECK(H5Sselect_elements(file_space.get(), H5S_SELECT_SET, coords.size(), coords.data()),
+           "selection of {}", describe(loc, name));
+  hsize_t count = rows.size();
+  Handle mem_space(H5_CHECK(H5Screate_simple(1, &count, nullptr), "dataspace"), H5Sclose);
+  std::vector<char*> ptrs(rows.size(), nullptr);
+  H5_CHECK(H5Dread(dset.get(), type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                   ptrs.data()),
+           "cannot read {}", describe(loc, name));
+  out.reserve(ptrs.size());
+  for (char* p : ptrs) out.emplace_back(p == nullptr ? "" : p);
+  H5Dvlen_reclaim(type.get(), mem_space.get(), H5P_DEFAULT, ptrs.data());
   return out;
 }
 

@@ -63,6 +63,24 @@ std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows
 // Variable-length UTF-8 strings, readable as str by h5py.
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);
 std::vector<std::string> read_strings(hid_t loc, const std::string& name);
+// Only the elements at `rows` (ascending), in that order.
+std::vector<std::string> read_strings_at(hid_t loc, const std::string& name,
+                                         const std::vector<int64_t>& rows);
+
+// A virtual dataset (HDF5 VDS) joining same-named datasets of other files
+// end to end along the first dimension: rows of part k follow those of part
+// k - 1. The parts' `file` names are stored as given (relative names resolve
+// against the virtual file's folder). `cols` 0: 1-D; else [rows, cols].
+enum class VirtualType { kString, kFloat32, kFloat16 };
+struct VirtualPart {
+  std::string file;
+  std::string dataset;
+  int64_t rows = 0;
+};
+void write_virtual(hid_t loc, const std::string& name, VirtualType type, int64_t cols,
+                   const std::vector<VirtualPart>& parts);
+// The source files of a virtual dataset, as stored; empty for any other layout.
+std::vector<std::string> virtual_files(hid_t loc, const std::string& name);
 
 void set_attr(hid_t loc, const std::string& name, int64_t value);
 void set_attr(hid_t loc, const std::string& name, double value);

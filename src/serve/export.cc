@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
+#include <random>
 
 #include "checkpoint/checkpoint.h"
 #include "comm/mpi_communicator.h"
@@ -15,13 +17,78 @@
 #include "core/resources.h"
 #include "data/dataset.h"
 #include "graph/csr.h"
+#include "h5/file.h"
 #include "model/model.h"
+#include "partition/shard_file.h"
 #include "serve/model_file.h"
 #include "train/config.h"
 #include "train/content.h"
 #include "train/contrastive_step.h"
+#include "train/trainer.h"
 
 namespace halorec::serve {
+
+namespace {
+
+// Cold-start items (users): content but no interactions. Isolated nodes of
+// the same model with id vector zero, so the vector comes from the encoder
+// alone: the same encoders (both kinds) with the trained dense weights.
+// Undefined when there are none.
+at::Tensor cold_vectors(bool items, const train::NodeFeatures& features,
+                        const train::TrainConfig& c, const std::vector<at::Tensor>& dense) {
+  const data::Features& f = items ? features.items : features.users;
+  if (!(items ? features.has_items : features.has_users) || f.cold_ids.empty()) return {};
+  const int64_t nc = static_cast<int64_t>(f.cold_ids.size());
+  const std::vector<int64_t> empty_indptr(static_cast<size_t>(nc) + 1, 0);
+  const model::LocalGraph cold_graph = model::make_local_graph(nc, empty_indptr, {}, {}, true);
+  std::vector<int64_t> ids(static_cast<size_t>(nc));
+  for (int64_t k = 0; k < nc; ++k) ids[static_cast<size_t>(k)] = k;
+  // Cold nodes as the only items (num_users 0) or the only users (num_users nc).
+  train::NodeFeatures cold;
+  cold.has_items = features.has_items;
+  cold.has_users = features.has_users;
+  cold.items.dim = features.items.dim;
+  cold.users.dim = features.users.dim;
+  data::Features& target = items ? cold.items : cold.users;
+  target.rows = f.cold_rows;
+  target.present.assign(static_cast<size_t>(nc), 1);
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  comm::ExchangePlan none;
+  none.send_index = at::empty({0}, at::kLong);
+  none.send_counts = {0};
+  none.recv_counts = {0};
+  const model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(ids, at::kLong)},
+                                    at::TensorOptions().dtype(at::kFloat));
+  cold_net = train::attach_content(std::move(cold_net), c, cold, ids, items ? 0 : nc,
+                                   at::TensorOptions().dtype(at::kFloat));
+  std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
+  for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
+  return train::scoring_vectors(cold_net->forward(at::zeros({nc, c.dim}), 0, false),
+                                c.score == "cosine")
+      .contiguous();
+}
+
+// The first of committed[from..] (newest first) whose identity and config
+// read; each one skipped is named, the last one's error is thrown.
+size_t newest_readable(const std::vector<std::string>& committed, size_t from,
+                       checkpoint::Identity* id, train::TrainConfig* c, std::string* config_yaml) {
+  for (size_t pick = from;; ++pick) {
+    try {
+      *id = checkpoint::read_identity(committed[pick], config_yaml);
+      *c = train::config_from_yaml(*config_yaml, committed[pick] + "/dense.h5:config");
+      return pick;
+    } catch (const std::exception& e) {
+      const bool ours = dynamic_cast<const InputError*>(&e) != nullptr ||
+                        dynamic_cast<const ConfigError*>(&e) != nullptr;
+      if (!ours || pick + 1 >= committed.size()) throw;
+      log::warn("skipping checkpoint {}: {}; trying the one before it", committed[pick],
+                e.what());
+    }
+  }
+}
+
+}  // namespace
 
 ExportReport run_export(const ExportOptions& o) {
   if (o.dtype != "fp32" && o.dtype != "fp16") {
@@ -38,26 +105,15 @@ ExportReport run_export(const ExportOptions& o) {
   }
   // The newest committed checkpoint that reads; each one skipped is named.
   // (A single checkpoint given by name is used or refused, never replaced.)
-  size_t pick = 0;
+  std::string config_yaml;
+  checkpoint::Identity id;
+  train::TrainConfig c;
+  size_t pick = newest_readable(committed, 0, &id, &c, &config_yaml);
   auto skip_or_throw = [&](const std::exception& e) {
     if (pick + 1 >= committed.size()) throw;
     log::warn("skipping checkpoint {}: {}; trying the one before it", committed[pick], e.what());
     ++pick;
   };
-  std::string config_yaml;
-  checkpoint::Identity id;
-  train::TrainConfig c;
-  for (;;) {
-    try {
-      id = checkpoint::read_identity(committed[pick], &config_yaml);
-      c = train::config_from_yaml(config_yaml, committed[pick] + "/dense.h5:config");
-      break;
-    } catch (const InputError& e) {
-      skip_or_throw(e);
-    } catch (const ConfigError& e) {
-      skip_or_throw(e);
-    }
-  }
   const std::string dataset_path = o.dataset.empty() ? c.dataset : o.dataset;
   check_output_file({"--out", o.out},
                     {{"--checkpoint", o.checkpoint}, {"--checkpoint", committed[pick]},
@@ -129,37 +185,8 @@ ExportReport run_export(const ExportOptions& o) {
   const at::Tensor final_vectors =
       train::scoring_vectors(net->forward(content.e0, 0, false), cosine).contiguous();
 
-  // Cold-start items (users): content but no interactions. Isolated nodes of
-  // the same model with id vector zero, so the vector comes from the encoder
-  // alone. The same encoders (both kinds) with the trained weights.
-  auto cold_vectors = [&](bool items) -> at::Tensor {
-    const data::Features& f = items ? features.items : features.users;
-    if (!(items ? features.has_items : features.has_users) || f.cold_ids.empty()) return {};
-    const int64_t nc = static_cast<int64_t>(f.cold_ids.size());
-    const std::vector<int64_t> empty_indptr(static_cast<size_t>(nc) + 1, 0);
-    const model::LocalGraph cold_graph = model::make_local_graph(nc, empty_indptr, {}, {}, true);
-    std::vector<int64_t> ids(static_cast<size_t>(nc));
-    for (int64_t k = 0; k < nc; ++k) ids[static_cast<size_t>(k)] = k;
-    // Cold nodes as the only items (num_users 0) or the only users (num_users nc).
-    train::NodeFeatures cold;
-    cold.has_items = features.has_items;
-    cold.has_users = features.has_users;
-    cold.items.dim = features.items.dim;
-    cold.users.dim = features.users.dim;
-    data::Features& target = items ? cold.items : cold.users;
-    target.rows = f.cold_rows;
-    target.present.assign(static_cast<size_t>(nc), 1);
-    auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(ids, at::kLong)},
-                                      at::TensorOptions().dtype(at::kFloat));
-    cold_net = train::attach_content(std::move(cold_net), c, cold, ids, items ? 0 : nc,
-                                     at::TensorOptions().dtype(at::kFloat));
-    std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
-    for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
-    return train::scoring_vectors(cold_net->forward(at::zeros({nc, c.dim}), 0, false), cosine)
-        .contiguous();
-  };
-  const at::Tensor cold_items = cold_vectors(true);
-  const at::Tensor cold_users = cold_vectors(false);
+  const at::Tensor cold_items = cold_vectors(true, features, c, dense);
+  const at::Tensor cold_users = cold_vectors(false, features, c, dense);
 
   ModelFile m;
   m.user_ids = d.user_ids;
@@ -227,6 +254,234 @@ ExportReport run_export(const ExportOptions& o) {
   r.cold_items = m.cold_items;
   r.cold_users = m.cold_users;
   r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
+  r.seconds = watch.seconds();
+  r.peak_rss_mib = {static_cast<double>(peak_rss_bytes()) / (1 << 20)};
+  return r;
+}
+
+}  // namespace halorec::serve
+
+namespace halorec::serve {
+
+namespace {
+
+// Eight hex digits that tell one export's part files from another's.
+std::string new_tag(comm::Communicator& comm) {
+  at::Tensor t = at::zeros({1}, at::kLong);
+  if (comm.rank() == 0) {
+    std::random_device rd;
+    t.fill_(static_cast<int64_t>(rd() & 0xffffffffu));
+  }
+  t = t.to(comm.device());
+  comm.broadcast(t, 0);
+  return fmt::format("{:08x}", static_cast<uint32_t>(t.cpu().item<int64_t>()));
+}
+
+// Removes the part files of earlier exports to `out` (HaloRec's part
+// files only; anything else in the folder is left alone).
+void remove_stale_parts(const std::string& parts_dir, const std::string& tag) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parts_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file(ec) || name.rfind(tag + "-", 0) == 0) continue;
+    if (name.size() < 3 || name.substr(name.size() - 3) != ".h5") continue;
+    if (h5::file_format(e.path().string()) != kModelPartFormat) continue;
+    std::filesystem::remove(e.path(), ec);
+  }
+}
+
+}  // namespace
+
+ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm) {
+  Stopwatch watch;
+  const int P = comm.size();
+  const int rank = comm.rank();
+  if (o.interests) {
+    HR_THROW(UsageError,
+             "--interests with {} ranks: interests need every item vector in one process; export "
+             "on one process (no mpirun) to store them, or run 'halorec interests --model M "
+             "--dataset D' on this export",
+             P);
+  }
+  const std::string key = o.pseudonymize_key_file.empty()
+                              ? std::string()
+                              : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
+  const std::vector<std::string> committed = checkpoint::list_committed(o.checkpoint);
+  if (committed.empty()) {
+    HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
+  }
+  std::string config_yaml;
+  checkpoint::Identity id;
+  train::TrainConfig c;
+  const std::string dir = committed[newest_readable(committed, 0, &id, &c, &config_yaml)];
+  const std::string dataset_path = o.dataset.empty() ? c.dataset : o.dataset;
+  const std::string parts_dir = o.out + ".parts";
+  const std::vector<NamedPath> inputs = {
+      {"--checkpoint", o.checkpoint},
+      {"--checkpoint", dir},
+      {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset", dataset_path},
+      {"--pseudonymize", o.pseudonymize_key_file},
+      {"--parts", o.parts}};
+  if (rank == 0) {
+    check_output_file({"--out", o.out}, inputs, is_model_file);
+    check_output_folder({"--out (its parts folder)", parts_dir}, "model-parts", inputs, true, true);
+    make_marked_folder(parts_dir, "model-parts", "--out");
+  }
+  const data::DatasetInfo info = data::read_dataset_info(dataset_path);
+  if (info.fingerprint != id.dataset_fingerprint) {
+    HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", dir,
+             dataset_path);
+  }
+  // This rank's shard of a P-part partition: the run's own, or --parts
+  // (made on the fly when absent, stale or for another rank count).
+  train::TrainConfig pc = c;
+  pc.dataset = dataset_path;
+  if (!o.parts.empty()) pc.parts = o.parts;
+  const std::string parts = train::ensure_partition(pc, comm);
+  const partition::PartitionMeta meta = partition::read_meta(parts, false);
+  partition::check_partition_matches(meta, parts, dataset_path, info.fingerprint);
+  partition::Shard shard = partition::read_shard(parts, rank, meta);
+  const int64_t U = shard.num_users;
+  const model::LocalGraph graph =
+      model::make_local_graph(shard.num_owned() + shard.num_halo(), shard.indptr, shard.col,
+                              shard.value, P == 1, false);
+  std::vector<int64_t>().swap(shard.col);
+  std::vector<float>().swap(shard.value);
+  const comm::ExchangePlan halo = comm::make_exchange_plan(
+      shard.send_index, shard.send_offsets, shard.recv_offsets, at::TensorOptions());
+  const model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  const auto options = at::TensorOptions().dtype(at::kFloat);
+  auto net = model::make_model(mc, {&graph, &halo, &comm, at::tensor(shard.owned, at::kLong)},
+                               options);
+  train::NodeFeatures features;
+  if (!c.item_features.empty() || !c.user_features.empty()) {
+    features = train::load_features(c, dataset_path);
+    net = train::attach_content(std::move(net), c, features, shard.owned, U, options);
+  }
+  const checkpoint::Content content = checkpoint::load_checkpoint(dir, shard.owned, id);
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> dense = net->dense_parameters();
+  if (dense.size() != content.dense.size()) {
+    HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
+             "config {} (data.item_features, data.user_features or model.features changed?)",
+             dir, content.dense.size(), dense.size());
+  }
+  for (size_t k = 0; k < dense.size(); ++k) {
+    dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
+  }
+  const at::Tensor final_vectors =
+      train::scoring_vectors(net->forward(content.e0, 0, false), c.score == "cosine")
+          .contiguous();
+  const int64_t dim = final_vectors.size(1);
+
+  // This rank's rows: its owned users, then its owned items (by dense id);
+  // the last rank adds the cold-start ones, which model.h5 keeps last.
+  ModelPart part;
+  {
+    std::vector<std::string> ids = data::read_original_ids(dataset_path, shard.owned, U);
+    const int64_t n_users =
+        std::lower_bound(shard.owned.begin(), shard.owned.end(), U) - shard.owned.begin();
+    part.user_ids.assign(std::make_move_iterator(ids.begin()),
+                         std::make_move_iterator(ids.begin() + n_users));
+    part.item_ids.assign(std::make_move_iterator(ids.begin() + n_users),
+                         std::make_move_iterator(ids.end()));
+    const float* p = final_vectors.data_ptr<float>();
+    part.user_vectors.assign(p, p + n_users * dim);
+    part.item_vectors.assign(p + n_users * dim, p + final_vectors.numel());
+  }
+  int64_t cold[2] = {0, 0};  // items, users
+  if (rank == P - 1) {
+    for (const bool items : {true, false}) {
+      const at::Tensor v = cold_vectors(items, features, c, dense);
+      if (!v.defined()) continue;
+      const auto& f = items ? features.items : features.users;
+      auto& ids = items ? part.item_ids : part.user_ids;
+      auto& vectors = items ? part.item_vectors : part.user_vectors;
+      ids.insert(ids.end(), f.cold_ids.begin(), f.cold_ids.end());
+      vectors.insert(vectors.end(), v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+      cold[items ? 0 : 1] = static_cast<int64_t>(f.cold_ids.size());
+    }
+  }
+  if (!key.empty()) {
+    // Pseudonyms, rows in pseudonym order within the part (its warm users,
+    // then its cold ones): the row says nothing of the raw ids' order.
+    ModelFile rows;
+    rows.dim = dim;
+    for (std::string& user : part.user_ids) user = hmac_sha256_hex(key, user);
+    rows.user_ids = std::move(part.user_ids);
+    rows.user_vectors = std::move(part.user_vectors);
+    std::vector<int64_t> order(rows.user_ids.size());
+    for (size_t r = 0; r < order.size(); ++r) order[r] = static_cast<int64_t>(r);
+    const auto warm_end = order.end() - cold[1];
+    auto by_pseudonym = [&](int64_t x, int64_t y) {
+      return rows.user_ids[static_cast<size_t>(x)] < rows.user_ids[static_cast<size_t>(y)];
+    };
+    std::sort(order.begin(), warm_end, by_pseudonym);
+    std::sort(warm_end, order.end(), by_pseudonym);
+    reorder_users(rows, order);
+    part.user_ids = std::move(rows.user_ids);
+    part.user_vectors = std::move(rows.user_vectors);
+  }
+  const std::string tag = new_tag(comm);
+  const std::string file = fmt::format("{}-rank-{:05d}-of-{:05d}.h5", tag, rank, P);
+  write_model_part(part, dim, o.dtype, tag, rank, P,
+                   (std::filesystem::path(parts_dir) / file).string());
+  // Every part is written once every rank has its row counts.
+  std::vector<int64_t> counts_per_rank;
+  const at::Tensor counts =
+      comm.all_gather_v(at::tensor({static_cast<int64_t>(part.user_ids.size()),
+                                    static_cast<int64_t>(part.item_ids.size()), cold[0], cold[1]},
+                                   at::kLong)
+                            .view({1, 4})
+                            .to(comm.device()))
+          .cpu();
+  ExportReport r;
+  r.checkpoint = dir;
+  r.out = o.out;
+  r.users = info.num_users;
+  r.items = info.num_items;
+  r.dim = dim;
+  if (rank == 0) {
+    ModelFile m;
+    m.dim = dim;
+    m.model_type = c.model_type;
+    m.score = c.score;
+    m.layers = c.layers;
+    m.dataset_fingerprint = info.fingerprint;
+    m.step = content.state.global_step;
+    m.metrics_json = content.state.last_metrics_json;
+    m.dtype = o.dtype;
+    m.checkpoint = std::filesystem::absolute(dir).string();
+    m.cold_items = counts[P - 1][2].item<int64_t>();
+    m.cold_users = counts[P - 1][3].item<int64_t>();
+    if (!key.empty()) {
+      m.user_id_scheme = "hmac-sha256";
+      m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
+    }
+    std::vector<std::string> files;
+    std::vector<int64_t> users, items;
+    const std::string folder = std::filesystem::path(parts_dir).filename().string();
+    for (int q = 0; q < P; ++q) {
+      files.push_back(folder + "/" + fmt::format("{}-rank-{:05d}-of-{:05d}.h5", tag, q, P));
+      users.push_back(counts[q][0].item<int64_t>());
+      items.push_back(counts[q][1].item<int64_t>());
+    }
+    write_model_index(m, tag, files, users, items, o.out);
+    remove_stale_parts(parts_dir, tag);
+    r.cold_items = m.cold_items;
+    r.cold_users = m.cold_users;
+    r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
+    for (const std::string& f : files) {
+      r.bytes += static_cast<int64_t>(
+          std::filesystem::file_size(std::filesystem::path(parts_dir) / std::filesystem::path(f).filename()));
+    }
+  }
+  // model.h5 is committed when any rank returns.
+  const at::Tensor rss =
+      comm.all_gather_v(at::tensor({static_cast<double>(peak_rss_bytes()) / (1 << 20)}, at::kDouble)
+                            .to(comm.device()))
+          .cpu();
+  r.peak_rss_mib.assign(rss.data_ptr<double>(), rss.data_ptr<double>() + rss.numel());
   r.seconds = watch.seconds();
   return r;
 }

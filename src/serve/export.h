@@ -1,12 +1,19 @@
 #pragma once
 // `halorec export`: a checkpoint (any writer rank count) -> model.h5 with the
 // final vectors the model scores with (after propagation), by original id.
-// Runs in one process over the whole graph.
+// run_export runs in one process over the whole graph; run_sharded_export
+// runs on every rank of a job over its shard, and each rank writes its own
+// rows (model_file.h: ModelPart, write_model_index).
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "serve/interests.h"
+
+namespace halorec::comm {
+class Communicator;
+}
 
 namespace halorec::serve {
 
@@ -19,6 +26,7 @@ struct ExportOptions {
   InterestOptions interest_options;
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
   bool allow_readable_key = false;    // accept a key file others can read
+  std::string parts;  // sharded: partition folder (default: the run's data.parts)
 };
 
 struct ExportReport {
@@ -30,8 +38,12 @@ struct ExportReport {
   int64_t cold_users = 0;  // users likewise
   double interest_seconds = 0;
   double seconds = 0;
+  std::vector<double> peak_rss_mib;  // of each rank (one process: one)
 };
 
 ExportReport run_export(const ExportOptions& options);
+// Collective over `comm` (P ranks): model.h5 plus OUT.parts/ with one part file
+// per rank; the report's bytes (model.h5 and parts) on rank 0 only.
+ExportReport run_sharded_export(const ExportOptions& options, comm::Communicator& comm);
 
 }  // namespace halorec::serve

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "core/check.h"
 #include "core/quote.h"
@@ -11,37 +12,100 @@
 
 namespace halorec::serve {
 
+namespace {
+
+void write_attributes(hid_t f, const ModelFile& m) {
+  h5::set_attr(f, "format", kModelFormat);
+  h5::set_attr(f, "format_version", kModelFormatVersion);
+  h5::set_attr(f, "created_by", std::string("halorec ") + kVersion);
+  h5::set_attr(f, "model_type", m.model_type);
+  h5::set_attr(f, "score", m.score);
+  h5::set_attr(f, "dim", m.dim);
+  h5::set_attr(f, "layers", m.layers);
+  h5::set_attr(f, "dataset_fingerprint", m.dataset_fingerprint);
+  h5::set_attr(f, "step", m.step);
+  h5::set_attr(f, "metrics", m.metrics_json);
+  h5::set_attr(f, "dtype", m.dtype);
+  h5::set_attr(f, "checkpoint", m.checkpoint);
+  h5::set_attr(f, "user_ids", m.user_id_scheme);
+  h5::set_attr(f, "cold_items", m.cold_items);
+  h5::set_attr(f, "cold_users", m.cold_users);
+  if (!m.key_check.empty()) h5::set_attr(f, "key_check", m.key_check);
+}
+
+void write_rows(hid_t f, const std::vector<std::string>& user_ids,
+                const std::vector<float>& user_vectors, const std::vector<std::string>& item_ids,
+                const std::vector<float>& item_vectors, int64_t dim, bool half) {
+  for (const char* part : {"users", "items"}) {
+    const bool users = std::string(part) == "users";
+    h5::Handle g = h5::create_group(f, part);
+    const auto& ids = users ? user_ids : item_ids;
+    const auto& vec = users ? user_vectors : item_vectors;
+    h5::write_strings(g.get(), "original_id", ids);
+    h5::write_matrix(g.get(), "vector", vec.data(), static_cast<int64_t>(ids.size()), dim, half);
+  }
+}
+
+}  // namespace
+
+void write_model_part(const ModelPart& part, int64_t dim, const std::string& dtype,
+                      const std::string& tag, int rank, int ranks, const std::string& path) {
+  StagedPath staged(path);
+  {
+    h5::Handle file = h5::create_file(staged.temp());
+    const hid_t f = file.get();
+    h5::set_attr(f, "format", kModelPartFormat);
+    h5::set_attr(f, "format_version", kModelFormatVersion);
+    h5::set_attr(f, "tag", tag);
+    h5::set_attr(f, "rank", static_cast<int64_t>(rank));
+    h5::set_attr(f, "ranks", static_cast<int64_t>(ranks));
+    write_rows(f, part.user_ids, part.user_vectors, part.item_ids, part.item_vectors, dim,
+               dtype == "fp16");
+    h5::close_file(file, path);
+  }
+  staged.commit();
+}
+
+void write_model_index(const ModelFile& m, const std::string& tag,
+                       const std::vector<std::string>& part_files,
+                       const std::vector<int64_t>& users, const std::vector<int64_t>& items,
+                       const std::string& path) {
+  HR_CHECK(part_files.size() == users.size() && users.size() == items.size(),
+           "one user and item count per part");
+  StagedPath staged(path);
+  {
+    h5::Handle file = h5::create_file(staged.temp());
+    const hid_t f = file.get();
+    write_attributes(f, m);
+    h5::set_attr(f, "parts_tag", tag);
+    h5::set_attr(f, "parts", static_cast<int64_t>(part_files.size()));
+    const h5::VirtualType vt = m.dtype == "fp16" ? h5::VirtualType::kFloat16
+                                                 : h5::VirtualType::kFloat32;
+    for (const char* part : {"users", "items"}) {
+      const bool u = std::string(part) == "users";
+      h5::Handle g = h5::create_group(f, part);
+      std::vector<h5::VirtualPart> ids, vectors;
+      for (size_t k = 0; k < part_files.size(); ++k) {
+        const int64_t rows = u ? users[k] : items[k];
+        ids.push_back({part_files[k], std::string(part) + "/original_id", rows});
+        vectors.push_back({part_files[k], std::string(part) + "/vector", rows});
+      }
+      h5::write_virtual(g.get(), "original_id", h5::VirtualType::kString, 0, ids);
+      h5::write_virtual(g.get(), "vector", vt, m.dim, vectors);
+    }
+    h5::close_file(file, path);
+  }
+  staged.commit();
+}
+
 void write_model_file(const ModelFile& m, const std::string& path) {
   StagedPath staged(path);
   {
     h5::Handle file = h5::create_file(staged.temp());
     const hid_t f = file.get();
-    h5::set_attr(f, "format", kModelFormat);
-    h5::set_attr(f, "format_version", kModelFormatVersion);
-    h5::set_attr(f, "created_by", std::string("halorec ") + kVersion);
-    h5::set_attr(f, "model_type", m.model_type);
-    h5::set_attr(f, "score", m.score);
-    h5::set_attr(f, "dim", m.dim);
-    h5::set_attr(f, "layers", m.layers);
-    h5::set_attr(f, "dataset_fingerprint", m.dataset_fingerprint);
-    h5::set_attr(f, "step", m.step);
-    h5::set_attr(f, "metrics", m.metrics_json);
-    h5::set_attr(f, "dtype", m.dtype);
-    h5::set_attr(f, "checkpoint", m.checkpoint);
-    h5::set_attr(f, "user_ids", m.user_id_scheme);
-    h5::set_attr(f, "cold_items", m.cold_items);
-    h5::set_attr(f, "cold_users", m.cold_users);
-    if (!m.key_check.empty()) h5::set_attr(f, "key_check", m.key_check);
-    const bool half = m.dtype == "fp16";
-    for (const char* part : {"users", "items"}) {
-      const bool users = std::string(part) == "users";
-      h5::Handle g = h5::create_group(f, part);
-      const auto& ids = users ? m.user_ids : m.item_ids;
-      const auto& vec = users ? m.user_vectors : m.item_vectors;
-      h5::write_strings(g.get(), "original_id", ids);
-      h5::write_matrix(g.get(), "vector", vec.data(), static_cast<int64_t>(ids.size()), m.dim,
-                       half);
-    }
+    write_attributes(f, m);
+    write_rows(f, m.user_ids, m.user_vectors, m.item_ids, m.item_vectors, m.dim,
+               m.dtype == "fp16");
     if (!m.interests.empty()) {
       const InterestTable& t = m.interests;
       h5::Handle g = h5::create_group(f, "interests");
@@ -58,6 +122,38 @@ void write_model_file(const ModelFile& m, const std::string& path) {
   }
   staged.commit();
 }
+
+namespace {
+
+// A model exported by several ranks reads its rows from part files: HDF5
+// would serve fill values (zero vectors, empty ids) for a missing one, so
+// every part must be there and belong to this export.
+void check_parts(hid_t f, const std::string& path) {
+  const std::string tag = h5::get_attr_string(f, "parts_tag");
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  for (const char* name : {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
+    for (const std::string& file : h5::virtual_files(f, name)) {
+      const std::filesystem::path p =
+          std::filesystem::path(file).is_absolute() ? std::filesystem::path(file) : folder / file;
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(p, ec)) {
+        HR_THROW(InputError,
+                 "'{}': its {} rows are in '{}', which is missing (a model exported by several "
+                 "ranks keeps its parts in the folder NAME.parts beside it: move or copy them "
+                 "together)",
+                 path, name, p.string());
+      }
+      h5::Handle part = h5::open_file(p.string(), "model part");
+      if (h5::file_format(p.string()) != kModelPartFormat ||
+          !h5::has_attr(part.get(), "tag") || h5::get_attr_string(part.get(), "tag") != tag) {
+        HR_THROW(InputError, "'{}': part '{}' is not a part of this export (tag {})", path,
+                 p.string(), tag);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 ModelFile read_model_file(const std::string& path) {
   h5::Handle file = h5::open_file(path, "model");
@@ -86,6 +182,7 @@ ModelFile read_model_file(const std::string& path) {
   if (h5::has_attr(f, "cold_items")) m.cold_items = h5::get_attr_int(f, "cold_items");
   if (h5::has_attr(f, "cold_users")) m.cold_users = h5::get_attr_int(f, "cold_users");
   if (h5::has_attr(f, "key_check")) m.key_check = h5::get_attr_string(f, "key_check");
+  if (h5::has_attr(f, "parts_tag")) check_parts(f, path);
   m.user_ids = h5::read_strings(f, "users/original_id");
   m.item_ids = h5::read_strings(f, "items/original_id");
   if (m.dim < 1 || m.dim > 65536)
@@ -223,6 +320,29 @@ void reorder_users(ModelFile& m, const std::vector<int64_t>& order) {
     out.user_offsets.push_back(static_cast<int64_t>(out.weight.size()));
   }
   m.interests = std::move(out);
+}
+
+void reorder_items(ModelFile& m, const std::vector<int64_t>& order) {
+  const auto items = static_cast<int64_t>(m.item_ids.size());
+  HR_CHECK_EQ(static_cast<int64_t>(order.size()), items);
+  std::vector<std::string> ids(order.size());
+  std::vector<float> vectors(m.item_vectors.size());
+  std::vector<int64_t> new_row(order.size());
+  for (size_t r = 0; r < order.size(); ++r) {
+    const auto from = static_cast<size_t>(order[r]);
+    new_row[from] = static_cast<int64_t>(r);
+    ids[r] = std::move(m.item_ids[from]);
+    std::copy_n(m.item_vectors.begin() + static_cast<int64_t>(from) * m.dim, m.dim,
+                vectors.begin() + static_cast<int64_t>(r) * m.dim);
+  }
+  m.item_ids = std::move(ids);
+  m.item_vectors = std::move(vectors);
+  InterestTable& t = m.interests;
+  for (int64_t& row : t.medoid) row = new_row[static_cast<size_t>(row)];
+  for (int64_t& row : t.representatives) {
+    if (row >= 0) row = new_row[static_cast<size_t>(row)];
+  }
+  for (int64_t& row : t.members) row = new_row[static_cast<size_t>(row)];
 }
 
 }  // namespace halorec::serve

@@ -42,12 +42,34 @@ struct ModelFile {
 inline constexpr const char* kKeyCheckMessage = "halorec key check";
 
 void write_model_file(const ModelFile& m, const std::string& path);  // staged
+
+// A model exported by P ranks (`mpirun -np P halorec export`): each rank
+// writes its rows to a part file, and model.h5 joins them with HDF5 virtual
+// datasets, so no process ever holds the whole model and every reader
+// (read_model_file, h5py) sees one model.h5 (docs/formats.md).
+inline constexpr const char* kModelPartFormat = "halorec.model-part";
+struct ModelPart {
+  std::vector<std::string> user_ids, item_ids;
+  std::vector<float> user_vectors, item_vectors;  // row-major [n, dim]
+};
+// Staged. `tag` names the export the part belongs to.
+void write_model_part(const ModelPart& part, int64_t dim, const std::string& dtype,
+                      const std::string& tag, int rank, int ranks, const std::string& path);
+// Staged: model.h5 with `m`'s attributes (its ids and vectors are ignored)
+// and users/ and items/ joining the parts in order. `part_files` are stored
+// relative to model.h5's folder; part k has users[k] users and items[k] items.
+void write_model_index(const ModelFile& m, const std::string& tag,
+                       const std::vector<std::string>& part_files,
+                       const std::vector<int64_t>& users, const std::vector<int64_t>& items,
+                       const std::string& path);
 // Validates everything it reads (shapes, finite vectors, interest offsets
 // and rows in range): InputError naming the file and what is wrong.
 ModelFile read_model_file(const std::string& path);
 // Reorders the user rows: new row r is old row order[r] (ids, vectors and
 // interests; a permutation of all rows).
 void reorder_users(ModelFile& m, const std::vector<int64_t>& order);
+// Likewise the item rows (ids, vectors; the interests' item rows follow).
+void reorder_items(ModelFile& m, const std::vector<int64_t>& order);
 
 // Whether `path` is an existing model.h5 (the output rule's probe).
 bool is_model_file(const std::string& path);

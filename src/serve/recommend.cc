@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -200,8 +201,60 @@ void check_model_dataset(const ModelFile& m, const data::Dataset& d) {
   }
 }
 
-void align_users_to_dataset(ModelFile& m, const data::Dataset& d, const std::string& key) {
-  if (m.user_id_scheme == "original") return;
+namespace {
+
+// The row order that puts a model's rows (ids `model_ids`) in the dataset's
+// order: the row of each dataset id (as `as_stored` writes it in the model),
+// then the rows no dataset id took (cold-start), in their order.
+std::vector<int64_t> dataset_order(const std::vector<std::string>& model_ids,
+                                   const std::vector<std::string>& dataset_ids, const char* kind,
+                                   const std::function<std::string(const std::string&)>& as_stored) {
+  std::unordered_map<std::string, int64_t> row_of;
+  row_of.reserve(model_ids.size());
+  for (size_t r = 0; r < model_ids.size(); ++r) {
+    row_of.emplace(model_ids[r], static_cast<int64_t>(r));
+  }
+  std::vector<int64_t> order;
+  order.reserve(model_ids.size());
+  std::vector<char> used(model_ids.size(), 0);
+  for (const std::string& id : dataset_ids) {
+    const auto it = row_of.find(as_stored(id));
+    if (it == row_of.end() || used[static_cast<size_t>(it->second)]) {
+      HR_THROW(InputError,
+               "the dataset's {} '{}' has no row in the model: not the dataset this model was "
+               "exported from",
+               kind, quote(id));
+    }
+    used[static_cast<size_t>(it->second)] = 1;
+    order.push_back(it->second);
+  }
+  for (size_t r = 0; r < used.size(); ++r) {
+    if (!used[r]) order.push_back(static_cast<int64_t>(r));
+  }
+  return order;
+}
+
+bool in_dataset_order(const std::vector<std::string>& model_ids,
+                      const std::vector<std::string>& dataset_ids) {
+  return model_ids.size() >= dataset_ids.size() &&
+         std::equal(dataset_ids.begin(), dataset_ids.end(), model_ids.begin());
+}
+
+}  // namespace
+
+void align_to_dataset(ModelFile& m, const data::Dataset& d, const std::string& key) {
+  const auto same = [](const std::string& id) { return id; };
+  if (!in_dataset_order(m.item_ids, d.item_ids) &&
+      m.item_ids.size() == d.item_ids.size() + static_cast<size_t>(m.cold_items)) {
+    reorder_items(m, dataset_order(m.item_ids, d.item_ids, "item", same));
+  }
+  if (m.user_id_scheme == "original") {
+    if (!in_dataset_order(m.user_ids, d.user_ids) &&
+        m.user_ids.size() == d.user_ids.size() + static_cast<size_t>(m.cold_users)) {
+      reorder_users(m, dataset_order(m.user_ids, d.user_ids, "user", same));
+    }
+    return;
+  }
   if (key.empty()) {
     HR_THROW(UsageError,
              "the model's user ids are pseudonymized and its rows carry no dataset "
@@ -212,30 +265,9 @@ void align_users_to_dataset(ModelFile& m, const data::Dataset& d, const std::str
   if (m.user_ids.size() != d.user_ids.size() + static_cast<size_t>(m.cold_users)) {
     check_model_dataset(m, d);  // names the mismatch
   }
-  std::unordered_map<std::string, int64_t> row_of;
-  row_of.reserve(m.user_ids.size());
-  for (size_t r = 0; r < m.user_ids.size(); ++r) {
-    row_of.emplace(m.user_ids[r], static_cast<int64_t>(r));
-  }
-  std::vector<int64_t> order;
-  order.reserve(m.user_ids.size());
-  std::vector<char> used(m.user_ids.size(), 0);
-  for (const std::string& u : d.user_ids) {
-    const auto it = row_of.find(hmac_sha256_hex(key, u));
-    if (it == row_of.end() || used[static_cast<size_t>(it->second)]) {
-      HR_THROW(InputError,
-               "the dataset's user '{}' has no row in the model: not the dataset "
-               "this model was exported from",
-               quote(u));
-    }
-    used[static_cast<size_t>(it->second)] = 1;
-    order.push_back(it->second);
-  }
   // Cold users keep their (pseudonym) order after the dataset's.
-  for (size_t r = 0; r < used.size(); ++r) {
-    if (!used[r]) order.push_back(static_cast<int64_t>(r));
-  }
-  reorder_users(m, order);
+  reorder_users(m, dataset_order(m.user_ids, d.user_ids, "user",
+                                 [&](const std::string& u) { return hmac_sha256_hex(key, u); }));
 }
 
 std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::string>& users,

@@ -81,11 +81,12 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& model, const da
 // InputError unless `d` is the dataset the model was trained on.
 void check_model_dataset(const ModelFile& model, const data::Dataset& d);
 
-// Before a pseudonymized model is used with its dataset (--exclude-seen,
-// evaluate, interests): its user rows, stored in pseudonym order, are put in
-// the dataset's order (cold users after) by recomputing each dataset user's
-// pseudonym under `key`. A model with original ids is left as it is. UsageError
-// without the key, InputError when a dataset user has no row under it.
-void align_users_to_dataset(ModelFile& model, const data::Dataset& d, const std::string& key);
+// Before a model is used with its dataset (--exclude-seen, evaluate,
+// interests): its rows are put in the dataset's order, cold-start ones after.
+// A model exported by several ranks stores each rank's rows together; a
+// pseudonymized one stores its users in pseudonym order, matched to the
+// dataset's users by recomputing each one's pseudonym under `key` (UsageError
+// without it). InputError when a dataset user or item has no row.
+void align_to_dataset(ModelFile& model, const data::Dataset& d, const std::string& key);
 
 }  // namespace halorec::serve

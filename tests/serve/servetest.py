@@ -15,3 +15,24 @@ def run(*args, expect=0):
         sys.exit(f"rc {p.returncode} != {expect}: {' '.join(map(str, args))}\n{p.stdout[-3000:]}\n"
                  f"{p.stderr[-3000:]}")
     return p
+
+
+def model_rows(path):
+    """{("users" | "items", original id): vector} of a model.h5 (h5py, so a
+    model exported by several ranks is read through its virtual datasets)."""
+    import h5py
+    rows = {}
+    with h5py.File(path) as f:
+        for part in ("users", "items"):
+            ids = [x.decode() for x in f[part + "/original_id"][:]]
+            vectors = f[part + "/vector"][:].astype("float32")
+            assert len(ids) == len(vectors), (path, part)
+            rows.update({(part, i): v for i, v in zip(ids, vectors)})
+    return rows
+
+
+def worst_row_difference(a, b):
+    """Largest absolute difference between two models' vectors of the same
+    ids; the two must hold exactly the same ids."""
+    assert a.keys() == b.keys(), (len(a), len(b), len(a.keys() ^ b.keys()))
+    return max(float(abs(a[k] - b[k]).max()) for k in a)

@@ -13,7 +13,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from servetest import BIN, MPIRUN, REPO, run
+from servetest import BIN, MPIRUN, REPO, model_rows, run, worst_row_difference
 
 D = tempfile.mkdtemp(prefix="halorec-features-")
 
@@ -189,6 +189,14 @@ def cold_user_recall(name, user_file):
     assert len(digests) == 1, digests
     model = f"{D}/{name}.model.h5"
     run(BIN, "export", "--checkpoint", f"{D}/{name}/checkpoints", "--out", model)
+    # Exported by 2 ranks: the same vectors, cold users and items included
+    # (the last rank's part holds them, so they stay last).
+    run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint",
+        f"{D}/{name}/checkpoints", "--out", f"{D}/{name}.sharded.h5")
+    assert worst_row_difference(model_rows(model), model_rows(f"{D}/{name}.sharded.h5")) <= 1e-5
+    with h5py.File(f"{D}/{name}.sharded.h5") as m:
+        assert set(x.decode() for x in m["users/original_id"][-len(cold_users):]) == cold_users
+        assert int(m.attrs["cold_users"]) == len(cold_users)
     with h5py.File(model) as m:
         uids = [x.decode() for x in m["users/original_id"][:]]
         iids = [x.decode() for x in m["items/original_id"][:]]
