@@ -88,21 +88,63 @@ size_t newest_readable(const std::vector<std::string>& committed, size_t from,
   }
 }
 
-}  // namespace
+// Replaces `m`'s user ids by their pseudonyms under `key` and puts the rows
+// in pseudonym order (the warm users, then the last `cold` ones): the row
+// index then says nothing about the raw ids (the dataset's order sorts
+// them); serving joins rows with a dataset through the key.
+void pseudonymize_users(ModelFile& m, const std::string& key, int64_t cold) {
+  for (std::string& user : m.user_ids) user = hmac_sha256_hex(key, user);
+  std::vector<int64_t> order(m.user_ids.size());
+  for (size_t row = 0; row < order.size(); ++row) order[row] = static_cast<int64_t>(row);
+  const auto warm_end = order.end() - cold;
+  auto by_pseudonym = [&](int64_t x, int64_t y) {
+    return m.user_ids[static_cast<size_t>(x)] < m.user_ids[static_cast<size_t>(y)];
+  };
+  std::sort(order.begin(), warm_end, by_pseudonym);
+  std::sort(warm_end, order.end(), by_pseudonym);
+  reorder_users(m, order);
+}
 
-ExportReport run_export(const ExportOptions& o) {
+// The model's dense parameters (content encoders), set from the checkpoint's.
+std::vector<at::Tensor> load_dense(model::Model& net, const checkpoint::Content& content,
+                                   const std::string& dir) {
+  std::vector<at::Tensor> dense = net.dense_parameters();
+  if (dense.size() != content.dense.size()) {
+    HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
+             "config {} (data.item_features, data.user_features or model.features changed?)",
+             dir, content.dense.size(), dense.size());
+  }
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < dense.size(); ++k) {
+    dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
+  }
+  return dense;
+}
+
+// What every export checks first, so that a bad key file or checkpoint
+// folder fails before any work: the key ("" without --pseudonymize) and the
+// committed checkpoints, newest first.
+std::vector<std::string> start_export(const ExportOptions& o, std::string* key) {
   if (o.dtype != "fp32" && o.dtype != "fp16") {
     HR_THROW(UsageError, "--dtype '{}': expected fp32 or fp16", o.dtype);
   }
-  Stopwatch watch;
-  // Key and output first: a bad key file or output path fails before any work.
-  const std::string key = o.pseudonymize_key_file.empty()
-                              ? std::string()
-                              : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
-  const std::vector<std::string> committed = checkpoint::list_committed(o.checkpoint);
+  *key = o.pseudonymize_key_file.empty()
+             ? std::string()
+             : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
+  std::vector<std::string> committed = checkpoint::list_committed(o.checkpoint);
   if (committed.empty()) {
     HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
   }
+  return committed;
+}
+
+}  // namespace
+
+ExportReport run_export(const ExportOptions& o) {
+  Stopwatch watch;
+  // Key and output first: a bad key file or output path fails before any work.
+  std::string key;
+  const std::vector<std::string> committed = start_export(o, &key);
   // The newest committed checkpoint that reads; each one skipped is named.
   // (A single checkpoint given by name is used or refused, never replaced.)
   std::string config_yaml;
@@ -170,15 +212,7 @@ ExportReport run_export(const ExportOptions& o) {
                                 at::TensorOptions().dtype(at::kFloat));
   }
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> dense = net->dense_parameters();
-  if (dense.size() != content.dense.size()) {
-    HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
-             "config {} (data.item_features, data.user_features or model.features changed?)",
-             dir, content.dense.size(), dense.size());
-  }
-  for (size_t k = 0; k < dense.size(); ++k) {
-    dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
-  }
+  const std::vector<at::Tensor> dense = load_dense(*net, content, dir);
   // model.score cosine: stored as unit vectors, so every reader's dot product
   // is the model's score.
   const bool cosine = c.score == "cosine";
@@ -228,21 +262,9 @@ ExportReport run_export(const ExportOptions& o) {
     r.interest_seconds = interest_watch.seconds();
   }
   if (!key.empty()) {
-    for (std::string& user : m.user_ids) user = hmac_sha256_hex(key, user);
     m.user_id_scheme = "hmac-sha256";
     m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
-    // Rows in pseudonym order (the dataset's users, then the cold ones): the
-    // row index then says nothing about the raw ids (the dataset's order
-    // sorts them); serving joins rows with a dataset through the key.
-    std::vector<int64_t> order(m.user_ids.size());
-    for (size_t row = 0; row < order.size(); ++row) order[row] = static_cast<int64_t>(row);
-    const auto warm_end = order.end() - m.cold_users;
-    auto by_pseudonym = [&](int64_t x, int64_t y) {
-      return m.user_ids[static_cast<size_t>(x)] < m.user_ids[static_cast<size_t>(y)];
-    };
-    std::sort(order.begin(), warm_end, by_pseudonym);
-    std::sort(warm_end, order.end(), by_pseudonym);
-    reorder_users(m, order);
+    pseudonymize_users(m, key, m.cold_users);
   }
   write_model_file(m, o.out);
 
@@ -303,13 +325,8 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
              "--dataset D' on this export",
              P);
   }
-  const std::string key = o.pseudonymize_key_file.empty()
-                              ? std::string()
-                              : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
-  const std::vector<std::string> committed = checkpoint::list_committed(o.checkpoint);
-  if (committed.empty()) {
-    HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
-  }
+  std::string key;
+  const std::vector<std::string> committed = start_export(o, &key);
   std::string config_yaml;
   checkpoint::Identity id;
   train::TrainConfig c;
@@ -360,15 +377,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   }
   const checkpoint::Content content = checkpoint::load_checkpoint(dir, shard.owned, id);
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> dense = net->dense_parameters();
-  if (dense.size() != content.dense.size()) {
-    HR_THROW(CheckpointError, "checkpoint '{}' has {} dense parameters, the model of its "
-             "config {} (data.item_features, data.user_features or model.features changed?)",
-             dir, content.dense.size(), dense.size());
-  }
-  for (size_t k = 0; k < dense.size(); ++k) {
-    dense[k].detach().copy_(content.dense.at(k).view(dense[k].sizes()));
-  }
+  const std::vector<at::Tensor> dense = load_dense(*net, content, dir);
   const at::Tensor final_vectors =
       train::scoring_vectors(net->forward(content.e0, 0, false), c.score == "cosine")
           .contiguous();
@@ -403,22 +412,12 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     }
   }
   if (!key.empty()) {
-    // Pseudonyms, rows in pseudonym order within the part (its warm users,
-    // then its cold ones): the row says nothing of the raw ids' order.
+    // Pseudonyms, rows in pseudonym order within the part.
     ModelFile rows;
     rows.dim = dim;
-    for (std::string& user : part.user_ids) user = hmac_sha256_hex(key, user);
     rows.user_ids = std::move(part.user_ids);
     rows.user_vectors = std::move(part.user_vectors);
-    std::vector<int64_t> order(rows.user_ids.size());
-    for (size_t r = 0; r < order.size(); ++r) order[r] = static_cast<int64_t>(r);
-    const auto warm_end = order.end() - cold[1];
-    auto by_pseudonym = [&](int64_t x, int64_t y) {
-      return rows.user_ids[static_cast<size_t>(x)] < rows.user_ids[static_cast<size_t>(y)];
-    };
-    std::sort(order.begin(), warm_end, by_pseudonym);
-    std::sort(warm_end, order.end(), by_pseudonym);
-    reorder_users(rows, order);
+    pseudonymize_users(rows, key, cold[1]);
     part.user_ids = std::move(rows.user_ids);
     part.user_vectors = std::move(rows.user_vectors);
   }
