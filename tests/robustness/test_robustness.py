@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from robust import BIN, ENV, Case, Fixture, run, run_cases, snapshot  # noqa: E402
+from robust import BIN, ENV, MPIRUN, Case, Fixture, run, run_cases, snapshot  # noqa: E402
 
 fx = Fixture()
 W = fx.root
@@ -33,6 +33,17 @@ def model_copy(name, mutate):
 def replace(h, path, data):
     del h[path]
     h[path] = data
+
+
+def sharded_model_without_parts(f):
+    """A model exported by 2 ranks whose rank-0 part file was deleted."""
+    out = f.p("m_noparts.h5")
+    run([MPIRUN, "-np", "2", "--oversubscribe", BIN, "export", "--checkpoint",
+         f.p("run", "checkpoints"), "--out", out, "--parts", f.p("p_noparts")], check=0)
+    folder = out + ".parts"
+    for name in os.listdir(folder):
+        if name.endswith("-rank-00000-of-00002.h5"):
+            os.remove(os.path.join(folder, name))
 
 
 def write(name, data, mode="w"):
@@ -244,6 +255,13 @@ cases = [
          "--dataset", "{W}/d.h5", "--eval-users", "-1"], 2, "eval-users"),
     Case("partition --method unknown", [BIN, "partition", "--dataset", "{W}/d.h5", "--parts",
          "2", "--method", "ldg", "--out", "{W}/p_ldg"], 2, r"--method"),
+    Case("eval.items unknown", [BIN, "train", *C, "--set", "eval.items=striped", "--set",
+         "output.dir={W}/run_evi"], 2, r"eval.items.*auto, replicated or sharded"),
+    Case("export --parts without mpirun", [BIN, "export", "--checkpoint", "{W}/run/checkpoints",
+         "--out", "{W}/m_parts.h5", "--parts", "{W}/p_any"], 2, r"--parts.*mpirun"),
+    Case("a model whose part file is gone", [BIN, "recommend", "--model", "{W}/m_noparts.h5",
+         "--user", fx.user], 2, r"m_noparts.h5.parts/.*-rank-00000-of-00002.h5', which is missing",
+         setup=lambda f: sharded_model_without_parts(f)),
     # --- crashes ----------------------------------------------------------
     Case("evaluate --strategy multi, user_offsets not monotone", [BIN, "evaluate", "--model",
          "{W}/m_offsets.h5", "--dataset", "{W}/d.h5", "--strategy", "multi"], 2,
