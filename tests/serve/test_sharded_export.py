@@ -2,7 +2,7 @@
 own rows to a part file and model.h5 joins them with HDF5 virtual datasets.
 The vectors equal a one-process export of the same checkpoint, by original id,
 at P = 2 (the run's partition) and P = 3 (a partition made on the fly);
-evaluate, recommend and h5py read it like any model.h5; fp16 and
+evaluate, recommend, interests and h5py read it like any model.h5; fp16 and
 pseudonymized exports work; re-exporting replaces the parts and leaves other
 files alone; a missing part, --interests and --parts without mpirun are clear
 errors; the model and its parts folder move together."""
@@ -64,6 +64,10 @@ for u in users:
     b = json.loads(hr("recommend", "--model", f"{D}/two.h5", "--user", u, "--k", 10,
                       "--exclude-seen", ds, "--json").stdout)
     assert a["recommendations"][0]["items"] == b["recommendations"][0]["items"], u
+# Interests recomputed from the dataset: the same as from the one-process export.
+a = hr("interests", "--model", f"{D}/one.h5", "--dataset", ds, "--user", users[0], "--json")
+b = hr("interests", "--model", f"{D}/two.h5", "--dataset", ds, "--user", users[0], "--json")
+assert json.loads(a.stdout) == json.loads(b.stdout)
 
 # 3. fp16 and pseudonymized exports.
 mpi(2, "export", "--checkpoint", ckpt, "--out", f"{D}/half.h5", "--dtype", "fp16")
