@@ -57,7 +57,7 @@ at::Tensor cold_vectors(bool items, const train::NodeFeatures& features,
   none.send_index = at::empty({0}, at::kLong);
   none.send_counts = {0};
   none.recv_counts = {0};
-  const model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  const model::ModelConfig mc = train::model_config(c);
   auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(ids, at::kLong)},
                                     at::TensorOptions().dtype(at::kFloat));
   cold_net = train::attach_content(std::move(cold_net), c, cold, ids, items ? 0 : nc,
@@ -201,7 +201,7 @@ ExportReport run_export(const ExportOptions& o) {
   none.send_index = at::empty({0}, at::kLong);
   none.send_counts = {0};
   none.recv_counts = {0};
-  model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  const model::ModelConfig mc = train::model_config(c);
   auto net = model::make_model(mc, {&g, &none, &self, at::tensor(all, at::kLong)},
                                at::TensorOptions().dtype(at::kFloat));
   train::NodeFeatures features;
@@ -299,6 +299,11 @@ std::string new_tag(comm::Communicator& comm) {
   return fmt::format("{:08x}", static_cast<uint32_t>(t.cpu().item<int64_t>()));
 }
 
+// The file of rank `rank`'s rows in an export by `ranks` ranks.
+std::string part_file(const std::string& tag, int rank, int ranks) {
+  return fmt::format("{}-rank-{:05d}-of-{:05d}.h5", tag, rank, ranks);
+}
+
 // Removes the part files of earlier exports to `out` (HaloRec's part
 // files only; anything else in the folder is left alone).
 void remove_stale_parts(const std::string& parts_dir, const std::string& tag) {
@@ -366,7 +371,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   std::vector<float>().swap(shard.value);
   const comm::ExchangePlan halo = comm::make_exchange_plan(
       shard.send_index, shard.send_offsets, shard.recv_offsets, at::TensorOptions());
-  const model::ModelConfig mc{c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  const model::ModelConfig mc = train::model_config(c);
   const auto options = at::TensorOptions().dtype(at::kFloat);
   auto net = model::make_model(mc, {&graph, &halo, &comm, at::tensor(shard.owned, at::kLong)},
                                options);
@@ -422,9 +427,8 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     part.user_vectors = std::move(rows.user_vectors);
   }
   const std::string tag = new_tag(comm);
-  const std::string file = fmt::format("{}-rank-{:05d}-of-{:05d}.h5", tag, rank, P);
   write_model_part(part, dim, o.dtype, tag, rank, P,
-                   (std::filesystem::path(parts_dir) / file).string());
+                   (std::filesystem::path(parts_dir) / part_file(tag, rank, P)).string());
   // Every part is written once every rank has its row counts.
   std::vector<int64_t> counts_per_rank;
   const at::Tensor counts =
@@ -461,7 +465,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     std::vector<int64_t> users, items;
     const std::string folder = std::filesystem::path(parts_dir).filename().string();
     for (int q = 0; q < P; ++q) {
-      files.push_back(folder + "/" + fmt::format("{}-rank-{:05d}-of-{:05d}.h5", tag, q, P));
+      files.push_back(folder + "/" + part_file(tag, q, P));
       users.push_back(counts[q][0].item<int64_t>());
       items.push_back(counts[q][1].item<int64_t>());
     }

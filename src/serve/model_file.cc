@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "core/check.h"
 #include "core/quote.h"
@@ -131,8 +132,10 @@ namespace {
 void check_parts(hid_t f, const std::string& path) {
   const std::string tag = h5::get_attr_string(f, "parts_tag");
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  std::set<std::string> checked;  // users/ and items/ name the same part files
   for (const char* name : {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
     for (const std::string& file : h5::virtual_files(f, name)) {
+      if (!checked.insert(file).second) continue;
       const std::filesystem::path p =
           std::filesystem::path(file).is_absolute() ? std::filesystem::path(file) : folder / file;
       std::error_code ec;
@@ -144,8 +147,9 @@ void check_parts(hid_t f, const std::string& path) {
                  path, name, p.string());
       }
       h5::Handle part = h5::open_file(p.string(), "model part");
-      if (h5::file_format(p.string()) != kModelPartFormat ||
-          !h5::has_attr(part.get(), "tag") || h5::get_attr_string(part.get(), "tag") != tag) {
+      const hid_t g = part.get();
+      if (!h5::has_attr(g, "format") || h5::get_attr_string(g, "format") != kModelPartFormat ||
+          !h5::has_attr(g, "tag") || h5::get_attr_string(g, "tag") != tag) {
         HR_THROW(InputError, "'{}': part '{}' is not a part of this export (tag {})", path,
                  p.string(), tag);
       }

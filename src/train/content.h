@@ -23,6 +23,11 @@ struct NodeFeatures {
 // The features named by `c`, matched to the dataset at c.dataset (or `dataset`).
 NodeFeatures load_features(const TrainConfig& c, const std::string& dataset = "");
 
+// The model settings of a run's config (model.type, dim, layers, dropout, seed).
+inline model::ModelConfig model_config(const TrainConfig& c) {
+  return {c.model_type, c.dim, c.layers, c.dropout, c.seed};
+}
+
 // The encoder configuration of items (kind "item") or users ("user").
 model::ContentConfig content_config(const TrainConfig& c, const std::string& kind,
                                     int64_t feature_dim);

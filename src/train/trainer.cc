@@ -255,12 +255,7 @@ TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::F
   const at::Tensor owner = at::tensor(at::ArrayRef<int32_t>(meta.owner), at::kInt).to(device);
   const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
 
-  model::ModelConfig mc;
-  mc.type = c.model_type;
-  mc.dim = c.dim;
-  mc.layers = c.layers;
-  mc.dropout = c.dropout;
-  mc.seed = c.seed;
+  const model::ModelConfig mc = model_config(c);
   model::ShardContext ctx{&graph, &halo, &comm, owned_ids};
   auto net = model::make_model(mc, ctx, options);
   if (!c.item_features.empty() || !c.user_features.empty()) {
