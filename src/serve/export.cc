@@ -30,6 +30,23 @@ namespace halorec::serve {
 
 namespace {
 
+// A model over a graph held whole by this process: a one-rank communicator
+// and no halo. Outlives the models it makes (they point at both).
+struct OneProcess {
+  comm::MpiCommunicator self{MPI_COMM_SELF};
+  comm::ExchangePlan none;
+  OneProcess() {
+    none.send_index = at::empty({0}, at::kLong);
+    none.send_counts = {0};
+    none.recv_counts = {0};
+  }
+  std::unique_ptr<model::Model> model(const train::TrainConfig& c, const model::LocalGraph& g,
+                                      const std::vector<int64_t>& ids) {
+    return model::make_model(train::model_config(c), {&g, &none, &self, at::tensor(ids, at::kLong)},
+                             at::TensorOptions().dtype(at::kFloat));
+  }
+};
+
 // Cold-start items (users): content but no interactions. Isolated nodes of
 // the same model with id vector zero, so the vector comes from the encoder
 // alone: the same encoders (both kinds) with the trained dense weights.
@@ -52,14 +69,8 @@ at::Tensor cold_vectors(bool items, const train::NodeFeatures& features,
   data::Features& target = items ? cold.items : cold.users;
   target.rows = f.cold_rows;
   target.present.assign(static_cast<size_t>(nc), 1);
-  comm::MpiCommunicator self(MPI_COMM_SELF);
-  comm::ExchangePlan none;
-  none.send_index = at::empty({0}, at::kLong);
-  none.send_counts = {0};
-  none.recv_counts = {0};
-  const model::ModelConfig mc = train::model_config(c);
-  auto cold_net = model::make_model(mc, {&cold_graph, &none, &self, at::tensor(ids, at::kLong)},
-                                    at::TensorOptions().dtype(at::kFloat));
+  OneProcess one;
+  auto cold_net = one.model(c, cold_graph, ids);
   cold_net = train::attach_content(std::move(cold_net), c, cold, ids, items ? 0 : nc,
                                    at::TensorOptions().dtype(at::kFloat));
   std::vector<at::Tensor> cold_dense = cold_net->dense_parameters();
@@ -196,14 +207,8 @@ ExportReport run_export(const ExportOptions& o) {
   // The whole graph as one shard, on this process alone.
   const graph::Csr a = graph::normalized_adjacency(d);
   const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
-  comm::MpiCommunicator self(MPI_COMM_SELF);
-  comm::ExchangePlan none;
-  none.send_index = at::empty({0}, at::kLong);
-  none.send_counts = {0};
-  none.recv_counts = {0};
-  const model::ModelConfig mc = train::model_config(c);
-  auto net = model::make_model(mc, {&g, &none, &self, at::tensor(all, at::kLong)},
-                               at::TensorOptions().dtype(at::kFloat));
+  OneProcess one;
+  auto net = one.model(c, g, all);
   train::NodeFeatures features;
   const bool with_features = !c.item_features.empty() || !c.user_features.empty();
   if (with_features) {
