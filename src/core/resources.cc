@@ -2,12 +2,47 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
 namespace halorec {
 
 int64_t peak_rss_bytes() {
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+namespace {
+
+int positive_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return (*end == '\0' && n > 0 && n < (1L << 30)) ? static_cast<int>(n) : 0;
+}
+
+}  // namespace
+
+int launched_ranks() {
+  // Open MPI's mpirun; MPICH / Intel MPI (Hydra) and PMI-1/2 launchers;
+  // Slurm's srun (a job step's task count, only where a PMI is present).
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const int n = positive_env(name); n > 0) return n;
+  }
+  if (std::getenv("PMIX_RANK") != nullptr || std::getenv("PMI_RANK") != nullptr) {
+    for (const char* name : {"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"}) {
+      if (const int n = positive_env(name); n > 0) return n;
+    }
+  }
+  return 1;
+}
+
+int64_t machine_cores() {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace halorec

@@ -21,3 +21,15 @@ class Stopwatch {
 };
 
 }  // namespace halorec
+
+namespace halorec {
+
+// The number of ranks the launcher (mpirun, mpiexec, srun) started this
+// process among, read from its environment without initializing MPI; 1 for a
+// process started by itself. Lets one-process commands skip MPI entirely.
+int launched_ranks();
+
+// Logical cores of this machine (at least 1).
+int64_t machine_cores();
+
+}  // namespace halorec

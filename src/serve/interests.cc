@@ -268,4 +268,28 @@ InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& u
   return t;
 }
 
+std::vector<Interest> interests_of(const InterestTable& t, int64_t user_row) {
+  HR_CHECK(user_row >= 0 && static_cast<size_t>(user_row) + 1 < t.user_offsets.size(),
+           "user row {} outside the interest table ({} users)", user_row,
+           t.user_offsets.empty() ? 0 : t.user_offsets.size() - 1);
+  std::vector<Interest> out;
+  for (int64_t j = t.user_offsets[static_cast<size_t>(user_row)];
+       j < t.user_offsets[static_cast<size_t>(user_row) + 1]; ++j) {
+    Interest it;
+    it.weight = t.weight[static_cast<size_t>(j)];
+    it.size = t.size[static_cast<size_t>(j)];
+    it.medoid = t.medoid[static_cast<size_t>(j)];
+    for (int64_t r = 0; r < t.r; ++r) {
+      const int64_t item = t.representatives[static_cast<size_t>(j * t.r + r)];
+      if (item >= 0) it.representatives.push_back(item);
+    }
+    if (!t.member_offsets.empty()) {
+      it.members.assign(t.members.begin() + t.member_offsets[static_cast<size_t>(j)],
+                        t.members.begin() + t.member_offsets[static_cast<size_t>(j) + 1]);
+    }
+    out.push_back(std::move(it));
+  }
+  return out;
+}
+
 }  // namespace halorec::serve

@@ -73,4 +73,8 @@ InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& u
                                 const std::vector<float>& item_vectors, int64_t dim,
                                 const InterestOptions& options);
 
+// One user's interests from a table (model.h5's stored ones, or
+// interests_for_all's), by weight; members only where the table has them.
+std::vector<Interest> interests_of(const InterestTable& table, int64_t user_row);
+
 }  // namespace halorec::serve

@@ -10,13 +10,10 @@
 #include <set>
 #include <unordered_map>
 
-#include "comm/mpi_communicator.h"
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/quote.h"
-#include "graph/csr.h"
-#include "partition/halo_plan.h"
-#include "train/evaluator.h"
+#include "metrics/ranking.h"
 
 namespace halorec::serve {
 
@@ -485,21 +482,77 @@ void check_topk(const std::vector<int64_t>& topk) {
 
 }  // namespace
 
+namespace {
+
+// Items of each user in `x`, sorted: items[offsets[u] .. offsets[u + 1]).
+struct ItemsByUser {
+  std::vector<int64_t> offsets, items;
+};
+
+ItemsByUser items_by_user(const data::Interactions& x, int64_t users) {
+  ItemsByUser out;
+  out.offsets.assign(static_cast<size_t>(users) + 1, 0);
+  for (int64_t u : x.user) ++out.offsets[static_cast<size_t>(u) + 1];
+  for (size_t u = 0; u < static_cast<size_t>(users); ++u) out.offsets[u + 1] += out.offsets[u];
+  out.items.resize(x.size());
+  std::vector<int64_t> at(out.offsets.begin(), out.offsets.end() - 1);
+  for (size_t r = 0; r < x.size(); ++r) {
+    out.items[static_cast<size_t>(at[static_cast<size_t>(x.user[r])]++)] = x.item[r];
+  }
+  for (size_t u = 0; u < static_cast<size_t>(users); ++u) {
+    std::sort(out.items.begin() + out.offsets[u], out.items.begin() + out.offsets[u + 1]);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dataset& d,
                                              const std::vector<int64_t>& topk) {
   check_topk(topk);
   check_model_dataset(m, d);
-  const graph::Csr a = graph::normalized_adjacency(d);
-  const std::vector<int32_t> owner(static_cast<size_t>(a.num_rows), 0);
-  const partition::Shard shard = std::move(partition::build_shards(d, a, owner, 1)[0]);
-  // The dataset's users, then its items (cold-start entries are left out).
-  std::vector<float> all(m.user_vectors.begin(), m.user_vectors.begin() + d.num_users() * m.dim);
-  all.insert(all.end(), m.item_vectors.begin(), m.item_vectors.begin() + d.num_items() * m.dim);
-  const at::Tensor final_vectors =
-      at::from_blob(all.data(), {a.num_rows, m.dim}, at::kFloat).clone();
-  comm::MpiCommunicator self(MPI_COMM_SELF);
-  const train::Evaluator ev(shard, topk, 1024);
-  return ev.evaluate(final_vectors, self).metrics;
+  const int64_t U = d.num_users();
+  const int64_t I = d.num_items();  // cold-start entries are left out
+  const ItemsByUser test = items_by_user(d.test, U);
+  const ItemsByUser train = items_by_user(d.train, U);
+  std::vector<int64_t> users;
+  for (int64_t u = 0; u < U; ++u) {
+    if (test.offsets[static_cast<size_t>(u) + 1] > test.offsets[static_cast<size_t>(u)]) {
+      users.push_back(u);
+    }
+  }
+  const at::Tensor user_vectors =
+      at::from_blob(const_cast<float*>(m.user_vectors.data()), {U, m.dim}, at::kFloat);
+  const at::Tensor items_t =
+      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, m.dim}, at::kFloat).t();
+  const int64_t max_k = std::min<int64_t>(*std::max_element(topk.begin(), topk.end()), I);
+  // Blocks of users as training's evaluator: their scores stay under 256 MiB.
+  const int64_t block =
+      std::min<int64_t>(1024, std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, I)));
+  std::vector<double> sums(metrics::kPerList * topk.size(), 0.0);
+  const int64_t n = static_cast<int64_t>(users.size());
+  for (int64_t b = 0; b < n; b += block) {
+    const int64_t e = std::min(n, b + block);
+    const std::vector<int64_t> rows(users.begin() + b, users.begin() + e);
+    std::vector<int64_t> seen;
+    for (int64_t q = b; q < e; ++q) {
+      const size_t u = static_cast<size_t>(users[static_cast<size_t>(q)]);
+      for (int64_t t = train.offsets[u]; t < train.offsets[u + 1]; ++t) {
+        seen.push_back((q - b) * I + train.items[static_cast<size_t>(t)]);
+      }
+    }
+    const at::Tensor scores =
+        at::mm(user_vectors.index_select(0, at::tensor(rows, at::kLong)), items_t);
+    const at::Tensor top = metrics::masked_topk(scores, seen, max_k);
+    const int64_t* tp = top.data_ptr<int64_t>();
+    for (int64_t q = b; q < e; ++q) {
+      const size_t u = static_cast<size_t>(users[static_cast<size_t>(q)]);
+      metrics::add_ranking_metrics(tp + (q - b) * max_k, max_k,
+                                   test.items.data() + test.offsets[u],
+                                   test.items.data() + test.offsets[u + 1], topk, sums.data());
+    }
+  }
+  return metrics::means(sums, static_cast<double>(n), topk);
 }
 
 std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::Dataset& d,
@@ -531,41 +584,27 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
   const double n = static_cast<double>(users.size());
   for (int64_t k : topk) {
     double recall = 0, ndcg = 0, ild = 0, novelty = 0;
-    std::vector<char> covered(static_cast<size_t>(I), 0);
+    std::vector<uint8_t> listed(static_cast<size_t>(I), 0);
     for (size_t q = 0; q < users.size(); ++q) {
       const auto& tr = truth[static_cast<size_t>(users[q])];
       const int64_t len = std::min<int64_t>(k, static_cast<int64_t>(lists[q].size()));
-      double hits = 0, dcg = 0, idcg = 0, self_info = 0;
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t item = lists[q][static_cast<size_t>(j)];
-        covered[static_cast<size_t>(item)] = 1;
-        if (std::binary_search(tr.begin(), tr.end(), item)) {
-          hits += 1;
-          dcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
-        }
-        const double share =
-            std::max<double>(1.0, static_cast<double>(item_users[static_cast<size_t>(item)])) /
-            static_cast<double>(U);
-        self_info += -std::log2(share);
-      }
-      for (int64_t j = 0; j < std::min<int64_t>(k, static_cast<int64_t>(tr.size())); ++j) {
-        idcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
-      }
-      recall += hits / static_cast<double>(tr.size());
-      ndcg += dcg / idcg;
-      if (len > 0) novelty += self_info / static_cast<double>(len);
+      std::vector<double> sums(metrics::kPerList, 0.0);
+      metrics::add_ranking_metrics(lists[q].data(), len, tr.data(), tr.data() + tr.size(), {k},
+                                   sums.data());
+      recall += sums[0];
+      ndcg += sums[1];
+      metrics::mark_listed(lists[q].data(), len, {k}, I, listed.data());
+      novelty += metrics::novelty(lists[q].data(), len, item_users, U);
       if (len > 1) {
         const std::vector<int64_t> head(lists[q].begin(), lists[q].begin() + len);
-        const at::Tensor u = v.items_unit.index_select(0, at::tensor(head, at::kLong));
-        const double sum_sim = at::mm(u, u.t()).sum().item<double>() - static_cast<double>(len);
-        ild += 1.0 - sum_sim / static_cast<double>(len * (len - 1));
+        ild += metrics::intra_list_diversity(
+            v.items_unit.index_select(0, at::tensor(head, at::kLong)));
       }
     }
     const std::string at_k = "@" + std::to_string(k);
     out["recall" + at_k] = recall / n;
     out["ndcg" + at_k] = ndcg / n;
-    out["coverage" + at_k] =
-        static_cast<double>(std::count(covered.begin(), covered.end(), 1)) / static_cast<double>(I);
+    out["coverage" + at_k] = metrics::coverage(listed.data(), {k}, I)[0];
     out["ild" + at_k] = ild / n;
     out["novelty" + at_k] = novelty / n;
   }

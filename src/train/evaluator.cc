@@ -11,31 +11,9 @@
 #include "core/check.h"
 #include "core/counter_rng.h"
 #include "core/resources.h"
+#include "metrics/ranking.h"
 
 namespace halorec::train {
-
-void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_t* rel_begin,
-                         const int64_t* rel_end, const std::vector<int64_t>& topk, double* sums) {
-  const int64_t n_rel = rel_end - rel_begin;
-  if (n_rel == 0) return;
-  for (size_t c = 0; c < topk.size(); ++c) {
-    const int64_t k = std::min(topk[c], ranked_len);
-    double hits = 0, dcg = 0, idcg = 0;
-    for (int64_t j = 0; j < k; ++j) {
-      if (std::binary_search(rel_begin, rel_end, ranked[j])) {
-        hits += 1;
-        dcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
-      }
-    }
-    for (int64_t j = 0; j < std::min(n_rel, topk[c]); ++j) {
-      idcg += 1.0 / std::log2(static_cast<double>(j) + 2.0);
-    }
-    sums[4 * c + 0] += hits / static_cast<double>(n_rel);
-    sums[4 * c + 1] += dcg / idcg;
-    sums[4 * c + 2] += hits / static_cast<double>(topk[c]);
-    sums[4 * c + 3] += hits > 0 ? 1.0 : 0.0;
-  }
-}
 
 namespace {
 
@@ -134,7 +112,7 @@ EvalResult Evaluator::evaluate_sharded(const at::Tensor& final_owned,
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const auto n_users = static_cast<int64_t>(test_users_.size());
   const at::Tensor user_rows = at::tensor(test_users_, at::kLong).to(here);
-  std::vector<double> sums(4 * topk_.size(), 0.0);
+  std::vector<double> sums(metrics::kPerList * topk_.size(), 0.0);
   const int64_t n_rounds = rounds(comm);
   for (int64_t t = 0; t < n_rounds; ++t) {
     const int64_t b = std::min(n_users, t * batch_users_);
@@ -189,7 +167,7 @@ EvalResult Evaluator::evaluate_sharded(const at::Tensor& final_owned,
     const at::Tensor top = cand_i.gather(1, pick).to(at::kCPU).contiguous();
     const int64_t* tp = top.data_ptr<int64_t>();
     for (int64_t k = b; k < e; ++k) {
-      add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
+      metrics::add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
                           shard_.test.item.data() + test_end_[k], topk_, sums.data());
     }
   }
@@ -215,7 +193,7 @@ EvalResult Evaluator::evaluate_replicated(const at::Tensor& final_owned,
 
   const int64_t max_k =
       std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
-  std::vector<double> sums(4 * topk_.size(), 0.0);
+  std::vector<double> sums(metrics::kPerList * topk_.size(), 0.0);
   const int64_t n_users = static_cast<int64_t>(test_users_.size());
   const at::Tensor user_rows = at::tensor(test_users_, at::kLong).to(final_owned.device());
   for (int64_t b = 0; b < n_users; b += batch_users_) {
@@ -239,31 +217,22 @@ std::vector<int64_t> Evaluator::test_user_ids() const {
 
 void Evaluator::rank_block(at::Tensor scores, int64_t b, int64_t e, int64_t max_k, double* sums,
                            uint8_t* hits) const {
-  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
   const int64_t I = shard_.num_items;
   HR_CHECK(scores.dim() == 2 && scores.size(0) == e - b && scores.size(1) == I,
            "scores of a block must be [{}, {}]", e - b, I);
-  const float neg_inf = -std::numeric_limits<float>::infinity();
   std::vector<int64_t> seen;
   for (int64_t k = b; k < e; ++k) {
     for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
       seen.push_back((k - b) * I + shard_.train.item[t]);
     }
   }
-  scores = scores.contiguous();
-  scores.view({-1}).index_fill_(0, at::tensor(seen, at::kLong).to(scores.device()), neg_inf);
-  const at::Tensor top =
-      std::get<1>(at::topk(scores, max_k, 1, true, true)).to(at::kCPU).contiguous();
+  const at::Tensor top = metrics::masked_topk(std::move(scores), seen, max_k);
   const int64_t* tp = top.data_ptr<int64_t>();
   for (int64_t k = b; k < e; ++k) {
     const int64_t* ranked = tp + (k - b) * max_k;
-    add_ranking_metrics(ranked, max_k, shard_.test.item.data() + test_begin_[k],
-                        shard_.test.item.data() + test_end_[k], topk_, sums);
-    if (hits == nullptr) continue;
-    for (size_t c = 0; c < topk_.size(); ++c) {
-      const int64_t kk = std::min(topk_[c], max_k);
-      for (int64_t j = 0; j < kk; ++j) hits[static_cast<int64_t>(c) * I + ranked[j]] = 1;
-    }
+    metrics::add_ranking_metrics(ranked, max_k, shard_.test.item.data() + test_begin_[k],
+                                 shard_.test.item.data() + test_end_[k], topk_, sums);
+    if (hits != nullptr) metrics::mark_listed(ranked, max_k, topk_, I, hits);
   }
 }
 
@@ -277,22 +246,17 @@ EvalResult Evaluator::finish(std::vector<double> sums, int64_t n_users, comm::Co
   const double* tp = totals.data_ptr<double>();
   EvalResult r;
   r.users = static_cast<int64_t>(tp[n_sums]);
-  static const char* names[] = {"recall", "ndcg", "precision", "hitrate"};
-  for (size_t c = 0; c < topk_.size(); ++c) {
-    for (int m = 0; m < 4; ++m) {
-      r.metrics[std::string(names[m]) + "@" + std::to_string(topk_[c])] =
-          r.users == 0 ? 0.0 : tp[4 * c + m] / static_cast<double>(r.users);
-    }
-  }
+  r.metrics = metrics::means(std::vector<double>(tp, tp + n_sums), static_cast<double>(r.users),
+                             topk_);
   if (hits.defined()) {
     // Items in any rank's lists: the maximum over ranks of each flag.
     at::Tensor any = hits.to(at::kFloat).to(comm.device());
     comm.all_reduce(any, comm::ReduceOp::kMax);
-    const at::Tensor covered = any.cpu().sum(1);
+    const at::Tensor flags = any.cpu().to(at::kByte).contiguous();
+    const std::vector<double> cov =
+        metrics::coverage(flags.data_ptr<uint8_t>(), topk_, shard_.num_items);
     for (size_t c = 0; c < topk_.size(); ++c) {
-      r.metrics["coverage@" + std::to_string(topk_[c])] =
-          covered[static_cast<int64_t>(c)].item<double>() /
-          static_cast<double>(std::max<int64_t>(1, shard_.num_items));
+      r.metrics["coverage@" + std::to_string(topk_[c])] = cov[c];
     }
   }
   return r;
@@ -307,7 +271,7 @@ EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& 
   const int64_t n_users = static_cast<int64_t>(test_users_.size());
   // Every rank runs as many blocks as the rank with the most users.
   const int64_t n_rounds = rounds(comm);
-  std::vector<double> sums(4 * topk_.size(), 0.0);
+  std::vector<double> sums(metrics::kPerList * topk_.size(), 0.0);
   at::Tensor hits;
   if (coverage) {
     hits = at::zeros({static_cast<int64_t>(topk_.size()), shard_.num_items}, at::kByte);

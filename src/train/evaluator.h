@@ -88,10 +88,4 @@ class Evaluator {
 // them (eval.users; 0: all), from the number of users with test items.
 double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm);
 
-// Metrics of one ranked list against a sorted set of relevant items; adds to
-// sums[4 * k + m] for cut-off k (m: recall, ndcg, precision, hitrate).
-void add_ranking_metrics(const int64_t* ranked, int64_t ranked_len, const int64_t* relevant_begin,
-                         const int64_t* relevant_end, const std::vector<int64_t>& topk,
-                         double* sums);
-
 }  // namespace halorec::train

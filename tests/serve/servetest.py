@@ -8,9 +8,11 @@ MPIRUN = os.environ.get("HALOREC_MPIEXEC") or "mpirun"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run(*args, expect=0):
-    """Runs a command; exits the test with its output unless rc == expect (None: any)."""
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
+def run(*args, expect=0, env=None):
+    """Runs a command (with `env` added to the environment); exits the test
+    with its output unless rc == expect (None: any)."""
+    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600,
+                       env=None if env is None else {**os.environ, **env})
     if expect is not None and p.returncode != expect:
         sys.exit(f"rc {p.returncode} != {expect}: {' '.join(map(str, args))}\n{p.stdout[-3000:]}\n"
                  f"{p.stderr[-3000:]}")

@@ -14,12 +14,12 @@ from servetest import BIN, MPIRUN, REPO, run
 D = tempfile.mkdtemp(prefix="halorec-interests-")
 
 
-def hr(*args, expect=0):
-    return run(BIN, *args, expect=expect)
+def hr(*args, expect=0, env=None):
+    return run(BIN, *args, expect=expect, env=env)
 
 
-def hr_json(*args):
-    return json.loads(hr(*args, "--json").stdout)
+def hr_json(*args, env=None):
+    return json.loads(hr(*args, "--json", env=env).stdout)
 
 
 def ari(a, b):
@@ -175,4 +175,43 @@ assert "--max" in p.stderr, p.stderr
 p = hr("evaluate", "--model", model, "--dataset", ds, "--strategy", "mmr", "--diversity", 2,
        expect=2)
 assert "--diversity" in p.stderr, p.stderr
+
+# 6. Serving needs neither mpirun nor MPI: with an Open MPI setting under
+# which MPI_Init fails (an unknown messaging layer), a command that starts MPI
+# fails, and export, recommend, evaluate and interests still work and agree.
+no_mpi = {"OMPI_MCA_pml": "no-such-pml"}
+p = hr("baseline", "--method", "popularity", "--dataset", ds, expect=None, env=no_mpi)
+assert p.returncode != 0, "the setting should make MPI_Init fail"
+hr("export", "--checkpoint", f"{D}/run/checkpoints", "--out", f"{D}/nompi.h5", "--interests",
+   "--threads", 1, env=no_mpi)
+assert open(f"{D}/nompi.h5", "rb").read() != b""
+assert hr_json("evaluate", "--model", f"{D}/nompi.h5", "--dataset", ds, "--k", 20,
+               env=no_mpi) == plain
+r = hr_json("recommend", "--model", model, "--user", user, "--k", 10, "--exclude-seen", ds,
+            "--threads", 2, env=no_mpi)
+assert r["recommendations"][0]["items"] == a["recommendations"][0]["items"]
+
+# 7. interests reads the ones the export stored (no --dataset): the same as
+# computing them from the dataset with the export's settings, less members.
+s_all = hr_json("interests", "--model", model, "--all", env=no_mpi)
+assert s_all["stored"] and not j["stored"]
+assert len(s_all["users"]) == len(j["users"])
+for mine, theirs in zip(s_all["users"], j["users"]):
+    assert mine["user"] == theirs["user"]
+    assert [x["medoid"] for x in mine["interests"]] == [x["medoid"] for x in theirs["interests"]]
+    assert [x["representatives"] for x in mine["interests"]] == \
+        [x["representatives"] for x in theirs["interests"]]
+    assert all(abs(x["weight"] - y["weight"]) < 1e-6
+               for x, y in zip(mine["interests"], theirs["interests"]))
+    assert all("members" not in x for x in mine["interests"])
+s_one = hr_json("interests", "--model", model, "--user", user)
+assert [x["medoid"] for x in s_one["interests"]] == \
+    [x["medoid"] for x in j["users"][7]["interests"]]
+assert s_one["items"] == sum(x["size"] for x in j["users"][7]["interests"])
+s_key = hr_json("interests", "--model", private, "--user", user, "--key", key)
+assert [x["medoid"] for x in s_key["interests"]] == [x["medoid"] for x in s_one["interests"]]
+p = hr("interests", "--model", model, "--all", "--max", 3, expect=2)
+assert "--max" in p.stderr and "--dataset" in p.stderr, p.stderr
+p = hr("interests", "--model", f"{D}/plain.h5", "--user", user, expect=2)
+assert "plain.h5" in p.stderr and "--interests" in p.stderr, p.stderr
 print("interests tests: OK")

@@ -76,7 +76,7 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
 }
 
 TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best",
+  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best", "gowalla_softmax_d64",
                            "synth_large"}) {
     const std::string path = std::string(HALOREC_SOURCE_DIR) + "/configs/" + name + ".yaml";
     EXPECT_NO_THROW(load_config(path, {})) << path;

@@ -1,4 +1,4 @@
-#include "serve/export.h"
+#include "train/export.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -9,7 +9,7 @@
 #include <random>
 
 #include "checkpoint/checkpoint.h"
-#include "comm/mpi_communicator.h"
+#include "comm/local_communicator.h"
 #include "core/check.h"
 #include "core/output_path.h"
 #include "core/digest.h"
@@ -26,14 +26,24 @@
 #include "train/contrastive_step.h"
 #include "train/trainer.h"
 
-namespace halorec::serve {
+namespace halorec::train {
+
+// The serving side's model file, which the export writes.
+using serve::is_model_file;
+using serve::kKeyCheckMessage;
+using serve::kModelPartFormat;
+using serve::ModelFile;
+using serve::ModelPart;
+using serve::write_model_file;
+using serve::write_model_index;
+using serve::write_model_part;
 
 namespace {
 
 // A model over a graph held whole by this process: a one-rank communicator
 // and no halo. Outlives the models it makes (they point at both).
 struct OneProcess {
-  comm::MpiCommunicator self{MPI_COMM_SELF};
+  comm::LocalCommunicator self;
   comm::ExchangePlan none;
   OneProcess() {
     none.send_index = at::empty({0}, at::kLong);
@@ -286,9 +296,9 @@ ExportReport run_export(const ExportOptions& o) {
   return r;
 }
 
-}  // namespace halorec::serve
+}  // namespace halorec::train
 
-namespace halorec::serve {
+namespace halorec::train {
 
 namespace {
 
@@ -494,4 +504,4 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   return r;
 }
 
-}  // namespace halorec::serve
+}  // namespace halorec::train

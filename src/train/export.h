@@ -15,7 +15,7 @@ namespace halorec::comm {
 class Communicator;
 }
 
-namespace halorec::serve {
+namespace halorec::train {
 
 struct ExportOptions {
   std::string checkpoint;  // a checkpoint, or a folder whose newest committed one is used
@@ -23,7 +23,7 @@ struct ExportOptions {
   std::string dtype = "fp32";  // fp32 | fp16
   std::string dataset;         // default: the dataset in the checkpoint's config
   bool interests = false;      // also store every user's interests (serve/interests.h)
-  InterestOptions interest_options;
+  serve::InterestOptions interest_options;
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
   bool allow_readable_key = false;    // accept a key file others can read
   std::string parts;  // sharded: partition folder (default: the run's data.parts)
@@ -41,9 +41,10 @@ struct ExportReport {
   std::vector<double> peak_rss_mib;  // of each rank (one process: one)
 };
 
+// One process, no MPI: the model runs through a one-rank LocalCommunicator.
 ExportReport run_export(const ExportOptions& options);
 // Collective over `comm` (P ranks): model.h5 plus OUT.parts/ with one part file
 // per rank; the report's bytes (model.h5 and parts) on rank 0 only.
 ExportReport run_sharded_export(const ExportOptions& options, comm::Communicator& comm);
 
-}  // namespace halorec::serve
+}  // namespace halorec::train

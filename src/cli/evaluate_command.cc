@@ -1,0 +1,81 @@
+// halorec evaluate: ranking metrics of a model.h5 on a dataset's test split
+// (the metrics module training's evaluator uses; no MPI, no trainer).
+
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/serve_options.h"
+#include "core/check.h"
+#include "data/dataset.h"
+#include "serve/recommend.h"
+
+namespace halorec::cli {
+
+namespace {
+
+class EvaluateCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand(
+        "evaluate", "Recall, NDCG, Precision and HitRate @K of a model.h5 on a dataset's test set");
+    sub->add_option("--model", model_, "Model file from halorec export")->required();
+    sub->add_option("--dataset", dataset_, "The model's dataset.h5")->required();
+    sub->add_option("--k", k_, "Cut-offs (repeatable: --k 10 --k 20)");
+    sub->add_option("--strategy", strategy_,
+                    "Also score the lists of this strategy (single, multi, mmr): recall, ndcg, "
+                    "coverage, intra-list diversity (ild) and novelty at each k")
+        ->check(CLI::IsMember({"single", "multi", "mmr"}));
+    add_mmr_options(sub, &o_);
+    sub->add_option("--key", key_file_,
+                    "KEY_FILE of a pseudonymized export (its rows are joined with the dataset "
+                    "through the key)");
+    add_allow_readable_key(sub, &allow_readable_key_);
+    add_threads_option(sub, &threads_);
+    sub->add_flag("--json", json_, "Print one JSON object on stdout");
+    return sub;
+  }
+  int run() override {
+    for (int64_t k : k_) {
+      if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
+    }
+    const std::string key = key_of(key_file_, allow_readable_key_);
+    use_threads(threads_);
+    serve::ModelFile m = serve::read_model_file(model_);
+    const data::Dataset d = data::read_dataset(dataset_);
+    serve::align_to_dataset(m, d, key);
+    std::map<std::string, double> metrics;
+    if (strategy_.empty()) {
+      metrics = serve::evaluate_model(m, d, k_);
+    } else {
+      o_.strategy = strategy_;
+      for (const auto& [name, value] : serve::evaluate_strategy(m, d, k_, o_)) {
+        metrics[strategy_ + "/" + name] = value;
+      }
+    }
+    nlohmann::json j = nlohmann::json::object();
+    std::string text;
+    for (const auto& [name, value] : metrics) {
+      j[name] = value;
+      text += fmt::format("{:<24}{:.5f}\n", name, value);
+    }
+    print_report(json_, j, text.empty() ? text : text.substr(0, text.size() - 1));
+    return 0;
+  }
+
+ private:
+  std::string model_, dataset_, strategy_, key_file_;
+  std::vector<int64_t> k_ = {20};
+  serve::RecommendOptions o_;
+  bool allow_readable_key_ = false;
+  int64_t threads_ = 0;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_evaluate_command() { return std::make_unique<EvaluateCommand>(); }
+
+}  // namespace halorec::cli

@@ -1,0 +1,123 @@
+// halorec recommend: top-K items for users of a model.h5 (no MPI, no trainer).
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/serve_options.h"
+#include "core/check.h"
+#include "core/quote.h"
+#include "data/dataset.h"
+#include "data/line_reader.h"
+#include "serve/recommend.h"
+
+namespace halorec::cli {
+
+namespace {
+
+class RecommendCommand : public Command {
+ public:
+  CLI::App* setup(CLI::App& app) override {
+    CLI::App* sub = app.add_subcommand("recommend", "Top-K items for users of a model.h5");
+    sub->add_option("--model", model_, "Model file from halorec export")->required();
+    auto* user = sub->add_option("--user", user_, "An original user id");
+    auto* file = sub->add_option("--users-file", users_file_, "A file with one user id per line");
+    user->excludes(file);
+    sub->add_option("--k", o_.k, "Items per user");
+    sub->add_option("--exclude-seen", dataset_,
+                    "The model's dataset.h5: leave out each user's train items");
+    sub->add_option("--strategy", o_.strategy,
+                    "single: top-K by score; multi: from each interest, merged by interest "
+                    "weight (needs export --interests); mmr: diversified re-ranking")
+        ->check(CLI::IsMember({"single", "multi", "mmr"}));
+    add_mmr_options(sub, &o_);
+    sub->add_option("--explain", o_.explain,
+                    "Per item, this many of the user's own items most similar to it (needs "
+                    "--exclude-seen), and the interest it belongs to");
+    sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
+    add_allow_readable_key(sub, &allow_readable_key_);
+    add_threads_option(sub, &threads_);
+    sub->add_flag("--json", json_, "Print one JSON object on stdout");
+    return sub;
+  }
+  int run() override {
+    if (user_.empty() && users_file_.empty()) HR_THROW(UsageError, "give --user or --users-file");
+    if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
+    std::vector<std::string> users;
+    if (!user_.empty()) {
+      users.push_back(user_);
+    } else {
+      data::LineReader reader(users_file_);
+      std::string_view line;
+      while (reader.next(&line)) {
+        if (!line.empty()) users.emplace_back(line);
+      }
+    }
+    use_threads(threads_);
+    const std::string key = key_of(key_file_, allow_readable_key_);
+    serve::ModelFile m = serve::read_model_file(model_);
+    data::Dataset seen;
+    if (!dataset_.empty()) {
+      seen = data::read_dataset(dataset_);
+      serve::align_to_dataset(m, seen, key);
+      o_.seen = &seen;
+    }
+    const auto recs = serve::recommend(m, users, o_, key);
+    if (json_) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& r : recs) {
+        nlohmann::json items = nlohmann::json::array();
+        for (size_t j = 0; j < r.items.size(); ++j) {
+          nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
+          if (j < r.why.size()) {
+            nlohmann::json because = nlohmann::json::array();
+            for (const auto& [own, sim] : r.why[j].because) {
+              because.push_back({{"item", own}, {"similarity", sim}});
+            }
+            it["because"] = because;
+            if (r.why[j].interest >= 0) it["interest"] = r.why[j].interest;
+          }
+          items.push_back(it);
+        }
+        arr.push_back({{"user", r.user}, {"items", items}});
+      }
+      fmt::print(
+          "{}\n",
+          json_text({{"k", o_.k}, {"strategy", o_.strategy}, {"recommendations", arr}}));
+      return 0;
+    }
+    // Ids are escaped (\t \n \\): every record stays one line of the same fields.
+    std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
+                                     : "user\trank\titem\tscore\n";
+    for (const auto& r : recs) {
+      const std::string user = tsv_field(r.user);
+      for (size_t j = 0; j < r.items.size(); ++j) {
+        out += fmt::format("{}\t{}\t{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
+                           r.items[j].second);
+        if (j < r.why.size()) {
+          std::string because;
+          for (const auto& [own, sim] : r.why[j].because) {
+            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
+          }
+          out += fmt::format("\t{}\t{}", r.why[j].interest, because);
+        }
+        out += "\n";
+      }
+    }
+    fmt::print("{}", out);
+    return 0;
+  }
+
+ private:
+  std::string model_, user_, users_file_, dataset_, key_file_;
+  serve::RecommendOptions o_;
+  bool allow_readable_key_ = false;
+  int64_t threads_ = 0;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_recommend_command() { return std::make_unique<RecommendCommand>(); }
+
+}  // namespace halorec::cli
