@@ -17,6 +17,7 @@ PACKAGES=(
   libssl-dev
   python3-h5py python3-numpy python3-matplotlib
   python3-torch
+  libfaiss-dev python3-faiss
   slurmctld slurmd slurm-client munge
   libopenblas0-openmp
   time

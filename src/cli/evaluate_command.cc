@@ -9,6 +9,8 @@
 #include "cli/command.h"
 #include "cli/serve_options.h"
 #include "core/check.h"
+#include "core/log.h"
+#include "core/resources.h"
 #include "data/dataset.h"
 #include "serve/recommend.h"
 
@@ -42,11 +44,12 @@ class EvaluateCommand : public Command {
       if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
     }
     const std::string key = key_of(key_file_, allow_readable_key_);
-    use_threads(threads_);
+    const int64_t threads = use_threads(threads_);
     serve::ModelFile m = serve::read_model_file(model_);
     const data::Dataset d = data::read_dataset(dataset_);
     serve::align_to_dataset(m, d, key);
     std::map<std::string, double> metrics;
+    Stopwatch watch;
     if (strategy_.empty()) {
       metrics = serve::evaluate_model(m, d, k_);
     } else {
@@ -55,6 +58,7 @@ class EvaluateCommand : public Command {
         metrics[strategy_ + "/" + name] = value;
       }
     }
+    log::info("evaluated {} in {:.2f} s on {} threads", model_, watch.seconds(), threads);
     nlohmann::json j = nlohmann::json::object();
     std::string text;
     for (const auto& [name, value] : metrics) {

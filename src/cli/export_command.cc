@@ -44,12 +44,23 @@ class ExportCommand : public Command {
     sub->add_option("--parts", o_.parts,
                     "Under mpirun -np P: the P-part partition folder to export by (default: the "
                     "run's data.parts; made on the fly when absent or for another rank count)");
+    sub->add_option("--index", o_.index,
+                    "Also write an ANN index of the item vectors beside --out (NAME.faiss): "
+                    "flat, hnsw or ivfpq (docs/formats.md)")
+        ->check(CLI::IsMember({"flat", "hnsw", "ivfpq"}));
+    sub->add_option("--index-params", index_params_,
+                    "key=value,... for --index: m, ef_construction, ef_search (hnsw); nlist, "
+                    "pq_m, nprobe (ivfpq)");
     add_threads_option(sub, &threads_);
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
   int run() override {
     if (o_.interests) serve::check_interest_options(o_.interest_options);
+    if (!index_params_.empty()) {
+      if (o_.index.empty()) HR_THROW(UsageError, "--index-params needs --index");
+      serve::parse_index_params(index_params_, &o_.index_options);
+    }
     if (launched_ranks() == 1) {
       // One process: the model runs through a one-rank in-process
       // communicator; MPI is never initialized.
@@ -85,7 +96,10 @@ class ExportCommand : public Command {
                               {"cold_users", r.cold_users},
                               {"pseudonymized", !o_.pseudonymize_key_file.empty()},
                               {"parts", ranks},
-                              {"peak_rss_mib", r.peak_rss_mib}};
+                              {"peak_rss_mib", r.peak_rss_mib},
+                              {"index", r.index_file},
+                              {"index_bytes", r.index_bytes},
+                              {"index_seconds", r.index_seconds}};
     print_report(json_, j,
                  fmt::format("wrote {}{}: {} users, {} items, dim {}, {} ({:.1f} MiB) from {} in "
                              "{:.2f} s",
@@ -96,6 +110,7 @@ class ExportCommand : public Command {
   }
 
   train::ExportOptions o_;
+  std::string index_params_;
   int64_t threads_ = 0;
   bool json_ = false;
 };

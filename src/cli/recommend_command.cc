@@ -7,8 +7,10 @@
 #include "cli/serve_options.h"
 #include "core/check.h"
 #include "core/quote.h"
+#include "core/resources.h"
 #include "data/dataset.h"
 #include "data/line_reader.h"
+#include "serve/ann_index.h"
 #include "serve/recommend.h"
 
 namespace halorec::cli {
@@ -36,6 +38,11 @@ class RecommendCommand : public Command {
                     "--exclude-seen), and the interest it belongs to");
     sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
     add_allow_readable_key(sub, &allow_readable_key_);
+    sub->add_flag("--index", use_index_,
+                  "Retrieve through the model's ANN index (export --index) instead of scoring "
+                  "every item; seen items are dropped after retrieval");
+    sub->add_option("--index-params", index_params_,
+                    "Search settings: ef_search=N (hnsw), nprobe=N (ivfpq)");
     add_threads_option(sub, &threads_);
     sub->add_flag("--json", json_, "Print one JSON object on stdout");
     return sub;
@@ -62,7 +69,19 @@ class RecommendCommand : public Command {
       serve::align_to_dataset(m, seen, key);
       o_.seen = &seen;
     }
+    std::unique_ptr<serve::AnnIndex> index;
+    if (use_index_) {
+      index = serve::AnnIndex::open(m, model_);
+      serve::IndexOptions io;
+      serve::parse_index_params(index_params_, &io);
+      index->configure(io);
+      o_.index = index.get();
+    } else if (!index_params_.empty()) {
+      HR_THROW(UsageError, "--index-params needs --index");
+    }
+    Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
+    const double seconds = watch.seconds();
     if (json_) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& r : recs) {
@@ -83,7 +102,11 @@ class RecommendCommand : public Command {
       }
       fmt::print(
           "{}\n",
-          json_text({{"k", o_.k}, {"strategy", o_.strategy}, {"recommendations", arr}}));
+          json_text({{"k", o_.k},
+                     {"strategy", o_.strategy},
+                     {"index", index ? index->kind() : std::string("exact")},
+                     {"seconds", seconds},
+                     {"recommendations", arr}}));
       return 0;
     }
     // Ids are escaped (\t \n \\): every record stays one line of the same fields.
@@ -112,6 +135,8 @@ class RecommendCommand : public Command {
   std::string model_, user_, users_file_, dataset_, key_file_;
   serve::RecommendOptions o_;
   bool allow_readable_key_ = false;
+  bool use_index_ = false;
+  std::string index_params_;
   int64_t threads_ = 0;
   bool json_ = false;
 };

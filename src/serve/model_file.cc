@@ -32,6 +32,12 @@ void write_attributes(hid_t f, const ModelFile& m) {
   h5::set_attr(f, "cold_items", m.cold_items);
   h5::set_attr(f, "cold_users", m.cold_users);
   if (!m.key_check.empty()) h5::set_attr(f, "key_check", m.key_check);
+  if (!m.index_file.empty()) {
+    h5::set_attr(f, "index_file", m.index_file);
+    h5::set_attr(f, "index_kind", m.index_kind);
+    h5::set_attr(f, "index_sha256", m.index_sha256);
+    h5::set_attr(f, "index_bytes", m.index_bytes);
+  }
 }
 
 void write_rows(hid_t f, const std::vector<std::string>& user_ids,
@@ -187,6 +193,15 @@ ModelFile read_model_file(const std::string& path) {
   if (h5::has_attr(f, "cold_users")) m.cold_users = h5::get_attr_int(f, "cold_users");
   if (h5::has_attr(f, "key_check")) m.key_check = h5::get_attr_string(f, "key_check");
   if (h5::has_attr(f, "parts_tag")) check_parts(f, path);
+  if (h5::has_attr(f, "index_file")) {
+    m.index_file = h5::get_attr_string(f, "index_file");
+    m.index_kind = h5::get_attr_string(f, "index_kind");
+    m.index_sha256 = h5::get_attr_string(f, "index_sha256");
+    m.index_bytes = h5::get_attr_int(f, "index_bytes");
+    if (m.index_file.find('/') != std::string::npos || m.index_file.empty()) {
+      HR_THROW(InputError, "'{}': index_file '{}' is not a file name", path, quote(m.index_file));
+    }
+  }
   m.user_ids = h5::read_strings(f, "users/original_id");
   m.item_ids = h5::read_strings(f, "items/original_id");
   if (m.dim < 1 || m.dim > 65536)
@@ -341,6 +356,12 @@ void reorder_items(ModelFile& m, const std::vector<int64_t>& order) {
   }
   m.item_ids = std::move(ids);
   m.item_vectors = std::move(vectors);
+  std::vector<int64_t> file_row(order.size());
+  for (size_t r = 0; r < order.size(); ++r) {
+    file_row[r] = m.item_file_row.empty() ? order[r]
+                                          : m.item_file_row[static_cast<size_t>(order[r])];
+  }
+  m.item_file_row = std::move(file_row);
   InterestTable& t = m.interests;
   for (int64_t& row : t.medoid) row = new_row[static_cast<size_t>(row)];
   for (int64_t& row : t.representatives) {

@@ -37,6 +37,14 @@ struct ModelFile {
   // (cold-start): their vectors come from the content encoder alone.
   int64_t cold_items = 0;
   int64_t cold_users = 0;  // likewise the last cold_users users
+  // An ANN index written beside model.h5 by `export --index` (ann_index.h):
+  // its file name (in model.h5's folder), kind, size and SHA-256; empty
+  // without one. FAISS label r is stored item row r.
+  std::string index_file, index_kind, index_sha256;
+  int64_t index_bytes = 0;
+  // For each item row, its row in the file (reorder_items keeps it; empty:
+  // the file's order), so index labels map to rows after alignment.
+  std::vector<int64_t> item_file_row;
 };
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";

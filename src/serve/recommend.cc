@@ -40,6 +40,9 @@ Seen seen_of(const data::Dataset* d, int64_t num_users) {
   for (size_t t = 0; t < d->train.size(); ++t) {
     s.items[static_cast<size_t>(fill[static_cast<size_t>(d->train.user[t])]++)] = d->train.item[t];
   }
+  for (size_t u = 0; u + 1 < s.indptr.size(); ++u) {
+    std::sort(s.items.begin() + s.indptr[u], s.items.begin() + s.indptr[u + 1]);
+  }
   return s;
 }
 
@@ -306,12 +309,76 @@ struct Engine {
   const ModelFile& m;
   Seen seen;
   Views views;
+  std::vector<int64_t> row_of_label;  // index label (file row) -> item row; empty: the same
 };
 
 Engine make_engine(const ModelFile& m, const RecommendOptions& o) {
   check_strategy(m, o);
   if (o.seen != nullptr) check_model_dataset(m, *o.seen);
-  return Engine{m, seen_of(o.seen, static_cast<int64_t>(m.user_ids.size())), views_of(m)};
+  Engine e{m, seen_of(o.seen, static_cast<int64_t>(m.user_ids.size())), views_of(m), {}};
+  if (o.index != nullptr && !m.item_file_row.empty()) {
+    e.row_of_label.resize(m.item_file_row.size());
+    for (size_t r = 0; r < m.item_file_row.size(); ++r) {
+      e.row_of_label[static_cast<size_t>(m.item_file_row[r])] = static_cast<int64_t>(r);
+    }
+  }
+  return e;
+}
+
+// The best `pool` items of each query row through the ANN index, the row's
+// user's seen items dropped. Rows are searched in chunks of similar seen
+// counts (FAISS takes one k per call), each asking for pool + the most seen
+// items of a row in the chunk, so lists are as long as the exact path's
+// without every row paying for the heaviest user's over-fetch.
+void retrieve(const Engine& engine, const AnnIndex& index, const at::Tensor& queries,
+              const std::vector<int64_t>& row_user, int64_t pool,
+              std::vector<std::vector<int64_t>>* items, std::vector<std::vector<float>>* values) {
+  const Seen& seen = engine.seen;
+  const int64_t I = static_cast<int64_t>(engine.m.item_ids.size());
+  const int64_t nq = queries.size(0);
+  auto seen_count = [&](int64_t r) -> int64_t {
+    if (seen.empty()) return 0;
+    const int64_t u = row_user[static_cast<size_t>(r)];
+    return seen.end(u) - seen.begin(u);
+  };
+  std::vector<int64_t> order(static_cast<size_t>(nq));
+  for (int64_t r = 0; r < nq; ++r) order[static_cast<size_t>(r)] = r;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return seen_count(x) < seen_count(y); });
+  items->assign(static_cast<size_t>(nq), {});
+  values->assign(static_cast<size_t>(nq), {});
+  constexpr int64_t kChunk = 64;
+  const float* qp = queries.data_ptr<float>();
+  const int64_t dim = queries.size(1);
+  for (int64_t c0 = 0; c0 < nq; c0 += kChunk) {
+    const int64_t c1 = std::min(nq, c0 + kChunk);
+    const int64_t fetch = std::min(I, pool + seen_count(order[static_cast<size_t>(c1 - 1)]));
+    std::vector<float> chunk(static_cast<size_t>((c1 - c0) * dim));
+    for (int64_t j = c0; j < c1; ++j) {
+      std::copy_n(qp + order[static_cast<size_t>(j)] * dim, dim,
+                  chunk.begin() + (j - c0) * dim);
+    }
+    std::vector<int64_t> labels;
+    std::vector<float> scores;
+    index.search(chunk.data(), c1 - c0, fetch, &labels, &scores);
+    for (int64_t j = c0; j < c1; ++j) {
+      const int64_t r = order[static_cast<size_t>(j)];
+      auto& row = (*items)[static_cast<size_t>(r)];
+      auto& val = (*values)[static_cast<size_t>(r)];
+      for (int64_t x = 0; x < fetch && static_cast<int64_t>(row.size()) < pool; ++x) {
+        const size_t at_ = static_cast<size_t>((j - c0) * fetch + x);
+        int64_t item = labels[at_];
+        if (item < 0) break;
+        if (!engine.row_of_label.empty()) item = engine.row_of_label[static_cast<size_t>(item)];
+        if (!seen.empty()) {
+          const int64_t u = row_user[static_cast<size_t>(r)];
+          if (std::binary_search(seen.begin(u), seen.end(u), item)) continue;
+        }
+        row.push_back(item);
+        val.push_back(scores[at_]);
+      }
+    }
+  }
 }
 
 std::vector<std::vector<int64_t>> rank_lists(const Engine& engine, const std::vector<int64_t>& rows,
@@ -362,12 +429,16 @@ std::vector<std::vector<int64_t>> rank_lists(const Engine& engine, const std::ve
                            ? v.users[user_query[static_cast<size_t>(r)]]
                            : v.items[item_query[static_cast<size_t>(r)]]);
     }
-    at::Tensor s = at::mm(queries, items_t).contiguous();
-    mask_seen(s, row_user, seen);
     const int64_t pool = o.strategy == "mmr" ? std::max(o.k, o.candidates) : o.k;
     std::vector<std::vector<int64_t>> top;
     std::vector<std::vector<float>> top_v;
-    top_rows(s, pool, &top, &top_v);
+    if (o.index != nullptr) {
+      retrieve(engine, *o.index, queries, row_user, pool, &top, &top_v);
+    } else {
+      at::Tensor s = at::mm(queries, items_t).contiguous();
+      mask_seen(s, row_user, seen);
+      top_rows(s, pool, &top, &top_v);
+    }
     at::parallel_for(b, e, 16, [&](int64_t qb, int64_t qe) {
       for (int64_t q = qb; q < qe; ++q) {
         const int64_t r0 = first_row[static_cast<size_t>(q - b)];

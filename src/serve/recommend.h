@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "serve/ann_index.h"
 #include "serve/model_file.h"
 
 namespace halorec::serve {
@@ -32,6 +33,10 @@ struct RecommendOptions {
   // explanations point to. May be null (then nothing is excluded).
   const data::Dataset* seen = nullptr;
   int64_t explain = 0;  // per item, this many of the user's own items that explain it
+  // Retrieve candidates through this ANN index (ann_index.h) instead of
+  // scoring every item: the best pool + (the user's seen items) by the index,
+  // seen items dropped afterwards. Null: the exact blocked product.
+  const AnnIndex* index = nullptr;
 };
 
 struct Explanation {

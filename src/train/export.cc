@@ -184,6 +184,16 @@ ExportReport run_export(const ExportOptions& o) {
                       dataset_path},
                      {"--pseudonymize", o.pseudonymize_key_file}},
                     is_model_file);
+  const std::string index_path = serve::index_path_for(o.out);
+  if (!o.index.empty()) {
+    serve::IndexOptions io = o.index_options;
+    io.kind = o.index;
+    serve::check_index_options(io);
+    serve::require_faiss();
+    check_output_file({"--index (the index file beside --out)", index_path},
+                      {{"--out", o.out}, {"--checkpoint", o.checkpoint}, {"--dataset", dataset_path}},
+                      serve::is_index_file);
+  }
   const data::Dataset d = data::read_dataset(dataset_path);
   const std::string fingerprint = d.fingerprint();
   const int64_t n = d.num_users() + d.num_items();
@@ -281,6 +291,29 @@ ExportReport run_export(const ExportOptions& o) {
     m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
     pseudonymize_users(m, key, m.cold_users);
   }
+  if (!o.index.empty()) {
+    // Over the vectors as model.h5 stores them (fp16 rounds).
+    serve::ModelFile served;
+    served.dim = m.dim;
+    served.item_ids = m.item_ids;
+    served.item_vectors = m.item_vectors;
+    if (o.dtype == "fp16") {
+      const at::Tensor v = at::from_blob(served.item_vectors.data(),
+                                         {static_cast<int64_t>(served.item_vectors.size())},
+                                         at::kFloat);
+      v.copy_(v.to(at::kHalf).to(at::kFloat));
+    }
+    serve::IndexOptions io = o.index_options;
+    io.kind = o.index;
+    const serve::IndexReport ir = serve::build_index(served, io, index_path);
+    m.index_file = std::filesystem::path(index_path).filename().string();
+    m.index_kind = ir.kind;
+    m.index_sha256 = ir.sha256;
+    m.index_bytes = ir.bytes;
+    r.index_file = index_path;
+    r.index_bytes = ir.bytes;
+    r.index_seconds = ir.seconds;
+  }
   write_model_file(m, o.out);
 
   r.checkpoint = dir;
@@ -343,6 +376,12 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
              "--interests with {} ranks: interests need every item vector in one process; export "
              "on one process (no mpirun) to store them, or run 'halorec interests --model M "
              "--dataset D' on this export",
+             P);
+  }
+  if (!o.index.empty()) {
+    HR_THROW(UsageError,
+             "--index with {} ranks: the index is built over every item vector in one process; "
+             "export on one process (no mpirun) with --index",
              P);
   }
   std::string key;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "serve/ann_index.h"
 #include "serve/interests.h"
 
 namespace halorec::comm {
@@ -27,6 +28,8 @@ struct ExportOptions {
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
   bool allow_readable_key = false;    // accept a key file others can read
   std::string parts;  // sharded: partition folder (default: the run's data.parts)
+  std::string index;  // flat | hnsw | ivfpq: also write NAME.faiss (serve/ann_index.h)
+  serve::IndexOptions index_options;
 };
 
 struct ExportReport {
@@ -37,6 +40,9 @@ struct ExportReport {
   int64_t cold_items = 0;  // items with content features but no interactions
   int64_t cold_users = 0;  // users likewise
   double interest_seconds = 0;
+  std::string index_file;  // NAME.faiss when written
+  int64_t index_bytes = 0;
+  double index_seconds = 0;
   double seconds = 0;
   std::vector<double> peak_rss_mib;  // of each rank (one process: one)
 };
