@@ -11,7 +11,7 @@ exact list the path returns).
 
   bench/ann.py --checkpoint runs/x/checkpoints --dataset gowalla.h5 [--users 10000]
   bench/ann.py --synth 1000000            # a planted-community catalogue of 1M items
-                                          # (synth, prepare, one MF epoch), then the same
+                                          # (synth, one minibatch MF epoch), then the same
 
 Environment: BUILD_DIR (default build), WORK (default a temporary folder).
 """
@@ -65,7 +65,8 @@ def main():
            f"output.dir={work}/run-{items}", "--set", "model.type=mf", "--set",
            "model.layers=0", "--set", "partition.method=random", "--set", "train.epochs=1",
            "--set", "train.batch_size=8192", "--set", "train.lr=0.01", "--set", "eval.every=0",
-           "--set", "eval.users=1000", "--set", f"train.threads={a.threads}")
+           "--set", "eval.users=1000", "--set", "train.sampler=edge", "--set",
+           "train.propagation=minibatch", "--set", f"train.threads={a.threads}")
         a.checkpoint = f"{work}/run-{items}/checkpoints"
         print(f"synthetic catalogue of {items:,} items built and trained in "
               f"{time.time() - t:.1f} s", flush=True)
