@@ -101,13 +101,19 @@ bool is_index_file(const std::string& path) {
 
 namespace {
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+// The index file's bytes, read once: hashed, then deserialized in place.
+std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) HR_THROW(InputError, "{}: cannot open the index file", path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
+    HR_THROW(InputError, "{}: cannot read the index file", path);
+  }
+  return bytes;
 }
 
-std::string sha256_of(const std::string& bytes) {
+std::string sha256_of(const std::vector<uint8_t>& bytes) {
   Sha256 h;
   h.update(bytes.data(), bytes.size());
   return h.hex();
@@ -165,11 +171,12 @@ IndexReport build_index(const ModelFile& m, const IndexOptions& o, const std::st
   }
   faiss::VectorIOWriter writer;
   faiss::write_index(index.get(), &writer);
-  const std::string bytes(writer.data.begin(), writer.data.end());
+  const std::vector<uint8_t>& bytes = writer.data;
   StagedPath staged(path);
   {
     std::ofstream out(staged.temp(), std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) HR_THROW(IoError, "{}: cannot write the index", path);
   }
@@ -193,7 +200,7 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const ModelFile& m, const std::string& 
     HR_THROW(InputError, "{}: the model's index file is missing (keep NAME.faiss beside "
              "model.h5, or export again with --index)", path);
   }
-  const std::string bytes = file_bytes(path);
+  std::vector<uint8_t> bytes = file_bytes(path);
   if (static_cast<int64_t>(bytes.size()) != m.index_bytes || sha256_of(bytes) != m.index_sha256) {
     HR_THROW(InputError, "{}: not the index exported with {} (its digest differs): export "
              "again with --index", path, model_path);
@@ -202,7 +209,7 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const ModelFile& m, const std::string& 
   a->impl_ = std::make_unique<Impl>();
   try {
     faiss::VectorIOReader reader;
-    reader.data.assign(bytes.begin(), bytes.end());
+    reader.data = std::move(bytes);
     a->impl_->index.reset(faiss::read_index(&reader));
   } catch (const faiss::FaissException& e) {
     HR_THROW(InputError, "{}: not a readable FAISS index: {}", path, e.what());
