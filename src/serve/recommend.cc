@@ -29,21 +29,25 @@ struct Seen {
   const int64_t* end(int64_t u) const { return items.data() + indptr[static_cast<size_t>(u) + 1]; }
 };
 
-Seen seen_of(const data::Dataset* d, int64_t num_users) {
+// Each user's items in `x`, sorted (CSR by user row).
+Seen by_user(const data::Interactions& x, int64_t num_users) {
   Seen s;
-  if (d == nullptr) return s;
   s.indptr.assign(static_cast<size_t>(num_users) + 1, 0);
-  for (int64_t u : d->train.user) ++s.indptr[static_cast<size_t>(u) + 1];
+  for (int64_t u : x.user) ++s.indptr[static_cast<size_t>(u) + 1];
   for (size_t q = 1; q < s.indptr.size(); ++q) s.indptr[q] += s.indptr[q - 1];
-  s.items.resize(d->train.size());
+  s.items.resize(x.size());
   std::vector<int64_t> fill(s.indptr.begin(), s.indptr.end() - 1);
-  for (size_t t = 0; t < d->train.size(); ++t) {
-    s.items[static_cast<size_t>(fill[static_cast<size_t>(d->train.user[t])]++)] = d->train.item[t];
+  for (size_t t = 0; t < x.size(); ++t) {
+    s.items[static_cast<size_t>(fill[static_cast<size_t>(x.user[t])]++)] = x.item[t];
   }
   for (size_t u = 0; u + 1 < s.indptr.size(); ++u) {
     std::sort(s.items.begin() + s.indptr[u], s.items.begin() + s.indptr[u + 1]);
   }
   return s;
+}
+
+Seen seen_of(const data::Dataset* d, int64_t num_users) {
+  return d == nullptr ? Seen{} : by_user(d->train, num_users);
 }
 
 struct Views {
@@ -553,42 +557,17 @@ void check_topk(const std::vector<int64_t>& topk) {
 
 }  // namespace
 
-namespace {
-
-// Items of each user in `x`, sorted: items[offsets[u] .. offsets[u + 1]).
-struct ItemsByUser {
-  std::vector<int64_t> offsets, items;
-};
-
-ItemsByUser items_by_user(const data::Interactions& x, int64_t users) {
-  ItemsByUser out;
-  out.offsets.assign(static_cast<size_t>(users) + 1, 0);
-  for (int64_t u : x.user) ++out.offsets[static_cast<size_t>(u) + 1];
-  for (size_t u = 0; u < static_cast<size_t>(users); ++u) out.offsets[u + 1] += out.offsets[u];
-  out.items.resize(x.size());
-  std::vector<int64_t> at(out.offsets.begin(), out.offsets.end() - 1);
-  for (size_t r = 0; r < x.size(); ++r) {
-    out.items[static_cast<size_t>(at[static_cast<size_t>(x.user[r])]++)] = x.item[r];
-  }
-  for (size_t u = 0; u < static_cast<size_t>(users); ++u) {
-    std::sort(out.items.begin() + out.offsets[u], out.items.begin() + out.offsets[u + 1]);
-  }
-  return out;
-}
-
-}  // namespace
-
 std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dataset& d,
                                              const std::vector<int64_t>& topk) {
   check_topk(topk);
   check_model_dataset(m, d);
   const int64_t U = d.num_users();
   const int64_t I = d.num_items();  // cold-start entries are left out
-  const ItemsByUser test = items_by_user(d.test, U);
-  const ItemsByUser train = items_by_user(d.train, U);
+  const Seen test = by_user(d.test, U);
+  const Seen train = by_user(d.train, U);
   std::vector<int64_t> users;
   for (int64_t u = 0; u < U; ++u) {
-    if (test.offsets[static_cast<size_t>(u) + 1] > test.offsets[static_cast<size_t>(u)]) {
+    if (test.end(u) > test.begin(u)) {
       users.push_back(u);
     }
   }
@@ -607,9 +586,9 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
     const std::vector<int64_t> rows(users.begin() + b, users.begin() + e);
     std::vector<int64_t> seen;
     for (int64_t q = b; q < e; ++q) {
-      const size_t u = static_cast<size_t>(users[static_cast<size_t>(q)]);
-      for (int64_t t = train.offsets[u]; t < train.offsets[u + 1]; ++t) {
-        seen.push_back((q - b) * I + train.items[static_cast<size_t>(t)]);
+      const int64_t u = users[static_cast<size_t>(q)];
+      for (const int64_t* it = train.begin(u); it != train.end(u); ++it) {
+        seen.push_back((q - b) * I + *it);
       }
     }
     const at::Tensor scores =
@@ -617,10 +596,9 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
     const at::Tensor top = metrics::masked_topk(scores, seen, max_k);
     const int64_t* tp = top.data_ptr<int64_t>();
     for (int64_t q = b; q < e; ++q) {
-      const size_t u = static_cast<size_t>(users[static_cast<size_t>(q)]);
-      metrics::add_ranking_metrics(tp + (q - b) * max_k, max_k,
-                                   test.items.data() + test.offsets[u],
-                                   test.items.data() + test.offsets[u + 1], topk, sums.data());
+      const int64_t u = users[static_cast<size_t>(q)];
+      metrics::add_ranking_metrics(tp + (q - b) * max_k, max_k, test.begin(u), test.end(u), topk,
+                                   sums.data());
     }
   }
   return metrics::means(sums, static_cast<double>(n), topk);

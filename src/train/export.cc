@@ -185,10 +185,10 @@ ExportReport run_export(const ExportOptions& o) {
                      {"--pseudonymize", o.pseudonymize_key_file}},
                     is_model_file);
   const std::string index_path = serve::index_path_for(o.out);
+  serve::IndexOptions index_options = o.index_options;
+  index_options.kind = o.index;
   if (!o.index.empty()) {
-    serve::IndexOptions io = o.index_options;
-    io.kind = o.index;
-    serve::check_index_options(io);
+    serve::check_index_options(index_options);
     serve::require_faiss();
     check_output_file({"--index (the index file beside --out)", index_path},
                       {{"--out", o.out}, {"--checkpoint", o.checkpoint}, {"--dataset", dataset_path}},
@@ -303,9 +303,7 @@ ExportReport run_export(const ExportOptions& o) {
                                          at::kFloat);
       v.copy_(v.to(at::kHalf).to(at::kFloat));
     }
-    serve::IndexOptions io = o.index_options;
-    io.kind = o.index;
-    const serve::IndexReport ir = serve::build_index(served, io, index_path);
+    const serve::IndexReport ir = serve::build_index(served, index_options, index_path);
     m.index_file = std::filesystem::path(index_path).filename().string();
     m.index_kind = ir.kind;
     m.index_sha256 = ir.sha256;
