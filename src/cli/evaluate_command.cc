@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/dataset.h"
-#include "serve/recommend.h"
+#include "serve/evaluate.h"
 
 namespace halorec::cli {
 
@@ -53,7 +53,7 @@ class EvaluateCommand : public Command {
     if (strategy_.empty()) {
       metrics = serve::evaluate_model(m, d, k_);
     } else {
-      o_.strategy = strategy_;
+      o_.strategy = serve::parse_strategy(strategy_);
       for (const auto& [name, value] : serve::evaluate_strategy(m, d, k_, o_)) {
         metrics[strategy_ + "/" + name] = value;
       }

@@ -14,7 +14,7 @@
 #include "data/dataset.h"
 #include "serve/interests.h"
 #include "serve/model_file.h"
-#include "serve/recommend.h"
+#include "serve/alignment.h"
 
 namespace halorec::cli {
 

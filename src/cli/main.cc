@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_train_command());
   commands.push_back(cli::make_baseline_command());
   commands.push_back(cli::make_export_command());
+  commands.push_back(cli::make_index_command());
   commands.push_back(cli::make_recommend_command());
   commands.push_back(cli::make_evaluate_command());
   commands.push_back(cli::make_interests_command());

@@ -28,7 +28,7 @@ class RecommendCommand : public Command {
     sub->add_option("--k", o_.k, "Items per user");
     sub->add_option("--exclude-seen", dataset_,
                     "The model's dataset.h5: leave out each user's train items");
-    sub->add_option("--strategy", o_.strategy,
+    sub->add_option("--strategy", strategy_,
                     "single: top-K by score; multi: from each interest, merged by interest "
                     "weight (needs export --interests); mmr: diversified re-ranking")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
@@ -50,6 +50,7 @@ class RecommendCommand : public Command {
   int run() override {
     if (user_.empty() && users_file_.empty()) HR_THROW(UsageError, "give --user or --users-file");
     if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
+    o_.strategy = serve::parse_strategy(strategy_);
     std::vector<std::string> users;
     if (!user_.empty()) {
       users.push_back(user_);
@@ -103,7 +104,7 @@ class RecommendCommand : public Command {
       fmt::print(
           "{}\n",
           json_text({{"k", o_.k},
-                     {"strategy", o_.strategy},
+                     {"strategy", strategy_name(o_.strategy)},
                      {"index", index ? index->kind() : std::string("exact")},
                      {"seconds", seconds},
                      {"recommendations", arr}}));
@@ -133,6 +134,7 @@ class RecommendCommand : public Command {
 
  private:
   std::string model_, user_, users_file_, dataset_, key_file_;
+  std::string strategy_ = "single";
   serve::RecommendOptions o_;
   bool allow_readable_key_ = false;
   bool use_index_ = false;

@@ -103,6 +103,16 @@ Handle open_file(const std::string& path, const std::string& what) {
   return Handle(id, H5Fclose);
 }
 
+Handle open_file_for_update(const std::string& path, const std::string& what) {
+  open_file(path, what);  // the same checks and errors
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (id < 0) {
+    HR_THROW(InputError, "cannot open {} '{}' for writing ({})", what, path,
+             error_stack_message());
+  }
+  return Handle(id, H5Fclose);
+}
+
 void close_file(Handle& file, const std::string& path) {
   if (!file.valid()) return;
   const hid_t id = file.get();

@@ -16,7 +16,10 @@ namespace halorec::h5 {
 Handle create_file(const std::string& path);
 // Opens an existing file read-only; `what` names it in errors ("dataset").
 Handle open_file(const std::string& path, const std::string& what = "HDF5 file");
-// Closes a file written through create_file, reporting a failed final flush
+// Opens an existing file for changing it in place (callers stage a copy
+// first: core/staged_path.h).
+Handle open_file_for_update(const std::string& path, const std::string& what = "HDF5 file");
+// Closes a file written through create_file (or open_file_for_update), reporting a failed final flush
 // (disk full) as an IoError naming `path`. Call before committing the file.
 void close_file(Handle& file, const std::string& path);
 // The `format` attribute of an HDF5 file ("halorec.dataset", ...), or "" when

@@ -6,10 +6,15 @@
 
 namespace halorec::model {
 
+ContentMode parse_content_mode(const std::string& s) {
+  if (s == "add") return ContentMode::kAdd;
+  if (s == "concat") return ContentMode::kConcat;
+  if (s == "only") return ContentMode::kOnly;
+  HR_THROW(ConfigError, "model.features: '{}' is not add, concat or only", s);
+}
+
 ContentEncoder::ContentEncoder(const ContentConfig& c, const at::TensorOptions& o) : c_(c) {
-  HR_CHECK(c.mode == "add" || c.mode == "concat" || c.mode == "only", "model.features '{}'",
-           c.mode);
-  int64_t in = c.feature_dim + (c.mode == "concat" ? c.dim : 0);
+  int64_t in = c.feature_dim + (c.mode == ContentMode::kConcat ? c.dim : 0);
   std::vector<int64_t> outs = c.widths;
   outs.push_back(c.dim);
   for (size_t l = 0; l < outs.size(); ++l) {
@@ -21,12 +26,12 @@ ContentEncoder::ContentEncoder(const ContentConfig& c, const at::TensorOptions& 
 }
 
 at::Tensor ContentEncoder::fuse(const at::Tensor& e0_rows, const at::Tensor& features) const {
-  at::Tensor h = c_.mode == "concat" ? at::cat({e0_rows, features}, 1) : features;
+  at::Tensor h = c_.mode == ContentMode::kConcat ? at::cat({e0_rows, features}, 1) : features;
   for (size_t l = 0; l < w_.size(); ++l) {
     h = at::addmm(b_[l], h, w_[l]);
     if (l + 1 < w_.size()) h = at::relu(h);
   }
-  return c_.mode == "add" ? e0_rows + h : h;
+  return c_.mode == ContentMode::kAdd ? e0_rows + h : h;
 }
 
 std::vector<at::Tensor> ContentEncoder::parameters() const {

@@ -21,8 +21,14 @@
 
 namespace halorec::model {
 
+// How a node's content vector meets its id vector (model.features).
+enum class ContentMode { kAdd, kConcat, kOnly };
+
+// model.features' value ("add", "concat", "only"); ConfigError otherwise.
+ContentMode parse_content_mode(const std::string& s);
+
 struct ContentConfig {
-  std::string mode = "add";          // add | concat | only
+  ContentMode mode = ContentMode::kAdd;
   std::vector<int64_t> widths{256};  // hidden widths
   int64_t feature_dim = 0;
   int64_t dim = 64;  // output width = the model's dim

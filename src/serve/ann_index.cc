@@ -282,4 +282,18 @@ void AnnIndex::search(const float*, int64_t, int64_t, std::vector<int64_t>*,
 
 #endif
 
+IndexReport index_model(const std::string& model_path, const IndexOptions& o) {
+  check_index_options(o);
+  require_faiss();
+  ModelFile m = read_model_file(model_path);
+  const std::string path = index_path_for(model_path);
+  const IndexReport r = build_index(m, o, path);
+  m.index_file = std::filesystem::path(path).filename().string();
+  m.index_kind = r.kind;
+  m.index_sha256 = r.sha256;
+  m.index_bytes = r.bytes;
+  record_model_index(model_path, m);
+  return r;
+}
+
 }  // namespace halorec::serve

@@ -61,6 +61,11 @@ struct IndexReport {
 // Builds the index over m's item rows and writes it to `path` (staged).
 IndexReport build_index(const ModelFile& m, const IndexOptions& o, const std::string& path);
 
+// Builds the index of an existing model.h5 (one file, or a sharded export's
+// model.h5 and parts) into NAME.faiss beside it and records it in model.h5
+// (record_model_index). Callers check the output rule for NAME.faiss first.
+IndexReport index_model(const std::string& model_path, const IndexOptions& o);
+
 // An index opened for a model: read_model_file's model, checked against the
 // digest and counts model.h5 recorded when the export wrote both.
 class AnnIndex {

@@ -165,6 +165,23 @@ void check_parts(hid_t f, const std::string& path) {
 
 }  // namespace
 
+void record_model_index(const std::string& path, const ModelFile& m) {
+  StagedPath staged(path);
+  std::error_code ec;
+  std::filesystem::copy_file(path, staged.temp(), std::filesystem::copy_options::overwrite_existing,
+                             ec);
+  if (ec) HR_THROW(IoError, "cannot copy '{}' to record its index: {}", path, ec.message());
+  {
+    h5::Handle f = h5::open_file_for_update(staged.temp(), "model file");
+    h5::set_attr(f.get(), "index_file", m.index_file);
+    h5::set_attr(f.get(), "index_kind", m.index_kind);
+    h5::set_attr(f.get(), "index_sha256", m.index_sha256);
+    h5::set_attr(f.get(), "index_bytes", m.index_bytes);
+    h5::close_file(f, path);
+  }
+  staged.commit();
+}
+
 ModelFile read_model_file(const std::string& path) {
   h5::Handle file = h5::open_file(path, "model");
   const hid_t f = file.get();

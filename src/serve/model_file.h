@@ -73,6 +73,12 @@ void write_model_index(const ModelFile& m, const std::string& tag,
 // Validates everything it reads (shapes, finite vectors, interest offsets
 // and rows in range): InputError naming the file and what is wrong.
 ModelFile read_model_file(const std::string& path);
+
+// Records (or replaces) the ANN index an existing model.h5 names: m's
+// index_file, index_kind, index_sha256, index_bytes. Staged: a copy of
+// model.h5 is changed and renamed over it (a sharded model.h5's parts are
+// untouched: its links are relative to its folder).
+void record_model_index(const std::string& path, const ModelFile& m);
 // Reorders the user rows: new row r is old row order[r] (ids, vectors and
 // interests; a permutation of all rows).
 void reorder_users(ModelFile& m, const std::vector<int64_t>& order);

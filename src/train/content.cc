@@ -31,7 +31,7 @@ NodeFeatures load_features(const TrainConfig& c, const std::string& dataset) {
 model::ContentConfig content_config(const TrainConfig& c, const std::string& kind,
                                     int64_t feature_dim) {
   model::ContentConfig cc;
-  cc.mode = c.features;
+  cc.mode = model::parse_content_mode(c.features);
   cc.widths = c.feature_widths;
   cc.feature_dim = feature_dim;
   cc.dim = c.dim;

@@ -9,6 +9,13 @@
 
 namespace halorec::train {
 
+LossKind parse_loss(const std::string& s) {
+  if (s == "bpr") return LossKind::kBpr;
+  if (s == "softmax") return LossKind::kSoftmax;
+  if (s == "ccl") return LossKind::kCcl;
+  HR_THROW(ConfigError, "train.loss: '{}' is not bpr, softmax or ccl", s);
+}
+
 std::vector<int64_t> shared_negatives(uint64_t seed, int64_t epoch, int64_t step, int64_t n,
                                       int64_t num_items) {
   HR_CHECK(num_items > 0 && n >= 0, "{} negatives of {} items", n, num_items);
@@ -43,7 +50,7 @@ StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
   const at::Tensor pos = (eu * ep).sum(1);    // [b]
   const at::Tensor neg = at::mm(eu, en.t());  // [b, n]: the step's GEMM
   at::Tensor per_triple;
-  if (loss.kind == "ccl") {
+  if (loss.kind == LossKind::kCcl) {
     per_triple = (1.0 - pos) + loss.negative_weight * at::relu(neg - loss.margin).mean(1);
   } else {
     const at::Tensor logits = at::cat({pos.unsqueeze(1), neg}, 1) / loss.temperature;

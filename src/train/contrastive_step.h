@@ -22,8 +22,13 @@
 
 namespace halorec::train {
 
+enum class LossKind { kBpr, kSoftmax, kCcl };
+
+// train.loss's value ("bpr", "softmax", "ccl"); ConfigError otherwise.
+LossKind parse_loss(const std::string& s);
+
 struct LossConfig {
-  std::string kind = "bpr";  // bpr | softmax | ccl
+  LossKind kind = LossKind::kBpr;
   int64_t negatives = 256;
   double margin = 0.9;           // ccl
   double negative_weight = 150;  // ccl

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
+#include <optional>
 #include <random>
 
 #include "checkpoint/checkpoint.h"
@@ -376,11 +377,11 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
              "--dataset D' on this export",
              P);
   }
+  serve::IndexOptions index_options = o.index_options;
+  index_options.kind = o.index;
   if (!o.index.empty()) {
-    HR_THROW(UsageError,
-             "--index with {} ranks: the index is built over every item vector in one process; "
-             "export on one process (no mpirun) with --index",
-             P);
+    serve::check_index_options(index_options);
+    serve::require_faiss();
   }
   std::string key;
   const std::vector<std::string> committed = start_export(o, &key);
@@ -399,6 +400,10 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   if (rank == 0) {
     check_output_file({"--out", o.out}, inputs, is_model_file);
     check_output_folder({"--out (its parts folder)", parts_dir}, "model-parts", inputs, true, true);
+    if (!o.index.empty()) {
+      check_output_file({"--index (the index file beside --out)", serve::index_path_for(o.out)},
+                        inputs, serve::is_index_file);
+    }
     make_marked_folder(parts_dir, "model-parts", "--out");
   }
   const data::DatasetInfo info = data::read_dataset_info(dataset_path);
@@ -523,6 +528,14 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     }
     write_model_index(m, tag, files, users, items, o.out);
     remove_stale_parts(parts_dir, tag);
+    if (!o.index.empty()) {
+      // Rank 0 reads the committed model.h5 whole (every part) and indexes
+      // its item rows, as `halorec index` would.
+      const serve::IndexReport ir = serve::index_model(o.out, index_options);
+      r.index_file = serve::index_path_for(o.out);
+      r.index_bytes = ir.bytes;
+      r.index_seconds = ir.seconds;
+    }
     r.cold_items = m.cold_items;
     r.cold_users = m.cold_users;
     r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));
@@ -531,7 +544,10 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
           std::filesystem::file_size(std::filesystem::path(parts_dir) / std::filesystem::path(f).filename()));
     }
   }
-  // model.h5 is committed when any rank returns.
+  // model.h5 is committed when any rank returns. The others wait for as long
+  // as rank 0 builds the index: no timeout here.
+  std::optional<comm::UnlimitedWait> unlimited;
+  if (!o.index.empty()) unlimited.emplace(comm);
   const at::Tensor rss =
       comm.all_gather_v(at::tensor({static_cast<double>(peak_rss_bytes()) / (1 << 20)}, at::kDouble)
                             .to(comm.device()))

@@ -9,7 +9,13 @@
 
 namespace halorec::train {
 
-Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t batch_size,
+SamplerKind parse_sampler(const std::string& s) {
+  if (s == "uniform") return SamplerKind::kUniform;
+  if (s == "edge") return SamplerKind::kEdge;
+  HR_THROW(ConfigError, "train.sampler: '{}' is not uniform or edge", s);
+}
+
+Sampler::Sampler(SamplerKind kind, uint64_t seed, int64_t batch_size,
                  const partition::Shard& shard, const std::vector<int32_t>& owner,
                  comm::Communicator& comm)
     : kind_(kind),
@@ -43,9 +49,6 @@ Sampler::Sampler(const std::string& kind, uint64_t seed, int64_t batch_size,
     if (deg[u] > 0) active_users_.push_back(u);
   }
   per_epoch_ = global_indptr_.back();
-  if (kind_ != "uniform" && kind_ != "edge") {
-    HR_THROW(ConfigError, "train.sampler: '{}' is not uniform or edge", kind_);
-  }
 }
 
 // A keyed bijection on [0, n): a 4-round Feistel network over the smallest
@@ -71,7 +74,7 @@ int64_t Sampler::permute(int64_t epoch, int64_t k) const {
 }
 
 void Sampler::triple_source(int64_t epoch, int64_t k, int64_t* user, int64_t* offset) const {
-  if (kind_ == "uniform") {
+  if (kind_ == SamplerKind::kUniform) {
     CounterRng rng(hash_key(seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(k)));
     *user = active_users_[rng.below(active_users_.size())];
     const int64_t deg = global_indptr_[*user + 1] - global_indptr_[*user];

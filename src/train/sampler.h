@@ -18,6 +18,11 @@
 
 namespace halorec::train {
 
+enum class SamplerKind { kUniform, kEdge };
+
+// train.sampler's value ("uniform", "edge"); ConfigError otherwise.
+SamplerKind parse_sampler(const std::string& s);
+
 struct Triples {
   std::vector<int64_t> user;  // global user id (owned by this rank)
   std::vector<int64_t> pos;   // item id 0..I-1
@@ -28,7 +33,7 @@ struct Triples {
 class Sampler {
  public:
   // Collective (exchanges per-user degrees once).
-  Sampler(const std::string& kind, uint64_t seed, int64_t batch_size, const partition::Shard& shard,
+  Sampler(SamplerKind kind, uint64_t seed, int64_t batch_size, const partition::Shard& shard,
           const std::vector<int32_t>& owner, comm::Communicator& comm);
   int64_t steps_per_epoch() const { return (per_epoch_ + batch_ - 1) / batch_; }
   int64_t triples_per_epoch() const { return per_epoch_; }
@@ -40,7 +45,7 @@ class Sampler {
   void triple_source(int64_t epoch, int64_t k, int64_t* user, int64_t* offset) const;
   int64_t permute(int64_t epoch, int64_t k) const;
 
-  std::string kind_;
+  SamplerKind kind_;
   uint64_t seed_;
   int64_t batch_;
   int64_t per_epoch_ = 0;

@@ -10,6 +10,7 @@
 
 #include "comm/communicator.h"
 #include "train/config.h"
+#include "train/run_folders.h"
 
 namespace halorec::train {
 
@@ -30,12 +31,6 @@ struct TrainSummary {
   int exit_code = 0;
 };
 
-struct RunOptions {
-  // Start over in a run folder that holds another run's checkpoints: removes
-  // those checkpoints and the run's logs (HaloRec's own files, nothing else).
-  bool force = false;
-};
-
 // Collective: every rank calls it with the same config. Rank 0 prints a
 // readable line per epoch to `report` (stdout; stderr when stdout carries JSON).
 // Before any work rank 0 checks the run's folders (core/output_path.h):
@@ -44,9 +39,5 @@ struct RunOptions {
 // or --force.
 TrainSummary run_training(const TrainConfig& config, comm::Communicator& comm,
                           std::FILE* report = stdout, const RunOptions& run = {});
-
-// The partition folder a config trains on, made (rank 0) or remade when
-// absent, stale or for another rank count. Collective.
-std::string ensure_partition(const TrainConfig& config, comm::Communicator& comm);
 
 }  // namespace halorec::train

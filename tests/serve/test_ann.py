@@ -3,8 +3,9 @@ gives exactly the exact path's lists; hnsw retrieves nearly the same top-20
 (and never a seen item, always k items); ivfpq runs; FAISS's own Python
 reader opens the file HaloRec wrote and finds the same neighbours; the
 index is tied to its model.h5 (a missing, foreign or stale index is a clear
-error); a user's file at NAME.faiss is never replaced; --index under mpirun,
---index-params without --index and unknown keys are usage errors."""
+error); a user's file at NAME.faiss is never replaced; --index-params
+without --index and unknown keys are usage errors; a sharded export (mpirun)
+indexes too, and `halorec index` indexes an existing model.h5."""
 import json
 import os
 import shutil
@@ -131,7 +132,48 @@ assert "--index" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
 p = hr("export", "--checkpoint", ckpt, "--out", f"{D}/x.h5", "--index", "hnsw",
        "--index-params", "links=8", expect=2)
 assert "links" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
-p = run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint", ckpt, "--out",
-        f"{D}/x.h5", "--index", "flat", expect=None)
-assert p.returncode != 0 and "--index" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
+
+# 7. A sharded export (2 ranks) writes an index too: rank 0 reads model.h5
+# and its parts whole; labels are the file's item rows, so flat gives the
+# exact lists once the model is aligned to its dataset.
+run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint", ckpt, "--out",
+    f"{D}/sh.h5", "--index", "flat")
+assert os.path.isdir(f"{D}/sh.h5.parts") and os.path.exists(f"{D}/sh.faiss")
+same, overlap = agreement(recs(f"{D}/sh.h5", "--exclude-seen", ds, "--index"), exact)
+assert same >= 0.98 and overlap >= 0.999, (same, overlap)
+
+# 8. halorec index: an index for a model.h5 exported without one (and for a
+# sharded one), recorded in it; another kind replaces it; a user's file at
+# NAME.faiss is refused; a missing model or a file that is not a model is an
+# error naming it.
+r = json.loads(hr("index", "--model", f"{D}/none.h5", "--kind", "flat", "--json").stdout)
+assert r["index"] == f"{D}/none.faiss" and r["bytes"] == os.path.getsize(r["index"]), r
+with h5py.File(f"{D}/none.h5") as f:
+    assert f.attrs["index_file"] == "none.faiss" and f.attrs["index_kind"] == "flat"
+    assert f.attrs["index_bytes"] == r["bytes"] and f.attrs["index_sha256"] == r["sha256"]
+same, overlap = agreement(recs(f"{D}/none.h5", "--exclude-seen", ds, "--index"), exact)
+assert same >= 0.98 and overlap >= 0.999, (same, overlap)
+hr("index", "--model", f"{D}/none.h5", "--kind", "hnsw", "--index-params",
+   "m=16,ef_construction=100")
+approx = recs(f"{D}/none.h5", "--exclude-seen", ds, "--index", "--index-params", "ef_search=64")
+assert agreement(approx, exact)[1] >= 0.95
+run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint", ckpt, "--out",
+    f"{D}/sh2.h5")
+hr("index", "--model", f"{D}/sh2.h5", "--kind", "flat")
+same, overlap = agreement(recs(f"{D}/sh2.h5", "--exclude-seen", ds, "--index"), exact)
+assert same >= 0.98 and overlap >= 0.999, (same, overlap)
+hr("export", "--checkpoint", ckpt, "--out", f"{D}/theirs.h5")
+with open(f"{D}/theirs.faiss", "w") as f:
+    f.write("not an index\n")
+p = hr("index", "--model", f"{D}/theirs.h5", "--kind", "flat", expect=2)
+assert "theirs.faiss" in p.stderr and open(f"{D}/theirs.faiss").read() == "not an index\n"
+with h5py.File(f"{D}/theirs.h5") as f:
+    assert "index_file" not in f.attrs
+p = hr("index", "--model", f"{D}/nope.h5", "--kind", "flat", expect=2)
+assert "nope.h5" in p.stderr and "does not exist" in p.stderr, p.stderr
+p = hr("index", "--model", ds, "--kind", "flat", expect=2)
+assert "not a HaloRec model" in p.stderr and not os.path.exists(f"{D}/d.faiss"), p.stderr
+p = hr("index", "--model", f"{D}/none.h5", "--kind", "ivfpq", "--index-params", "links=3",
+       expect=2)
+assert "links" in p.stderr, p.stderr
 print("ann tests: OK")

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "model/content_encoder.h"
+#include "train/contrastive_step.h"
+#include "train/sampler.h"
 #include "test_support.h"
 
 namespace halorec::train {
@@ -119,6 +123,51 @@ TEST(Config, LearningRateSchedules) {
   EXPECT_DOUBLE_EQ(learning_rate(c, 3, 100), 0.01);
   EXPECT_THROW(load_config("", {"data.dataset=d.h5", "train.lr_schedule=linear"}), ConfigError);
   EXPECT_THROW(load_config("", {"data.dataset=d.h5", "train.lr_min=1"}), ConfigError);
+}
+
+}  // namespace
+}  // namespace halorec::train
+
+namespace halorec::train {
+namespace {
+
+// The values a key's documentation lists ("uniform|edge").
+std::vector<std::string> documented_values(const std::string& key) {
+  for (const ConfigKey& k : config_keys()) {
+    if (k.name != key) continue;
+    std::vector<std::string> out;
+    std::stringstream ss(k.type);
+    std::string v;
+    while (std::getline(ss, v, '|')) out.push_back(v);
+    return out;
+  }
+  ADD_FAILURE() << key << " is not a config key";
+  return {};
+}
+
+// Option strings become enums once, at the edge: every documented value of
+// the keys that select code parses, and anything else is a ConfigError
+// naming the key.
+TEST(Config, SelectingKeysParseEveryDocumentedValue) {
+  const std::vector<std::string> samplers = documented_values("train.sampler");
+  const std::vector<std::string> losses = documented_values("train.loss");
+  const std::vector<std::string> modes = documented_values("model.features");
+  ASSERT_EQ(samplers.size(), 2u);
+  ASSERT_EQ(losses.size(), 3u);
+  ASSERT_EQ(modes.size(), 3u);
+  std::set<int> seen;
+  for (const std::string& v : samplers) seen.insert(static_cast<int>(parse_sampler(v)));
+  EXPECT_EQ(seen.size(), samplers.size());
+  seen.clear();
+  for (const std::string& v : losses) seen.insert(static_cast<int>(parse_loss(v)));
+  EXPECT_EQ(seen.size(), losses.size());
+  seen.clear();
+  for (const std::string& v : modes) seen.insert(static_cast<int>(model::parse_content_mode(v)));
+  EXPECT_EQ(seen.size(), modes.size());
+  EXPECT_NE(message_of([] { parse_sampler("Uniform"); }).find("train.sampler"), std::string::npos);
+  EXPECT_NE(message_of([] { parse_loss("infonce"); }).find("train.loss"), std::string::npos);
+  EXPECT_NE(message_of([] { model::parse_content_mode("sum"); }).find("model.features"),
+            std::string::npos);
 }
 
 }  // namespace

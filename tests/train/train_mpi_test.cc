@@ -171,9 +171,9 @@ TEST(Sampler, TriplesDoNotDependOnTheRankCount) {
   Fixture& f = fixture();
   comm::MpiCommunicator self(MPI_COMM_SELF);
   for (const char* kind : {"uniform", "edge"}) {
-    const Sampler dist(kind, 3, 64, f.shard, f.owner, MpiWorld::comm());
+    const Sampler dist(parse_sampler(kind), 3, 64, f.shard, f.owner, MpiWorld::comm());
     const std::vector<int32_t> one(f.owner.size(), 0);
-    const Sampler ref(kind, 3, 64, f.whole, one, self);
+    const Sampler ref(parse_sampler(kind), 3, 64, f.whole, one, self);
     ASSERT_EQ(dist.steps_per_epoch(), ref.steps_per_epoch());
     std::set<std::pair<int64_t, int64_t>> train;
     for (size_t r = 0; r < f.d.train.size(); ++r) train.insert({f.d.train.user[r], f.d.train.item[r]});

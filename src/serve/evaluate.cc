@@ -1,0 +1,128 @@
+#include "serve/evaluate.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "metrics/ranking.h"
+#include "serve/alignment.h"
+#include "serve/engine.h"
+
+namespace halorec::serve {
+
+namespace {
+
+void check_topk(const std::vector<int64_t>& topk) {
+  if (topk.empty()) HR_THROW(UsageError, "--k: give at least one cut-off");
+  for (int64_t k : topk) {
+    if (k < 1 || k > 10000) HR_THROW(UsageError, "--k must be in 1..10000, got {}", k);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dataset& d,
+                                             const std::vector<int64_t>& topk) {
+  check_topk(topk);
+  check_model_dataset(m, d);
+  const int64_t U = d.num_users();
+  const int64_t I = d.num_items();  // cold-start entries are left out
+  const Seen test = by_user(d.test, U);
+  const Seen train = by_user(d.train, U);
+  std::vector<int64_t> users;
+  for (int64_t u = 0; u < U; ++u) {
+    if (test.end(u) > test.begin(u)) {
+      users.push_back(u);
+    }
+  }
+  const at::Tensor user_vectors =
+      at::from_blob(const_cast<float*>(m.user_vectors.data()), {U, m.dim}, at::kFloat);
+  const at::Tensor items_t =
+      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, m.dim}, at::kFloat).t();
+  const int64_t max_k = std::min<int64_t>(*std::max_element(topk.begin(), topk.end()), I);
+  // Blocks of users as training's evaluator: their scores stay under 256 MiB.
+  const int64_t block =
+      std::min<int64_t>(1024, std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, I)));
+  std::vector<double> sums(metrics::kPerList * topk.size(), 0.0);
+  const int64_t n = static_cast<int64_t>(users.size());
+  for (int64_t b = 0; b < n; b += block) {
+    const int64_t e = std::min(n, b + block);
+    const std::vector<int64_t> rows(users.begin() + b, users.begin() + e);
+    std::vector<int64_t> seen;
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t u = users[static_cast<size_t>(q)];
+      for (const int64_t* it = train.begin(u); it != train.end(u); ++it) {
+        seen.push_back((q - b) * I + *it);
+      }
+    }
+    const at::Tensor scores =
+        at::mm(user_vectors.index_select(0, at::tensor(rows, at::kLong)), items_t);
+    const at::Tensor top = metrics::masked_topk(scores, seen, max_k);
+    const int64_t* tp = top.data_ptr<int64_t>();
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t u = users[static_cast<size_t>(q)];
+      metrics::add_ranking_metrics(tp + (q - b) * max_k, max_k, test.begin(u), test.end(u), topk,
+                                   sums.data());
+    }
+  }
+  return metrics::means(sums, static_cast<double>(n), topk);
+}
+
+std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::Dataset& d,
+                                                const std::vector<int64_t>& topk,
+                                                RecommendOptions o) {
+  check_topk(topk);
+  const int64_t U = d.num_users();
+  const int64_t I = static_cast<int64_t>(m.item_ids.size());  // with cold-start items
+  o.k = *std::max_element(topk.begin(), topk.end());
+  o.seen = &d;
+  const auto engine = make_engine(m, o);
+  // Test items per user, and train popularity.
+  std::vector<std::vector<int64_t>> truth(static_cast<size_t>(U));
+  for (size_t t = 0; t < d.test.size(); ++t)
+    truth[static_cast<size_t>(d.test.user[t])].push_back(d.test.item[t]);
+  std::vector<int64_t> users;
+  for (int64_t u = 0; u < U; ++u) {
+    auto& tr = truth[static_cast<size_t>(u)];
+    std::sort(tr.begin(), tr.end());
+    tr.erase(std::unique(tr.begin(), tr.end()), tr.end());
+    if (!tr.empty()) users.push_back(u);
+  }
+  // Users per item in train (prepare merges repeated pairs: one each).
+  std::vector<int64_t> item_users(static_cast<size_t>(I), 0);
+  for (int64_t item : engine->seen.items) ++item_users[static_cast<size_t>(item)];
+  const auto lists = rank_lists(*engine, users);
+  const Views& v = engine->views;
+  std::map<std::string, double> out;
+  const double n = static_cast<double>(users.size());
+  for (int64_t k : topk) {
+    double recall = 0, ndcg = 0, ild = 0, novelty = 0;
+    std::vector<uint8_t> listed(static_cast<size_t>(I), 0);
+    for (size_t q = 0; q < users.size(); ++q) {
+      const auto& tr = truth[static_cast<size_t>(users[q])];
+      const int64_t len = std::min<int64_t>(k, static_cast<int64_t>(lists[q].size()));
+      std::vector<double> sums(metrics::kPerList, 0.0);
+      metrics::add_ranking_metrics(lists[q].data(), len, tr.data(), tr.data() + tr.size(), {k},
+                                   sums.data());
+      recall += sums[0];
+      ndcg += sums[1];
+      metrics::mark_listed(lists[q].data(), len, {k}, I, listed.data());
+      novelty += metrics::novelty(lists[q].data(), len, item_users, U);
+      if (len > 1) {
+        const std::vector<int64_t> head(lists[q].begin(), lists[q].begin() + len);
+        ild += metrics::intra_list_diversity(
+            v.items_unit.index_select(0, at::tensor(head, at::kLong)));
+      }
+    }
+    const std::string at_k = "@" + std::to_string(k);
+    out["recall" + at_k] = recall / n;
+    out["ndcg" + at_k] = ndcg / n;
+    out["coverage" + at_k] = metrics::coverage(listed.data(), {k}, I)[0];
+    out["ild" + at_k] = ild / n;
+    out["novelty" + at_k] = novelty / n;
+  }
+  return out;
+}
+
+}  // namespace halorec::serve

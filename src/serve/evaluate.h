@@ -1,0 +1,31 @@
+#pragma once
+// Offline evaluation of a model.h5 on its dataset's test interactions.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "serve/model_file.h"
+#include "serve/recommend.h"
+
+namespace halorec::serve {
+
+// Training's evaluation metrics (Recall, NDCG, Precision, HitRate @ each k)
+// of the model's vectors on the dataset's test interactions, by the same
+// functions as training's evaluator (metrics/ranking.h: every item ranked,
+// train items excluded).
+std::map<std::string, double> evaluate_model(const ModelFile& model, const data::Dataset& d,
+                                             const std::vector<int64_t>& topk);
+
+// Accuracy and beyond-accuracy metrics of a strategy's lists for every test
+// user, at each k: recall@k, ndcg@k, coverage@k (distinct items recommended /
+// items), ild@k (intra-list diversity: mean 1 - cosine over pairs in a list),
+// novelty@k (mean self-information -log2(share of users with the item in
+// train)), averaged over test users.
+std::map<std::string, double> evaluate_strategy(const ModelFile& model, const data::Dataset& d,
+                                                const std::vector<int64_t>& topk,
+                                                RecommendOptions options);
+
+}  // namespace halorec::serve

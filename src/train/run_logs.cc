@@ -1,0 +1,73 @@
+#include "train/run_logs.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "train/run_folders.h"
+
+namespace fs = std::filesystem;
+
+namespace halorec::train {
+
+namespace {
+
+// Rewrites a log keeping the lines `keep` accepts.
+void keep_log_lines(const std::string& path, const std::function<bool(const std::string&)>& keep) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  std::ifstream in(path);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (keep(line)) kept += line + "\n";
+  }
+  write_text_atomically(path, kept);
+}
+
+}  // namespace
+
+RunLogs::RunLogs(const std::string& dir, bool active, int64_t resumed_epoch,
+                 int64_t resumed_step)
+    : dir_(dir), active_(active) {
+  if (!active_) return;
+  const bool fresh = resumed_step == 0;
+  if (!fresh) {
+    keep_log_lines(dir + "/metrics.jsonl", [&](const std::string& line) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      return !j.is_discarded() && !j.contains("final") && j.value("epoch", 0) < resumed_epoch;
+    });
+    keep_log_lines(dir + "/steps.csv", [&](const std::string& line) {
+      return line.rfind("step,", 0) == 0 || std::atoll(line.c_str()) <= resumed_step;
+    });
+  }
+  metrics_.open(dir + "/metrics.jsonl", fresh ? std::ios::trunc : std::ios::app);
+  if (!metrics_) HR_THROW(IoError, "cannot write '{}/metrics.jsonl'", dir);
+  steps_.open(dir + "/steps.csv", fresh ? std::ios::trunc : std::ios::app);
+  if (!steps_) HR_THROW(IoError, "cannot write '{}/steps.csv'", dir);
+  if (fresh) steps_ << "step,epoch,loss,ms\n";
+}
+
+void RunLogs::step(int64_t global_step, int64_t epoch, double loss, double ms) {
+  if (active_) steps_ << fmt::format("{},{},{:.17g},{:.3f}\n", global_step, epoch, loss, ms);
+}
+
+void RunLogs::record(const std::string& json) {
+  if (active_) metrics_ << json << "\n";
+}
+
+void RunLogs::flush() {
+  if (!active_) return;
+  metrics_.flush();
+  steps_.flush();
+  if (!metrics_ || !steps_) {
+    HR_THROW(IoError, "cannot write the logs in '{}' (metrics.jsonl, steps.csv): disk full?",
+             dir_);
+  }
+}
+
+}  // namespace halorec::train
