@@ -80,7 +80,8 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
 }
 
 TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best", "gowalla_softmax_d64",
+  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best", "gowalla_mf256_mb", "gowalla_d256_full",
+                           "gowalla_softmax_d64",
                            "synth_large"}) {
     const std::string path = std::string(HALOREC_SOURCE_DIR) + "/configs/" + name + ".yaml";
     EXPECT_NO_THROW(load_config(path, {})) << path;
