@@ -15,6 +15,14 @@ namespace halorec::serve {
 
 namespace {
 
+// The ANN index model.h5 names (ann_index.h).
+void write_index_attributes(hid_t f, const ModelFile& m) {
+  h5::set_attr(f, "index_file", m.index_file);
+  h5::set_attr(f, "index_kind", m.index_kind);
+  h5::set_attr(f, "index_sha256", m.index_sha256);
+  h5::set_attr(f, "index_bytes", m.index_bytes);
+}
+
 void write_attributes(hid_t f, const ModelFile& m) {
   h5::set_attr(f, "format", kModelFormat);
   h5::set_attr(f, "format_version", kModelFormatVersion);
@@ -32,12 +40,7 @@ void write_attributes(hid_t f, const ModelFile& m) {
   h5::set_attr(f, "cold_items", m.cold_items);
   h5::set_attr(f, "cold_users", m.cold_users);
   if (!m.key_check.empty()) h5::set_attr(f, "key_check", m.key_check);
-  if (!m.index_file.empty()) {
-    h5::set_attr(f, "index_file", m.index_file);
-    h5::set_attr(f, "index_kind", m.index_kind);
-    h5::set_attr(f, "index_sha256", m.index_sha256);
-    h5::set_attr(f, "index_bytes", m.index_bytes);
-  }
+  if (!m.index_file.empty()) write_index_attributes(f, m);
 }
 
 void write_rows(hid_t f, const std::vector<std::string>& user_ids,
@@ -173,10 +176,7 @@ void record_model_index(const std::string& path, const ModelFile& m) {
   if (ec) HR_THROW(IoError, "cannot copy '{}' to record its index: {}", path, ec.message());
   {
     h5::Handle f = h5::open_file_for_update(staged.temp(), "model file");
-    h5::set_attr(f.get(), "index_file", m.index_file);
-    h5::set_attr(f.get(), "index_kind", m.index_kind);
-    h5::set_attr(f.get(), "index_sha256", m.index_sha256);
-    h5::set_attr(f.get(), "index_bytes", m.index_bytes);
+    write_index_attributes(f.get(), m);
     h5::close_file(f, path);
   }
   staged.commit();
