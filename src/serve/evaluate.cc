@@ -78,16 +78,12 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
   o.k = *std::max_element(topk.begin(), topk.end());
   o.seen = &d;
   const auto engine = make_engine(m, o);
-  // Test items per user, and train popularity.
-  std::vector<std::vector<int64_t>> truth(static_cast<size_t>(U));
-  for (size_t t = 0; t < d.test.size(); ++t)
-    truth[static_cast<size_t>(d.test.user[t])].push_back(d.test.item[t]);
+  // Test items per user (prepare merges repeated pairs: each once), and
+  // train popularity.
+  const Seen test = by_user(d.test, U);
   std::vector<int64_t> users;
   for (int64_t u = 0; u < U; ++u) {
-    auto& tr = truth[static_cast<size_t>(u)];
-    std::sort(tr.begin(), tr.end());
-    tr.erase(std::unique(tr.begin(), tr.end()), tr.end());
-    if (!tr.empty()) users.push_back(u);
+    if (test.count(u) > 0) users.push_back(u);
   }
   // Users per item in train (prepare merges repeated pairs: one each).
   std::vector<int64_t> item_users(static_cast<size_t>(I), 0);
@@ -100,10 +96,10 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
     double recall = 0, ndcg = 0, ild = 0, novelty = 0;
     std::vector<uint8_t> listed(static_cast<size_t>(I), 0);
     for (size_t q = 0; q < users.size(); ++q) {
-      const auto& tr = truth[static_cast<size_t>(users[q])];
+      const int64_t u = users[q];
       const int64_t len = std::min<int64_t>(k, static_cast<int64_t>(lists[q].size()));
       std::vector<double> sums(metrics::kPerList, 0.0);
-      metrics::add_ranking_metrics(lists[q].data(), len, tr.data(), tr.data() + tr.size(), {k},
+      metrics::add_ranking_metrics(lists[q].data(), len, test.begin(u), test.end(u), {k},
                                    sums.data());
       recall += sums[0];
       ndcg += sums[1];
