@@ -195,6 +195,7 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
       h5::set_attr(f, "steps_run", s.steps_run);
       h5::set_attr(f, "best", s.best);
       h5::set_attr(f, "since_best", s.since_best);
+      h5::set_attr(f, "lr_scale", s.lr_scale);
       h5::set_attr(f, "last_metrics", s.last_metrics_json);
       h5::set_attr(f, "config", c.config_yaml);
       h5::set_attr(f, "num_dense", static_cast<int64_t>(c.dense.size()));
@@ -317,6 +318,8 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     s.steps_run = h5::get_attr_int(f, "steps_run");
     s.best = h5::get_attr_double(f, "best");
     s.since_best = h5::get_attr_int(f, "since_best");
+    // Checkpoints from before reduce-on-plateau have no factor: 1.
+    s.lr_scale = h5::has_attr(f, "lr_scale") ? h5::get_attr_double(f, "lr_scale") : 1.0;
     s.last_metrics_json = h5::get_attr_string(f, "last_metrics");
     c.config_yaml = h5::get_attr_string(f, "config");
     const nlohmann::json metrics = nlohmann::json::parse(s.last_metrics_json, nullptr, false);
@@ -324,7 +327,7 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     for (const auto& kv : metrics.items()) metrics_ok = metrics_ok && kv.value().is_number();
     if (s.epoch < 1 || s.step_in_epoch < 0 || s.global_step < 0 || s.steps_run < 0 ||
         s.steps_run > s.step_in_epoch || s.since_best < 0 || !std::isfinite(s.loss_sum) ||
-        !std::isfinite(s.best) || !metrics_ok) {
+        !std::isfinite(s.best) || !(s.lr_scale > 0 && s.lr_scale <= 1) || !metrics_ok) {
       HR_THROW(InputError, "'{}': the training position is inconsistent (epoch {}, step {} of "
                "the epoch, global step {}, last_metrics {})", dense_path, s.epoch,
                s.step_in_epoch, s.global_step, quote(s.last_metrics_json, 80));

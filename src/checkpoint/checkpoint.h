@@ -31,6 +31,7 @@ struct TrainState {
   int64_t steps_run = 0;      // steps of this epoch counted in loss_sum
   double best = -1;           // early stopping
   int64_t since_best = 0;
+  double lr_scale = 1;        // train.lr_schedule plateau: the decays so far, as a factor
   std::string last_metrics_json = "{}";
 };
 

@@ -23,6 +23,11 @@ class PartitionCommand : public Command {
     sub->add_option("--max-imbalance", o_.max_imbalance,
                     "metis, fennel: allowed max/mean of nodes and of edges per rank (smaller halos "
                     "with more slack)");
+    sub->add_option("--validation", o_.validation,
+                    "Carve this fraction of each user's train records into a validation split "
+                    "that the graph leaves out (train's data.validation); 0: none");
+    sub->add_option("--validation-seed", o_.validation_seed,
+                    "Seed of the validation carve (train's data.validation_seed)");
     sub->add_option("--out", o_.out, "Output folder (written atomically)")->required();
     sub->add_flag("--force", o_.force, "Replace a non-empty output folder");
     sub->add_flag("--json", json_, "Print the statistics as one JSON object on stdout");
@@ -39,6 +44,13 @@ class PartitionCommand : public Command {
     j["parts"] = r.parts;
     j["fingerprint"] = r.fingerprint;
     std::string text = fmt::format("wrote {}: {} parts by {}\n", r.out, r.parts, r.method);
+    if (o_.validation > 0) {
+      j["validation"] = o_.validation;
+      j["validation_seed"] = o_.validation_seed;
+      j["validation_records"] = r.num_validation;
+      text += fmt::format("  validation: {} records carved ({} per user, seed {})\n",
+                          r.num_validation, o_.validation, o_.validation_seed);
+    }
     text += fmt::format("  {:>5} {:>10} {:>10} {:>12} {:>10}\n", "rank", "nodes", "users",
                         "edges", "halo");
     for (size_t k = 0; k < s.nodes.size(); ++k) {

@@ -85,4 +85,13 @@ void split_per_user(const SplitSpec& spec, uint64_t seed, Interactions* all,
   all->keep(keep);
 }
 
+Interactions carve_validation(double fraction, uint64_t seed, Interactions* train) {
+  Interactions validation;
+  SplitSpec carve;
+  carve.kind = SplitSpec::Kind::kRandom;
+  carve.ratio = fraction;
+  split_per_user(carve, seed, train, &validation);
+  return validation;
+}
+
 }  // namespace halorec::data

@@ -25,4 +25,10 @@ SplitSpec parse_split(const std::string& value);
 // order. Both outputs are sorted by (user, item).
 void split_per_user(const SplitSpec& spec, uint64_t seed, Interactions* all, Interactions* test);
 
+// The validation carve (train's data.validation): moves round(fraction x n)
+// of each user's n train records (at most n - 1) out of *train and returns
+// them; the same draws as a random split keyed by `seed`, so partitioning
+// and export carve identically whatever the rank count.
+Interactions carve_validation(double fraction, uint64_t seed, Interactions* train);
+
 }  // namespace halorec::data

@@ -24,7 +24,8 @@ data::Interactions owned_records(const data::Interactions& x, const std::vector<
 }  // namespace
 
 std::vector<Shard> build_shards(const data::Dataset& d, const graph::Csr& g,
-                                const std::vector<int32_t>& owner, int32_t parts) {
+                                const std::vector<int32_t>& owner, int32_t parts,
+                                const data::Interactions* validation) {
   const int64_t n = g.num_rows;
   HR_CHECK_EQ(static_cast<int64_t>(owner.size()), n);
   std::vector<Shard> shards(static_cast<size_t>(parts));
@@ -108,6 +109,7 @@ std::vector<Shard> build_shards(const data::Dataset& d, const graph::Csr& g,
   for (Shard& s : shards) {
     s.train = owned_records(d.train, owner, s.rank);
     s.test = owned_records(d.test, owner, s.rank);
+    if (validation != nullptr) s.validation = owned_records(*validation, owner, s.rank);
   }
   return shards;
 }

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -11,6 +13,7 @@
 #include "core/resources.h"
 #include "core/staged_path.h"
 #include "data/dataset.h"
+#include "data/split.h"
 #include "partition/halo_plan.h"
 #include "partition/shard_file.h"
 
@@ -27,6 +30,9 @@ std::string partition_fingerprint(const PartitionMeta& m) {
   sha.update_u64(m.seed);
   sha.update_u64(static_cast<uint64_t>(m.num_parts));
   sha.update_vector(m.owner);
+  if (m.validation > 0) {  // partitions without a carve keep their fingerprints
+    sha.update(fmt::format("validation {:.17g} {}", m.validation, m.validation_seed));
+  }
   return sha.hex();
 }
 
@@ -37,7 +43,19 @@ PartitionResult run_partition(const PartitionOptions& o) {
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
   check_output_folder({o.out_option, o.out}, "partition", {{"--dataset", o.dataset}}, o.force);
   Stopwatch watch;
-  const data::Dataset d = data::read_dataset(o.dataset);
+  if (!(o.validation >= 0 && o.validation < 1)) {
+    HR_THROW(UsageError, "--validation must be a fraction in [0, 1), got {}", o.validation);
+  }
+  data::Dataset d = data::read_dataset(o.dataset);
+  const std::string dataset_fingerprint = d.fingerprint();
+  // The validation carve, before the graph: its edges are not propagated.
+  data::Interactions validation;
+  if (o.validation > 0) {
+    validation = data::carve_validation(o.validation, o.validation_seed, &d.train);
+    log::info("validation: {} of {} train records carved ({} per user, seed {})",
+              validation.size(), validation.size() + d.train.size(), o.validation,
+              o.validation_seed);
+  }
   const int64_t nodes = d.num_users() + d.num_items();
   if (o.parts > nodes) {
     HR_THROW(UsageError, "--parts {} is larger than the graph's {} nodes ({} users + {} items)",
@@ -51,15 +69,19 @@ PartitionResult run_partition(const PartitionOptions& o) {
   meta.method = method_name(o.method);
   meta.seed = o.seed;
   meta.dataset_path = fs::absolute(o.dataset).string();
-  meta.dataset_fingerprint = d.fingerprint();
+  meta.dataset_fingerprint = dataset_fingerprint;
   meta.num_users = d.num_users();
   meta.num_items = d.num_items();
   meta.num_edges = static_cast<int64_t>(d.train.size());
+  meta.validation = o.validation;
+  meta.validation_seed = o.validation > 0 ? o.validation_seed : 0;
+  meta.num_validation = static_cast<int64_t>(validation.size());
   meta.owner = assign_owners(g, o.parts, o.method, o.seed, o.max_imbalance);
   meta.fingerprint = partition_fingerprint(meta);
   log::info("{} owners for {} parts ({:.2f} s)", meta.method, o.parts, watch.seconds());
 
-  const std::vector<Shard> shards = build_shards(d, g, meta.owner, o.parts);
+  const std::vector<Shard> shards = build_shards(d, g, meta.owner, o.parts,
+                                               o.validation > 0 ? &validation : nullptr);
   PartitionResult result;
   result.stats = compute_stats(g, meta.owner, shards);
   // Stored without timings, so that the same inputs give byte-identical files.
@@ -78,6 +100,7 @@ PartitionResult run_partition(const PartitionOptions& o) {
   result.method = meta.method;
   result.parts = o.parts;
   result.fingerprint = meta.fingerprint;
+  result.num_validation = meta.num_validation;
   result.stats.seconds = watch.seconds();
   result.stats.peak_rss_bytes = peak_rss_bytes();
   return result;

@@ -15,6 +15,10 @@ struct PartitionOptions {
   Method method = Method::kMetis;
   uint64_t seed = 2020;
   double max_imbalance = 1.08;  // metis: max/mean of nodes and of edges per rank
+  // Carve this fraction of each user's train records into a validation split
+  // (0: none), draws keyed by validation_seed: the graph keeps the rest.
+  double validation = 0;
+  uint64_t validation_seed = 2020;
   std::string out;
   std::string out_option = "--out";  // names `out` in messages (train: data.parts)
   bool force = false;                // replace an existing partition folder (never another folder)
@@ -25,6 +29,7 @@ struct PartitionResult {
   std::string method;
   int32_t parts = 0;
   std::string fingerprint;
+  int64_t num_validation = 0;  // records carved into the validation split
   PartitionStats stats;
 };
 

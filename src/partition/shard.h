@@ -37,8 +37,11 @@ struct Shard {
   std::vector<int64_t> recv_offsets;
 
   // Train and test interactions of the owned users: global user ids and item
-  // ids (0..I-1), sorted by (user, item).
+  // ids (0..I-1), sorted by (user, item). With a validation carve
+  // (data.validation) `validation` holds the records carved from the
+  // dataset's train side; `train` (and the adjacency) keep the rest.
   data::Interactions train;
+  data::Interactions validation;
   data::Interactions test;
 
   int64_t num_owned() const { return static_cast<int64_t>(owned.size()); }

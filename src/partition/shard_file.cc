@@ -68,6 +68,11 @@ void write_meta(const std::string& dir, const PartitionMeta& meta) {
   h5::set_attr(f, "dataset_path", meta.dataset_path);
   h5::set_attr(f, "num_edges", meta.num_edges);
   h5::set_attr(f, "stats", meta.stats_json);
+  if (meta.validation > 0) {
+    h5::set_attr(f, "validation", meta.validation);
+    h5::set_attr(f, "validation_seed", static_cast<int64_t>(meta.validation_seed));
+    h5::set_attr(f, "num_validation", meta.num_validation);
+  }
   h5::write_array(f, "owner", meta.owner);
   h5::close_file(file, dir + "/meta.h5");
 }
@@ -102,6 +107,7 @@ void write_shard(const std::string& dir, const Shard& s, const PartitionMeta& me
     h5::write_array(g.get(), "index", s.send_index);
   }
   write_records(f, "train", s.train);
+  if (meta.validation > 0) write_records(f, "validation", s.validation);
   write_records(f, "test", s.test);
   h5::close_file(file, dir + "/" + shard_file_name(s.rank));
 }
@@ -165,7 +171,7 @@ void validate_shard(const Shard& s, const PartitionMeta& meta, const std::string
   for (int64_t idx : s.send_index) {
     if (idx < 0 || idx >= s.num_owned()) bad(fmt::format("send/index {} is not an owned row", idx));
   }
-  for (const auto* x : {&s.train, &s.test}) {
+  for (const auto* x : {&s.train, &s.validation, &s.test}) {
     for (size_t r = 0; r < x->size(); ++r) {
       const int64_t u = x->user[r], i = x->item[r];
       if (u < 0 || u >= meta.num_users || i < 0 || i >= meta.num_items ||
@@ -173,7 +179,8 @@ void validate_shard(const Shard& s, const PartitionMeta& meta, const std::string
           !(std::isfinite(x->weight[r]) && x->weight[r] > 0) ||
           (r > 0 && (u < x->user[r - 1] || (u == x->user[r - 1] && i <= x->item[r - 1])))) {
         bad(fmt::format("{} record {} ({}, {}) is not an owned user's, in range and order",
-                        x == &s.train ? "train" : "test", r, u, i));
+                        x == &s.train ? "train" : x == &s.test ? "test" : "validation", r, u,
+                        i));
       }
     }
   }
@@ -197,6 +204,16 @@ PartitionMeta read_meta(const std::string& dir, bool with_owner) {
   m.num_items = h5::get_attr_int(f, "num_items");
   m.num_edges = h5::get_attr_int(f, "num_edges");
   m.stats_json = h5::get_attr_string(f, "stats");
+  // Written only by partitions that carve a validation split.
+  if (h5::has_attr(f, "validation")) {
+    m.validation = h5::get_attr_double(f, "validation");
+    m.validation_seed = static_cast<uint64_t>(h5::get_attr_int(f, "validation_seed"));
+    m.num_validation = h5::get_attr_int(f, "num_validation");
+    if (!(m.validation > 0 && m.validation < 1) || m.num_validation < 0) {
+      HR_THROW(InputError, "'{}': validation {} ({} records) is not a fraction in (0, 1)", path,
+               m.validation, m.num_validation);
+    }
+  }
   if (m.num_parts < 1 || m.num_parts > (1 << 20) || m.num_users < 0 || m.num_items < 0 ||
       m.num_users + m.num_items < m.num_parts) {
     HR_THROW(InputError, "'{}': {} parts of {} users and {} items is not a partition", path,
@@ -248,6 +265,13 @@ Shard read_shard(const std::string& dir, int32_t rank, const PartitionMeta& meta
   s.send_offsets = h5::read_array<int64_t>(f, "send/peer_offsets");
   s.send_index = h5::read_array<int64_t>(f, "send/index");
   s.train = read_records(f, "train");
+  if (meta.validation > 0) {
+    if (!h5::exists(f, "validation")) {
+      HR_THROW(InputError, "'{}' has no validation records, but '{}/meta.h5' says the partition "
+               "carves a validation split", path, dir);
+    }
+    s.validation = read_records(f, "validation");
+  }
   s.test = read_records(f, "test");
   validate_shard(s, meta, path);
   return s;

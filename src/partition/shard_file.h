@@ -24,6 +24,12 @@ struct PartitionMeta {
   int64_t num_users = 0;
   int64_t num_items = 0;
   int64_t num_edges = 0;             // undirected train edges
+  // The per-user validation carve from the dataset's train side (0: none):
+  // the fraction of each user's train records (data.validation) and the
+  // seed its draws are keyed by (data.validation_seed).
+  double validation = 0;
+  uint64_t validation_seed = 0;
+  int64_t num_validation = 0;
   std::vector<int32_t> owner;        // owner rank of every global node id
   std::string stats_json;
 };

@@ -34,6 +34,13 @@ const std::vector<ConfigKey>& config_keys() {
       {"data.unknown_feature_ids", "error|cold", "error",
        "a feature row whose id is not a dataset item (user): error, or a cold-start item (user) "
        "with content and no interactions, which export gives a vector"},
+      {"data.validation", "float", "0",
+       "carve this fraction of each user's train interactions into a validation split (0: "
+       "none): the graph and training leave them out; evaluations report validation "
+       "(val_ metrics) and test apart, and early stopping, train.lr_schedule plateau and "
+       "checkpoint.keep_best watch validation"},
+      {"data.validation_seed", "int", "2020",
+       "seed of the validation carve (a user's draws depend on it and the user only)"},
       {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
       {"model.dim", "int", "64", "vector dimension"},
       {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
@@ -49,14 +56,18 @@ const std::vector<ConfigKey>& config_keys() {
       {"train.epochs", "int", "10", "epochs to train"},
       {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
       {"train.lr", "float", "0.001", "Adam learning rate"},
-      {"train.lr_schedule", "constant|cosine|step", "constant",
+      {"train.lr_schedule", "constant|cosine|step|plateau", "constant",
        "constant: train.lr throughout; cosine: from train.lr down to train.lr_min over all "
-       "train.epochs; step: times train.lr_decay every train.lr_decay_epochs epochs"},
+       "train.epochs; step: times train.lr_decay every train.lr_decay_epochs epochs; plateau: "
+       "times train.lr_decay (not below train.lr_min) after train.plateau_patience "
+       "evaluations without a better validation eval.metric (needs data.validation)"},
       {"train.warmup_steps", "int", "0", "the first N steps ramp the rate linearly up to the "
        "schedule's"},
       {"train.lr_min", "float", "0", "cosine: the rate at the end"},
-      {"train.lr_decay", "float", "0.5", "step: the factor"},
+      {"train.lr_decay", "float", "0.5", "step, plateau: the factor"},
       {"train.lr_decay_epochs", "int", "10", "step: epochs between decays"},
+      {"train.plateau_patience", "int", "2",
+       "plateau: evaluations without improvement before each decay"},
       {"train.weight_decay", "float", "1e-4", "L2 weight on the batch's layer-0 vectors"},
       {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
       {"train.threads", "int", "0", "intra-op threads per rank; 0: cores / ranks on the node"},
@@ -106,6 +117,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"checkpoint.every", "int", "1", "checkpoint every N epochs (and at the end, and on "
        "SIGTERM/SIGUSR1); 0: only at the end and on signals"},
       {"checkpoint.keep", "int", "2", "committed checkpoints kept"},
+      {"checkpoint.keep_best", "bool", "false",
+       "also keep the checkpoint of the best validation eval.metric so far in "
+       "<checkpoint.dir>/best (needs data.validation); export it with --checkpoint .../best"},
       {"checkpoint.resume", "string", "''", "'latest' (newest in checkpoint.dir, if any) or a "
        "checkpoint or folder of checkpoints to continue from"},
   };
@@ -176,7 +190,16 @@ const std::map<std::string, Setter>& setters() {
                               : std::vector<int64_t>{as<int64_t>(n, "", w)};
       });
     };
+    auto boolean = [](bool TrainConfig::*f) {
+      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+        c.*f = as<bool>(n, "", w);
+      });
+    };
     m["data.dataset"] = str(&TrainConfig::dataset);
+    m["data.validation"] = dbl(&TrainConfig::validation);
+    m["data.validation_seed"] = i64(&TrainConfig::validation_seed);
+    m["train.plateau_patience"] = i64(&TrainConfig::plateau_patience);
+    m["checkpoint.keep_best"] = boolean(&TrainConfig::keep_best);
     m["data.parts"] = str(&TrainConfig::parts);
     m["data.item_features"] = str(&TrainConfig::item_features);
     m["data.item_feature_ids"] = str(&TrainConfig::item_feature_ids);
@@ -297,8 +320,25 @@ void validate(const TrainConfig& c) {
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
   require(c.lr > 0 && std::isfinite(c.lr), "train.lr", c.lr, "a finite number > 0");
-  require(one_of(c.lr_schedule, {"constant", "cosine", "step"}), "train.lr_schedule",
-          c.lr_schedule, "constant, cosine or step");
+  require(c.validation >= 0 && c.validation <= 0.5, "data.validation", c.validation,
+          "a fraction in [0, 0.5]");
+  require(c.validation_seed >= 0, "data.validation_seed", c.validation_seed, ">= 0");
+  require(one_of(c.lr_schedule, {"constant", "cosine", "step", "plateau"}), "train.lr_schedule",
+          c.lr_schedule, "constant, cosine, step or plateau");
+  require(c.plateau_patience >= 1, "train.plateau_patience", c.plateau_patience, ">= 1");
+  // Selection by the test split is not a protocol HaloRec offers.
+  if (c.lr_schedule == "plateau" && c.validation <= 0) {
+    HR_THROW(ConfigError, "train.lr_schedule: plateau watches a validation metric; set "
+             "data.validation (e.g. 0.1) to carve one from train");
+  }
+  if (c.keep_best && c.validation <= 0) {
+    HR_THROW(ConfigError, "checkpoint.keep_best selects by a validation metric; set "
+             "data.validation (e.g. 0.1) to carve one from train");
+  }
+  if ((c.lr_schedule == "plateau" || c.keep_best) && c.eval_every == 0) {
+    HR_THROW(ConfigError, "{} needs evaluations: eval.every is 0",
+             c.keep_best ? "checkpoint.keep_best" : "train.lr_schedule: plateau");
+  }
   require(c.warmup_steps >= 0, "train.warmup_steps", c.warmup_steps, ">= 0");
   require(c.lr_min >= 0 && c.lr_min <= c.lr, "train.lr_min", c.lr_min, "in [0, train.lr]");
   require(c.lr_decay > 0 && c.lr_decay <= 1, "train.lr_decay", c.lr_decay, "in (0, 1]");
@@ -428,7 +468,9 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.user_features << YAML::Key << "user_feature_ids" << YAML::Value
       << c.user_feature_ids << YAML::Key
       << "missing_features" << YAML::Value << c.missing_features << YAML::Key
-      << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::EndMap;
+      << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::Key
+      << "validation" << YAML::Value << c.validation << YAML::Key << "validation_seed"
+      << YAML::Value << c.validation_seed << YAML::EndMap;
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"
       << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
       << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value
@@ -441,7 +483,8 @@ std::string to_yaml(const TrainConfig& c) {
       << c.lr_schedule << YAML::Key << "warmup_steps" << YAML::Value << c.warmup_steps
       << YAML::Key << "lr_min" << YAML::Value << c.lr_min << YAML::Key << "lr_decay"
       << YAML::Value << c.lr_decay << YAML::Key << "lr_decay_epochs" << YAML::Value
-      << c.lr_decay_epochs << YAML::Key << "weight_decay" << YAML::Value
+      << c.lr_decay_epochs << YAML::Key << "plateau_patience" << YAML::Value
+      << c.plateau_patience << YAML::Key << "weight_decay" << YAML::Value
       << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
       << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
       << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "propagation"
@@ -468,6 +511,7 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
       << YAML::Value << c.checkpoint_dir << YAML::Key << "every" << YAML::Value
       << c.checkpoint_every << YAML::Key << "keep" << YAML::Value << c.checkpoint_keep
+      << YAML::Key << "keep_best" << YAML::Value << c.keep_best
       << YAML::Key << "resume" << YAML::Value << c.resume << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

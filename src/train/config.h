@@ -19,6 +19,8 @@ struct TrainConfig {
   std::string user_feature_ids;
   std::string missing_features = "error";  // error | zero
   std::string unknown_feature_ids = "error";  // error | cold
+  double validation = 0;            // per-user fraction of train carved for validation; 0: none
+  int64_t validation_seed = 2020;   // keys the carve's draws
   // model
   std::string model_type = "lightgcn";  // mf | lightgcn | ngcf
   int64_t dim = 64;
@@ -31,11 +33,12 @@ struct TrainConfig {
   int64_t epochs = 10;
   int64_t batch_size = 2048;
   double lr = 0.001;
-  std::string lr_schedule = "constant";  // constant | cosine | step
+  std::string lr_schedule = "constant";  // constant | cosine | step | plateau
   int64_t warmup_steps = 0;
   double lr_min = 0;         // cosine: the floor
   double lr_decay = 0.5;     // step: factor
   int64_t lr_decay_epochs = 10;  // step: every this many epochs
+  int64_t plateau_patience = 2;  // plateau: evaluations without improvement before a decay
   double weight_decay = 1e-4;
   uint64_t seed = 2020;
   int64_t threads = 0;    // 0: cores / ranks on the node
@@ -69,11 +72,14 @@ struct TrainConfig {
   std::string checkpoint_dir;     // empty: <output.dir>/checkpoints
   int64_t checkpoint_every = 1;   // epochs; 0: only at the end and on signals
   int64_t checkpoint_keep = 2;
+  bool keep_best = false;         // also keep the best checkpoint by the validation metric
   std::string resume;             // "", "latest", or a checkpoint (folder)
 };
 
 // The learning rate of global step `step` (0-based) under the schedule:
-// a pure function of the step, so a resumed run continues it exactly.
+// a pure function of the step, so a resumed run continues it exactly. For
+// `plateau` it is train.lr (after warm-up): the trainer multiplies it by the
+// checkpointed factor its evaluations have set.
 double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch);
 
 // Every key with its type, default and meaning (docs/config.md is generated

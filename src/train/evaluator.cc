@@ -25,9 +25,10 @@ bool user_sampled(int64_t user, double fraction) {
 
 }  // namespace
 
-double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm) {
+double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm,
+                          EvalSplit split) {
   if (users <= 0) return 1.0;
-  const auto& tu = shard.test.user;
+  const auto& tu = split == EvalSplit::kTest ? shard.test.user : shard.validation.user;
   int64_t mine = 0;
   for (size_t r = 0; r < tu.size(); ++r) mine += (r == 0 || tu[r] != tu[r - 1]) ? 1 : 0;
   at::Tensor total = at::tensor({static_cast<double>(mine)}, at::kDouble).to(comm.device());
@@ -44,15 +45,18 @@ ItemPlacement parse_item_placement(const std::string& s, const std::string& wher
 }
 
 Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
-                     double user_fraction, ItemPlacement items)
+                     double user_fraction, ItemPlacement items, EvalSplit split)
     : shard_(shard),
+      target_(split == EvalSplit::kTest ? shard.test : shard.validation),
+      extra_seen_(split == EvalSplit::kTest && shard.validation.size() > 0 ? &shard.validation
+                                                                           : nullptr),
       topk_(std::move(topk)),
       // A block's scores stay under 256 MiB however many items there are.
       batch_users_(std::min(
           batch_users,
           std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, shard.num_items)))),
       items_(items) {
-  const auto& tu = shard.test.user;
+  const auto& tu = target_.user;
   const auto& ru = shard.train.user;
   for (size_t r = 0; r < tu.size(); ++r) {
     if (r > 0 && tu[r] == tu[r - 1]) continue;
@@ -65,6 +69,11 @@ Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, i
                         tu.begin());
     train_begin_.push_back(std::lower_bound(ru.begin(), ru.end(), u) - ru.begin());
     train_end_.push_back(std::upper_bound(ru.begin(), ru.end(), u) - ru.begin());
+    if (extra_seen_ != nullptr) {
+      const auto& xu = extra_seen_->user;
+      extra_begin_.push_back(std::lower_bound(xu.begin(), xu.end(), u) - xu.begin());
+      extra_end_.push_back(std::upper_bound(xu.begin(), xu.end(), u) - xu.begin());
+    }
   }
   for (int64_t k = 0; k < shard.num_owned(); ++k) {
     if (shard.owned[k] >= shard.num_users) {
@@ -120,9 +129,9 @@ EvalResult Evaluator::evaluate_sharded(const at::Tensor& final_owned,
     // Every rank's user block and the train items to mask for each user.
     std::vector<int64_t> seen_len, seen;
     for (int64_t k = b; k < e; ++k) {
-      seen_len.push_back(train_end_[k] - train_begin_[k]);
-      seen.insert(seen.end(), shard_.train.item.begin() + train_begin_[k],
-                  shard_.train.item.begin() + train_end_[k]);
+      const size_t before = seen.size();
+      append_seen(k, &seen);
+      seen_len.push_back(static_cast<int64_t>(seen.size() - before));
     }
     std::vector<int64_t> block_counts;
     const at::Tensor users =
@@ -167,8 +176,8 @@ EvalResult Evaluator::evaluate_sharded(const at::Tensor& final_owned,
     const at::Tensor top = cand_i.gather(1, pick).to(at::kCPU).contiguous();
     const int64_t* tp = top.data_ptr<int64_t>();
     for (int64_t k = b; k < e; ++k) {
-      metrics::add_ranking_metrics(tp + (k - b) * max_k, max_k, shard_.test.item.data() + test_begin_[k],
-                          shard_.test.item.data() + test_end_[k], topk_, sums.data());
+      metrics::add_ranking_metrics(tp + (k - b) * max_k, max_k, target_.item.data() + test_begin_[k],
+                                   target_.item.data() + test_end_[k], topk_, sums.data());
     }
   }
   EvalResult r = finish(std::move(sums), n_users, comm, at::Tensor());
@@ -208,6 +217,16 @@ EvalResult Evaluator::evaluate_replicated(const at::Tensor& final_owned,
   return r;
 }
 
+void Evaluator::append_seen(int64_t k, std::vector<int64_t>* items) const {
+  const auto ku = static_cast<size_t>(k);
+  items->insert(items->end(), shard_.train.item.begin() + train_begin_[ku],
+                shard_.train.item.begin() + train_end_[ku]);
+  if (extra_seen_ != nullptr) {
+    items->insert(items->end(), extra_seen_->item.begin() + extra_begin_[ku],
+                  extra_seen_->item.begin() + extra_end_[ku]);
+  }
+}
+
 std::vector<int64_t> Evaluator::test_user_ids() const {
   std::vector<int64_t> ids;
   ids.reserve(test_users_.size());
@@ -220,18 +239,18 @@ void Evaluator::rank_block(at::Tensor scores, int64_t b, int64_t e, int64_t max_
   const int64_t I = shard_.num_items;
   HR_CHECK(scores.dim() == 2 && scores.size(0) == e - b && scores.size(1) == I,
            "scores of a block must be [{}, {}]", e - b, I);
-  std::vector<int64_t> seen;
+  std::vector<int64_t> seen, items;
   for (int64_t k = b; k < e; ++k) {
-    for (int64_t t = train_begin_[k]; t < train_end_[k]; ++t) {
-      seen.push_back((k - b) * I + shard_.train.item[t]);
-    }
+    items.clear();
+    append_seen(k, &items);
+    for (int64_t i : items) seen.push_back((k - b) * I + i);
   }
   const at::Tensor top = metrics::masked_topk(std::move(scores), seen, max_k);
   const int64_t* tp = top.data_ptr<int64_t>();
   for (int64_t k = b; k < e; ++k) {
     const int64_t* ranked = tp + (k - b) * max_k;
-    metrics::add_ranking_metrics(ranked, max_k, shard_.test.item.data() + test_begin_[k],
-                                 shard_.test.item.data() + test_end_[k], topk_, sums);
+    metrics::add_ranking_metrics(ranked, max_k, target_.item.data() + test_begin_[k],
+                                 target_.item.data() + test_end_[k], topk_, sums);
     if (hits != nullptr) metrics::mark_listed(ranked, max_k, topk_, I, hits);
   }
 }

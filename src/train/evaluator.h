@@ -34,13 +34,24 @@ enum class ItemPlacement {
 };
 ItemPlacement parse_item_placement(const std::string& s, const std::string& where);
 
+// Validation metrics go by the test metric's name after this prefix
+// (metrics.jsonl: "val_recall@20" beside "recall@20").
+inline constexpr const char* kValidationPrefix = "val_";
+
+// Which held-out records an Evaluator ranks against. Test ranking masks every
+// interaction the dataset's train side has (the shard's train and any
+// validation carve); validation ranking masks the train records left after
+// the carve.
+enum class EvalSplit { kTest, kValidation };
+
 class Evaluator {
  public:
   // `user_fraction` < 1 evaluates a sample of the test users (eval.users):
   // user u takes part iff a hash of u alone falls below the fraction, so the
   // sample does not depend on the partition, the seed or the command.
   Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
-            double user_fraction = 1.0, ItemPlacement items = ItemPlacement::kAuto);
+            double user_fraction = 1.0, ItemPlacement items = ItemPlacement::kAuto,
+            EvalSplit split = EvalSplit::kTest);
   // Collective. `final_owned`: final vectors of the shard's owned rows.
   EvalResult evaluate(const at::Tensor& final_owned, comm::Communicator& comm) const;
   // The placement evaluate() uses for vectors of `dim` floats (collective
@@ -61,17 +72,22 @@ class Evaluator {
 
  private:
   const partition::Shard& shard_;
+  const data::Interactions& target_;              // shard.test or shard.validation
+  const data::Interactions* extra_seen_;          // shard.validation when ranking test
   std::vector<int64_t> topk_;
   int64_t batch_users_;
   std::vector<int64_t> test_users_;               // local rows of owned users with test items
-  std::vector<int64_t> test_begin_, test_end_;    // their test items in shard.test
+  std::vector<int64_t> test_begin_, test_end_;    // their held-out items in target_
   std::vector<int64_t> train_begin_, train_end_;  // their train items in shard.train
+  std::vector<int64_t> extra_begin_, extra_end_;  // and in *extra_seen_ (masked too)
   std::vector<int64_t> item_rows_;                // local rows of owned items
   std::vector<int64_t> item_ids_;                 // their item ids (ascending)
   ItemPlacement items_;
 
   EvalResult evaluate_replicated(const at::Tensor& final_owned, comm::Communicator& comm) const;
   EvalResult evaluate_sharded(const at::Tensor& final_owned, comm::Communicator& comm) const;
+  // Appends the items user k (an index into test_users_) has seen.
+  void append_seen(int64_t k, std::vector<int64_t>* items) const;
   // Rounds of user blocks every rank runs: the most any rank needs.
   int64_t rounds(comm::Communicator& comm) const;
 
@@ -84,8 +100,10 @@ class Evaluator {
                     at::Tensor hits) const;
 };
 
-// Collective: the fraction of test users to evaluate for about `users` of
-// them (eval.users; 0: all), from the number of users with test items.
-double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm);
+// Collective: the fraction of test (validation) users to evaluate for about
+// `users` of them (eval.users; 0: all), from the number of users with
+// records in that split.
+double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Communicator& comm,
+                          EvalSplit split = EvalSplit::kTest);
 
 }  // namespace halorec::train

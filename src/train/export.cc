@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/dataset.h"
+#include "data/split.h"
 #include "graph/csr.h"
 #include "h5/file.h"
 #include "model/model.h"
@@ -195,7 +196,7 @@ ExportReport run_export(const ExportOptions& o) {
                       {{"--out", o.out}, {"--checkpoint", o.checkpoint}, {"--dataset", dataset_path}},
                       serve::is_index_file);
   }
-  const data::Dataset d = data::read_dataset(dataset_path);
+  data::Dataset d = data::read_dataset(dataset_path);
   const std::string fingerprint = d.fingerprint();
   const int64_t n = d.num_users() + d.num_items();
   std::vector<int64_t> all(static_cast<size_t>(n));
@@ -225,8 +226,17 @@ ExportReport run_export(const ExportOptions& o) {
   }
   const std::string dir = committed[pick];
 
-  // The whole graph as one shard, on this process alone.
-  const graph::Csr a = graph::normalized_adjacency(d);
+  // The whole graph as one shard, on this process alone: the graph the model
+  // was trained on, without a validation carve's records (data.validation).
+  graph::Csr a;
+  if (c.validation > 0) {
+    data::Interactions all_train = d.train;
+    data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d.train);
+    a = graph::normalized_adjacency(d);
+    d.train = std::move(all_train);
+  } else {
+    a = graph::normalized_adjacency(d);
+  }
   const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
   OneProcess one;
   auto net = one.model(c, g, all);

@@ -18,12 +18,15 @@ namespace halorec::train {
 
 namespace {
 
-bool partition_usable(const std::string& dir, const std::string& fingerprint, int parts) {
+bool partition_usable(const std::string& dir, const std::string& fingerprint, int parts,
+                      const TrainConfig& c) {
   std::error_code ec;
   if (!fs::exists(dir + "/meta.h5", ec)) return false;
   try {
     const partition::PartitionMeta meta = partition::read_meta(dir, false);
-    return meta.dataset_fingerprint == fingerprint && meta.num_parts == parts;
+    return meta.dataset_fingerprint == fingerprint && meta.num_parts == parts &&
+           meta.validation == c.validation &&
+           (c.validation <= 0 || meta.validation_seed == static_cast<uint64_t>(c.validation_seed));
   } catch (const InputError&) {
     return false;
   }
@@ -34,6 +37,8 @@ bool partition_usable(const std::string& dir, const std::string& fingerprint, in
 std::string checkpoint_root(const TrainConfig& c) {
   return c.checkpoint_dir.empty() ? c.output_dir + "/checkpoints" : c.checkpoint_dir;
 }
+
+std::string best_checkpoint_root(const TrainConfig& c) { return checkpoint_root(c) + "/best"; }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   StagedPath staged(path);
@@ -57,7 +62,11 @@ void prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
     // A stale partition there is replaced: HaloRec's own, never a user's folder.
     check_output_folder({"data.parts", c.parts}, "partition", inputs, true, true);
   }
-  const std::vector<std::string> earlier = checkpoint::list_committed(ckpt_root);
+  std::vector<std::string> earlier = checkpoint::list_committed(ckpt_root);
+  // An earlier run's best checkpoint (checkpoint.keep_best) is part of that run.
+  for (const std::string& dir : checkpoint::list_committed(best_checkpoint_root(c))) {
+    earlier.push_back(dir);
+  }
   if (c.resume.empty() && !earlier.empty()) {
     if (!run.force) {
       HR_THROW(UsageError,
@@ -91,7 +100,7 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
   const std::string dir = c.parts.empty() ? c.output_dir + "/parts" : c.parts;
   if (comm.rank() == 0) {
     const data::DatasetInfo info = data::read_dataset_info(c.dataset);
-    if (!partition_usable(dir, info.fingerprint, comm.size())) {
+    if (!partition_usable(dir, info.fingerprint, comm.size(), c)) {
       log::info("partitioning {} into {} parts by {} -> {}", c.dataset, comm.size(),
                 c.partition_method, dir);
       partition::PartitionOptions o;
@@ -99,6 +108,8 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
       o.parts = comm.size();
       o.method = partition::parse_method(c.partition_method);
       o.seed = c.seed;
+      o.validation = c.validation;
+      o.validation_seed = static_cast<uint64_t>(c.validation_seed);
       o.out = dir;
       o.out_option = "data.parts";
       o.force = true;  // HaloRec's own partition only (core/output_path.h)

@@ -18,6 +18,8 @@ struct RunOptions {
 
 // checkpoint.dir, or output.dir/checkpoints.
 std::string checkpoint_root(const TrainConfig& c);
+// checkpoint.keep_best's folder: <checkpoint root>/best.
+std::string best_checkpoint_root(const TrainConfig& c);
 
 // Rank 0, before any work: the run's folders follow the output rule, and a
 // fresh run does not mix with another run's checkpoints (UsageError without

@@ -135,6 +135,7 @@ class Trainer {
   std::unique_ptr<Adam> adam_;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<Evaluator> validator_;  // data.validation: the carved records
   BprInputs inputs_{};
   LossConfig loss_;
   int64_t steps_per_epoch_ = 0;
@@ -201,6 +202,15 @@ void Trainer::load_shard() {
              "(corrupt meta.h5?)", parts, meta_.num_users, meta_.num_items, info_.num_users,
              info_.num_items);
   }
+  // A partition given by hand (data.parts) must carve what the config says.
+  if (meta_.validation != c_.validation ||
+      (c_.validation > 0 && meta_.validation_seed != static_cast<uint64_t>(c_.validation_seed))) {
+    HR_THROW(InputError, "partition '{}' carves validation {} (seed {}), but data.validation is {} "
+             "(data.validation_seed {}): re-run 'halorec partition --validation {} "
+             "--validation-seed {}' or leave data.parts unset", parts, meta_.validation,
+             meta_.validation_seed, c_.validation, c_.validation_seed, c_.validation,
+             c_.validation_seed);
+  }
   shard_ = partition::read_shard(parts, comm_.rank(), meta_);
   log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}, {}",
             shard_.num_owned(), shard_.num_halo(), shard_.train.size(), threads_,
@@ -264,6 +274,12 @@ void Trainer::build_model() {
   evaluator_ = std::make_unique<Evaluator>(shard_, c.topk, c.eval_batch_users,
                                            eval_user_fraction(shard_, c.eval_users, comm_),
                                            parse_item_placement(c.eval_items, "eval.items"));
+  if (c.validation > 0) {
+    validator_ = std::make_unique<Evaluator>(
+        shard_, c.topk, c.eval_batch_users,
+        eval_user_fraction(shard_, c.eval_users, comm_, EvalSplit::kValidation),
+        parse_item_placement(c.eval_items, "eval.items"), EvalSplit::kValidation);
+  }
   const bool cosine = c.score == "cosine";
   inputs_ = BprInputs{net_.get(),      e0_,    owned_ids_, owner_,         shard_.num_users,
                       c.weight_decay, &comm_, cosine,     neighbors_.get()};
@@ -292,6 +308,16 @@ void Trainer::resume() {
   }
   Stopwatch load_watch;
   const std::string from = restore_newest_valid(candidates, trainable_, identity_, comm_, &state_);
+  // The graph a run trains on depends on its validation carve.
+  std::string yaml;
+  checkpoint::read_identity(from, &yaml);
+  const TrainConfig then = config_from_yaml(yaml, from + "/dense.h5 config");
+  if (then.validation != c_.validation ||
+      (c_.validation > 0 && then.validation_seed != c_.validation_seed)) {
+    HR_THROW(CheckpointError, "'{}' was trained with data.validation {} (seed {}), this run has "
+             "{} (seed {}): resume with the same carve", from, then.validation,
+             then.validation_seed, c_.validation, c_.validation_seed);
+  }
   if (state_.step_in_epoch > steps_per_epoch_) {
     HR_THROW(CheckpointError, "'{}' stopped at step {} of an epoch of {} steps: another "
              "train.batch_size, sampler or partition of the data?", from,
@@ -309,7 +335,13 @@ EvalResult Trainer::evaluate_now() {
   at::NoGradGuard no_grad;
   const at::Tensor final_owned = scoring_vectors(
       net_->forward(e0_.detach(), state_.global_step, false), inputs_.cosine);
-  const EvalResult r = evaluator_->evaluate(final_owned, comm_);
+  EvalResult r = evaluator_->evaluate(final_owned, comm_);
+  if (validator_) {
+    // Validation beside test, under its own names: val_recall@20, ...
+    const EvalResult v = validator_->evaluate(final_owned, comm_);
+    for (const auto& [name, value] : v.metrics) r.metrics[kValidationPrefix + name] = value;
+    r.seconds += v.seconds;
+  }
   nlohmann::json metrics_json = nlohmann::json::object();
   for (const auto& [name, value] : r.metrics) metrics_json[name] = value;
   summary_.metrics = r.metrics;
@@ -337,7 +369,7 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   const int64_t epoch = state_.epoch;
   const int64_t s = state_.step_in_epoch;
   Stopwatch step_watch;
-  adam_->set_lr(learning_rate(c_, state_.global_step, steps_per_epoch_));
+  adam_->set_lr(learning_rate(c_, state_.global_step, steps_per_epoch_) * state_.lr_scale);
   const Triples t = sampler_->sample(epoch, s);
   const StepResult result =
       loss_.kind == LossKind::kBpr
@@ -471,20 +503,38 @@ bool Trainer::close_epoch(const EpochStats& st) {
   }
   if (c.lr_schedule != "constant" || c.warmup_steps > 0) record["lr"] = adam_->lr();
   const bool last = epoch == c.epochs;
+  bool improved = false;
   if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
     const EvalResult r = evaluate_now();
     record["eval_seconds"] = r.seconds;
     for (const auto& [name, value] : r.metrics) record[name] = value;
-    const double watched = r.metrics.at(c.eval_metric);
+    // With a validation carve, selection watches validation, never test.
+    const std::string watched_name = (validator_ ? kValidationPrefix : "") + c.eval_metric;
+    const double watched = r.metrics.at(watched_name);
     if (watched > state_.best) {
       state_.best = watched;
       state_.since_best = 0;
-    } else if (c.patience > 0 && ++state_.since_best >= c.patience) {
-      if (comm_.rank() == 0) {
-        log::info("early stop: {} did not improve for {} evaluations", c.eval_metric,
-                  c.patience);
+      improved = true;
+    } else {
+      ++state_.since_best;
+      if (c.lr_schedule == "plateau" && state_.since_best % c.plateau_patience == 0) {
+        // Not below train.lr_min.
+        const double floor = c.lr_min / c.lr;
+        if (state_.lr_scale > floor) {
+          state_.lr_scale = std::max(floor, state_.lr_scale * c.lr_decay);
+          if (comm_.rank() == 0) {
+            log::info("plateau: {} did not improve for {} evaluations; lr now {:.3g}",
+                      watched_name, c.plateau_patience, c.lr * state_.lr_scale);
+          }
+        }
       }
-      stop_ = true;
+      if (c.patience > 0 && state_.since_best >= c.patience) {
+        if (comm_.rank() == 0) {
+          log::info("early stop: {} did not improve for {} evaluations", watched_name,
+                    c.patience);
+        }
+        stop_ = true;
+      }
     }
   }
   logs_->record(record.dump());
@@ -512,6 +562,16 @@ bool Trainer::close_epoch(const EpochStats& st) {
   next.step_in_epoch = 0;
   next.loss_sum = 0;
   next.steps_run = 0;
+  if (improved && c.keep_best) {
+    // checkpoint.keep_best: the best validation position so far, alone in
+    // <checkpoint root>/best.
+    if (!parameters_finite(params_, comm_)) {
+      diverged_ = fmt::format("the parameters hold NaN/Inf after step {}", state_.global_step);
+      return false;
+    }
+    logs_->flush();
+    save_checkpoint(best_checkpoint_root(c), trainable_, next, identity_, c, comm_, 1);
+  }
   if (last || stop_ || (c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0)) {
     return save_if_finite(next);
   }

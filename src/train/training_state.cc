@@ -14,7 +14,7 @@ namespace halorec::train {
 
 void save_checkpoint(const std::string& root, const TrainableState& s,
                      const checkpoint::TrainState& position, const checkpoint::Identity& id,
-                     const TrainConfig& c, comm::Communicator& comm) {
+                     const TrainConfig& c, comm::Communicator& comm, int64_t keep) {
   Stopwatch watch;
   checkpoint::Content content;
   content.owned = *s.owned;
@@ -30,7 +30,8 @@ void save_checkpoint(const std::string& root, const TrainableState& s,
   content.state = position;
   content.config_yaml = to_yaml(c);
   const std::string dir =
-      checkpoint::write_checkpoint(root, content, id, comm, c.checkpoint_keep);
+      checkpoint::write_checkpoint(root, content, id, comm,
+                                   keep > 0 ? keep : c.checkpoint_keep);
   if (comm.rank() == 0) log::info("checkpoint {} ({:.2f} s)", dir, watch.seconds());
 }
 

@@ -21,10 +21,11 @@ struct TrainableState {
   Adam* adam;  // over {e0, dense...} in that order
 };
 
-// Collective. Writes a checkpoint of `s` at `position` into `root`.
+// Collective. Writes a checkpoint of `s` at `position` into `root`, keeping
+// the newest `keep` there (0: checkpoint.keep).
 void save_checkpoint(const std::string& root, const TrainableState& s,
                      const checkpoint::TrainState& position, const checkpoint::Identity& id,
-                     const TrainConfig& c, comm::Communicator& comm);
+                     const TrainConfig& c, comm::Communicator& comm, int64_t keep = 0);
 
 // Loads `from` (any writer rank count) into `s` and returns the position to
 // continue from.
