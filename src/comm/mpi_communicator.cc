@@ -1,11 +1,15 @@
 #include "comm/mpi_communicator.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <thread>
 
 #include "comm/mpi_check.h"
 #include "comm/mpi_runtime.h"
@@ -94,6 +98,48 @@ MpiCommunicator::MpiCommunicator(MPI_Comm parent) : max_elements_(INT_MAX) {
   MPI_Comm_rank(local, &local_rank_);
   MPI_Comm_size(local, &local_size_);
   MPI_Comm_free(&local);
+  // Every rank's node, for messages that name where a silent rank runs.
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  constexpr int kNameBytes = 64;
+  std::vector<char> mine(kNameBytes, '\0'), all(static_cast<size_t>(kNameBytes) * size_);
+  std::memcpy(mine.data(), name, static_cast<size_t>(std::min(len, kNameBytes - 1)));
+  MPI_CHECK(MPI_Allgather(mine.data(), kNameBytes, MPI_CHAR, all.data(), kNameBytes, MPI_CHAR,
+                          comm_),
+            rank_);
+  for (int q = 0; q < size_; ++q) nodes_.emplace_back(all.data() + q * kNameBytes);
+}
+
+std::string MpiCommunicator::other_nodes() const {
+  // Ranks grouped by node, in order of first appearance.
+  std::vector<std::string> names;
+  std::vector<std::vector<int>> ranks;
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_) continue;
+    const auto it = std::find(names.begin(), names.end(), nodes_[q]);
+    if (it == names.end()) {
+      names.push_back(nodes_[q]);
+      ranks.push_back({q});
+    } else {
+      ranks[static_cast<size_t>(it - names.begin())].push_back(q);
+    }
+  }
+  std::string out;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::vector<int>& r = ranks[k];
+    const bool run = r.back() - r.front() + 1 == static_cast<int>(r.size());
+    std::string list;
+    if (r.size() == 1) {
+      list = fmt::format("rank {}", r[0]);
+    } else if (run) {
+      list = fmt::format("ranks {}-{}", r.front(), r.back());
+    } else {
+      list = fmt::format("ranks {}", fmt::join(r, ","));
+    }
+    out += fmt::format("{}{} ({})", k > 0 ? ", " : "", names[k], list);
+  }
+  return out;
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -105,7 +151,13 @@ void MpiCommunicator::set_max_message_elements(int64_t n) {
   max_elements_ = n;
 }
 
-void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what) {
+namespace {
+// Polls before a waiting rank starts yielding its core between polls.
+constexpr int64_t kSpinPolls = 64;
+}  // namespace
+
+void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what,
+                           const std::vector<int>* peers) {
   if (requests.empty()) return;
   const int n = static_cast<int>(requests.size());
   if (timeout_ <= 0) {
@@ -118,11 +170,38 @@ void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what)
     int done = 0;
     MPI_CHECK(MPI_Testall(n, requests.data(), &done, MPI_STATUSES_IGNORE), rank_);
     if (done) return;
+    // Not here yet: let the kernel run. Between nodes a message arrives
+    // through the kernel's network stack (softirq work, ksoftirqd), which a
+    // rank spinning on every core starves; MPI's own busy wait does not
+    // yield unless the node is oversubscribed. Measured between network
+    // namespaces (docs/benchmarks.md): 112 ms steps without, 8 ms with.
+    if (polls >= kSpinPolls) std::this_thread::yield();
     if ((polls & 255) == 255 && std::chrono::steady_clock::now() > deadline) {
+      std::string silent;
+      if (peers != nullptr) {
+        // The peers whose messages are still open: the ones not answering.
+        std::vector<int> open;
+        for (size_t k = 0; k < requests.size(); ++k) {
+          int flag = 1;
+          if (requests[k] != MPI_REQUEST_NULL) MPI_Test(&requests[k], &flag, MPI_STATUS_IGNORE);
+          const int q = (*peers)[k];
+          if (!flag && std::find(open.begin(), open.end(), q) == open.end()) open.push_back(q);
+        }
+        std::sort(open.begin(), open.end());
+        for (int q : open) {
+          silent += fmt::format("{}rank {} on {}", silent.empty() ? "" : ", ", q, nodes_[q]);
+        }
+      }
+      if (!silent.empty()) {
+        HR_THROW(CommError,
+                 "rank {} on {}: mpi {} waited {:.0f} s (comm.timeout_s) for {}: stopped, hung "
+                 "or died, or its node is unreachable",
+                 rank_, nodes_[rank_], what, timeout_, silent);
+      }
       HR_THROW(CommError,
-               "rank {}: mpi {} waited {:.0f} s (comm.timeout_s) for the {} other rank(s): one of "
-               "them stopped, hung or died",
-               rank_, what, timeout_, size_ - 1);
+               "rank {} on {}: mpi {} waited {:.0f} s (comm.timeout_s) for the {} other rank(s) "
+               "on {}: one of them stopped, hung or died, or its node is unreachable",
+               rank_, nodes_[rank_], what, timeout_, size_ - 1, other_nodes());
     }
   }
 }
@@ -156,10 +235,12 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
                                const std::vector<int64_t>& recv_elems, const char* what) {
   HR_CHECK_EQ(send_elems[rank_], recv_elems[rank_]);
   std::vector<MPI_Request> requests;
+  std::vector<int> peers;  // of each request
   for (int q = 0; q < size_; ++q) {
     if (q == rank_) continue;
     for (int64_t off = 0; off < recv_elems[q]; off += max_elements_) {
       requests.emplace_back();
+      peers.push_back(q);
       const int count = static_cast<int>(std::min(max_elements_, recv_elems[q] - off));
       MPI_CHECK(MPI_Irecv(recv_ptr[q] + off * element_bytes, count, type, q, kTag, comm_,
                           &requests.back()),
@@ -170,6 +251,7 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
     if (q == rank_) continue;
     for (int64_t off = 0; off < send_elems[q]; off += max_elements_) {
       requests.emplace_back();
+      peers.push_back(q);
       const int count = static_cast<int>(std::min(max_elements_, send_elems[q] - off));
       MPI_CHECK(MPI_Isend(send_ptr[q] + off * element_bytes, count, type, q, kTag, comm_,
                           &requests.back()),
@@ -180,7 +262,7 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
     std::memcpy(recv_ptr[rank_], send_ptr[rank_],
                 static_cast<size_t>(send_elems[rank_] * element_bytes));
   }
-  wait(requests, what);
+  wait(requests, what, &peers);
 }
 
 at::Tensor MpiCommunicator::all_to_all_v(const at::Tensor& input,

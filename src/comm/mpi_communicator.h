@@ -7,6 +7,9 @@
 
 #include <mpi.h>
 
+#include <string>
+#include <vector>
+
 #include "comm/communicator.h"
 
 namespace halorec::comm {
@@ -38,6 +41,8 @@ class MpiCommunicator final : public Communicator {
   double timeout() const override { return timeout_; }
 
   MPI_Comm comm() const { return comm_; }
+  // The node (host name) rank q runs on, gathered once at construction.
+  const std::string& node_of(int q) const { return nodes_[static_cast<size_t>(q)]; }
   int64_t max_message_elements() const { return max_elements_; }
   // For tests: a small limit exercises the splitting of large messages.
   void set_max_message_elements(int64_t n);
@@ -50,8 +55,13 @@ class MpiCommunicator final : public Communicator {
                 const std::vector<int64_t>& send_elems, const std::vector<char*>& recv_ptr,
                 const std::vector<int64_t>& recv_elems, const char* what);
   // Completes `requests` of the operation `what`, or throws CommError when the
-  // timeout passes first.
-  void wait(std::vector<MPI_Request>& requests, const char* what);
+  // timeout passes first, naming the peers (and their nodes) of the requests
+  // still open when `peers` (one rank per request) is given, else every
+  // other rank's node.
+  void wait(std::vector<MPI_Request>& requests, const char* what,
+            const std::vector<int>* peers = nullptr);
+  // "node1 (ranks 0-1), node2 (ranks 2-3)": where the other ranks run.
+  std::string other_nodes() const;
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;
@@ -59,6 +69,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank_ = 0;
   int local_size_ = 1;
   int64_t max_elements_;
+  std::vector<std::string> nodes_;  // host name of every rank
   double timeout_ = 600;
   at::Device device_{at::kCPU};
 };

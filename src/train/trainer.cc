@@ -193,6 +193,12 @@ Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* repo
 // The partition (made when needed), checked against the dataset, and this
 // rank's shard of it.
 void Trainer::load_shard() {
+  // Where this rank runs: multi-node launches are checked by this line (its
+  // GPU, when it has one, is the node-local rank's).
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  log::info("rank {} of {} on {}, node-local rank {} of {}", comm_.rank(), P_, host,
+            comm_.local_rank(), comm_.local_size());
   const std::string parts = ensure_partition(c_, comm_);
   info_ = data::read_dataset_info(c_.dataset);
   meta_ = partition::read_meta(parts);
