@@ -19,6 +19,7 @@ PACKAGES=(
   python3-torch
   libfaiss-dev python3-faiss
   slurmctld slurmd slurm-client munge
+  iproute2
   libopenblas0-openmp
   time
 )

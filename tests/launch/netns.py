@@ -7,7 +7,8 @@ removed when the `Nodes` block ends, on SIGTERM/SIGINT, and (left by a
 killed earlier run) when the next run starts.
 
 Open MPI reaches the nodes through an `plm_rsh_agent` script that runs the
-remote command with `ip netns exec NS unshare --uts` (setting the hostname)
+remote command with `nsenter --net=/run/netns/NS unshare --uts` (setting the
+hostname)
 instead of ssh; mpirun itself runs on node1, as on a login node that is also
 a compute node.
 
@@ -20,12 +21,20 @@ a compute node.
 """
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
 
 PREFIX = "hrt"
 SUBNET = "10.77.0"
+
+
+
+# Run first in every node's namespaces (its own UTS and mount namespace):
+# $1 hostname, $2 the node's scratch folder, mounted at $3 (Nodes.local);
+# all three shifted off.
+NODE_INIT = 'hostname "$1" && mount --bind "$2" "$3" && shift 3 &&'
 
 
 def _ip(*args, check=True):
@@ -49,6 +58,9 @@ class Nodes:
         self.n = n
         self.tag = f"{PREFIX}{os.getpid()}"
         self.dir = tempfile.mkdtemp(prefix="halorec-nodes-")
+        # A folder every node has its own copy of at the same path (as nodes
+        # have their own /tmp), for per-node scratch such as Slurm's TmpFS.
+        self.local = os.path.join(self.dir, "node-local")
         self.created = []
         self._old_handlers = {}
 
@@ -56,7 +68,7 @@ class Nodes:
     def unavailable():
         if os.geteuid() != 0:
             return "needs root (ip netns)"
-        for tool in ("ip", "unshare"):
+        for tool in ("ip", "unshare", "nsenter"):
             if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
                 return f"needs `{tool}`"
         probe = f"{PREFIX}{os.getpid()}-probe"
@@ -88,6 +100,7 @@ class Nodes:
 
     def __exit__(self, *exc):
         self.remove()
+        shutil.rmtree(self.dir, ignore_errors=True)
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
         return False
@@ -115,20 +128,25 @@ class Nodes:
             _ip("-n", ns, "addr", "add", f"{self.address(k)}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
             _ip("-n", ns, "link", "set", "lo", "up")
+        os.makedirs(self.local)
+        for k in range(1, self.n + 1):
+            os.makedirs(self.tmp(k))
+            os.chmod(self.tmp(k), 0o1777)
         self.agent = os.path.join(self.dir, "rsh-agent")
         cases = "\n".join(
-            f"  {self.address(k)}|{self.name(k)}) ns={self.ns(k)}; host={self.name(k)};;"
-            for k in range(1, self.n + 1))
+            f"  {self.address(k)}|{self.name(k)}) ns={self.ns(k)}; host={self.name(k)}; "
+            f"tmp={self.tmp(k)};;" for k in range(1, self.n + 1))
         with open(self.agent, "w") as f:
             f.write(f"""#!/bin/bash
 # Open MPI's plm_rsh_agent for the harness's nodes: AGENT [OPTIONS] HOST COMMAND
+NODE_INIT='{NODE_INIT}'
 while [[ "$1" == -* ]]; do shift; done
 target=$1; shift
 case "$target" in
 {cases}
   *) echo "rsh-agent: no node '$target'" >&2; exit 255;;
 esac
-exec ip netns exec "$ns" unshare --uts /bin/sh -c 'hostname "$1"; shift; exec /bin/sh -c "$*"' sh "$host" "$*"
+exec nsenter --net=/run/netns/"$ns" unshare --uts --mount /bin/sh -c "$NODE_INIT"' exec /bin/sh -c "$*"' sh "$host" "$tmp" "{self.local}" "$*"
 """)
         os.chmod(self.agent, 0o755)
 
@@ -161,8 +179,15 @@ exec ip netns exec "$ns" unshare --uts /bin/sh -c 'hostname "$1"; shift; exec /b
 
     def command(self, k, argv):
         """argv run on node k (its network namespace and hostname)."""
-        return ["ip", "netns", "exec", self.ns(k), "unshare", "--uts", "/bin/sh", "-c",
-                'hostname "$1"; shift; exec "$@"', "sh", self.name(k), *argv]
+        # nsenter, not `ip netns exec`: that one remounts /sys, which hides the
+        # cgroup file systems (slurmd needs them) as a node would not.
+        return ["nsenter", f"--net=/run/netns/{self.ns(k)}", "unshare", "--uts", "--mount",
+                "/bin/sh", "-c", NODE_INIT + ' exec "$@"', "sh", self.name(k), self.tmp(k),
+                self.local, *argv]
+
+    def tmp(self, k):
+        """What node k sees at `self.local` (its own scratch folder)."""
+        return os.path.join(self.dir, f"local-{self.name(k)}")
 
     def run(self, k, argv, **kw):
         kw.setdefault("capture_output", True)
