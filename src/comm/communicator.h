@@ -56,8 +56,14 @@ class Communicator {
   virtual void set_timeout(double seconds) = 0;
   virtual double timeout() const = 0;
 
+  // Synchronizing rounds run so far: operations that waited on other ranks
+  // (a message split into several counts each part). Between nodes every
+  // round costs a network round trip, so the trainer reports them per step.
+  int64_t rounds() const { return rounds_; }
+
  protected:
   Communicator() = default;
+  int64_t rounds_ = 0;
 };
 
 const char* reduce_op_name(ReduceOp op);

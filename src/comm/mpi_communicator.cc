@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -109,6 +110,10 @@ MpiCommunicator::MpiCommunicator(MPI_Comm parent) : max_elements_(INT_MAX) {
                           comm_),
             rank_);
   for (int q = 0; q < size_; ++q) nodes_.emplace_back(all.data() + q * kNameBytes);
+  // HALOREC_COMM_SPIN=1 (a benchmark aid): never yield, as before the
+  // yielding wait (bench/multinode.py measures both).
+  const char* spin = std::getenv("HALOREC_COMM_SPIN");
+  if (spin != nullptr && std::string(spin) == "1") spin_polls_ = INT64_MAX;
 }
 
 std::string MpiCommunicator::other_nodes() const {
@@ -151,14 +156,11 @@ void MpiCommunicator::set_max_message_elements(int64_t n) {
   max_elements_ = n;
 }
 
-namespace {
-// Polls before a waiting rank starts yielding its core between polls.
-constexpr int64_t kSpinPolls = 64;
-}  // namespace
 
 void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what,
                            const std::vector<int>* peers) {
   if (requests.empty()) return;
+  ++rounds_;
   const int n = static_cast<int>(requests.size());
   if (timeout_ <= 0) {
     MPI_CHECK(MPI_Waitall(n, requests.data(), MPI_STATUSES_IGNORE), rank_);
@@ -175,7 +177,7 @@ void MpiCommunicator::wait(std::vector<MPI_Request>& requests, const char* what,
     // rank spinning on every core starves; MPI's own busy wait does not
     // yield unless the node is oversubscribed. Measured between network
     // namespaces (docs/benchmarks.md): 112 ms steps without, 8 ms with.
-    if (polls >= kSpinPolls) std::this_thread::yield();
+    if (polls >= spin_polls_) std::this_thread::yield();
     if ((polls & 255) == 255 && std::chrono::steady_clock::now() > deadline) {
       std::string silent;
       if (peers != nullptr) {

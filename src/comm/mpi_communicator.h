@@ -70,6 +70,7 @@ class MpiCommunicator final : public Communicator {
   int local_size_ = 1;
   int64_t max_elements_;
   std::vector<std::string> nodes_;  // host name of every rank
+  int64_t spin_polls_ = 64;          // polls before a waiting rank yields its core
   double timeout_ = 600;
   at::Device device_{at::kCPU};
 };

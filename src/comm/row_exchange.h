@@ -15,6 +15,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 #include "comm/communicator.h"
 #include "comm/exchange_plan.h"
 
@@ -23,5 +25,9 @@ namespace halorec::comm {
 at::Tensor exchange_rows(const at::Tensor& rows, const ExchangePlan& plan, Communicator& comm);
 at::Tensor halo_exchange(const at::Tensor& owned, const ExchangePlan& plan, Communicator& comm);
 at::Tensor remote_gather(const at::Tensor& owned, const GatherPlan& plan, Communicator& comm);
+// remote_gather of the same rows of two matrices ([rows, Da] and [rows, Db],
+// one dtype) in ONE exchange each way: half the round trips of two calls.
+std::pair<at::Tensor, at::Tensor> remote_gather_pair(const at::Tensor& a, const at::Tensor& b,
+                                                     const GatherPlan& plan, Communicator& comm);
 
 }  // namespace halorec::comm

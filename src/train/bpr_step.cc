@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "comm/exchange_plan.h"
 #include "comm/row_exchange.h"
@@ -21,8 +22,8 @@ GatheredBatch gather_full(const BprInputs& in, const Triples& t, const std::vect
   const at::Tensor batch_items = at::tensor(items, at::kLong).add_(in.num_users).to(device);
   g.plan = std::make_shared<const comm::GatherPlan>(
       comm::make_gather_plan(comm, batch_items, in.owner, in.owned_ids));
-  g.item_final = comm::remote_gather(final_owned, *g.plan, comm);
-  g.item_e0 = comm::remote_gather(in.e0, *g.plan, comm);
+  // The final and layer-0 rows of the batch's items in one exchange.
+  std::tie(g.item_final, g.item_e0) = comm::remote_gather_pair(final_owned, in.e0, *g.plan, comm);
   const at::Tensor user_rows =
       at::searchsorted(in.owned_ids, at::tensor(t.user, at::kLong).to(device));
   // final_owned, item_final and item_e0 all reach the loss through
@@ -62,8 +63,7 @@ GatheredBatch gather_minibatch(const BprInputs& in, const Triples& t,
   at::Tensor h0, e0_all;
   if (in.net->fuses_layer0()) {
     // The content fusion runs over every owned row (it needs their features).
-    h0 = comm::remote_gather(in.net->layer0(in.e0), *g.plan, comm);
-    e0_all = comm::remote_gather(in.e0, *g.plan, comm);
+    std::tie(h0, e0_all) = comm::remote_gather_pair(in.net->layer0(in.e0), in.e0, *g.plan, comm);
   } else {
     // Only the rows peers asked for take part: a leaf of those rows, and the
     // plan's send index remapped into it.

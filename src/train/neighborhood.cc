@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "core/check.h"
@@ -153,15 +154,27 @@ model::Blocks NeighborSampler::sample(const std::vector<int64_t>& targets, int64
         got_counts[static_cast<size_t>(q)] += lengths[k++];
       }
     }
-    const std::vector<int64_t> cols =
-        to_vector(comm_.all_to_all_v(long_tensor(reply_cols, device), reply_counts, got_counts));
-    const at::Tensor vals_t =
-        comm_
-            .all_to_all_v(at::tensor(at::ArrayRef<float>(reply_vals), at::kFloat).to(device),
-                          reply_counts, got_counts)
+    // Columns and values in one message: (column, the value's bits) pairs.
+    std::vector<int64_t> packed(2 * reply_cols.size());
+    for (size_t e = 0; e < reply_cols.size(); ++e) {
+      uint32_t bits = 0;
+      std::memcpy(&bits, &reply_vals[e], sizeof(bits));
+      packed[2 * e] = reply_cols[e];
+      packed[2 * e + 1] = static_cast<int64_t>(bits);
+    }
+    const at::Tensor got =
+        comm_.all_to_all_v(long_tensor(packed, device).view({-1, 2}), reply_counts, got_counts)
             .cpu()
             .contiguous();
-    const float* vals = vals_t.data_ptr<float>();
+    const int64_t* gp = got.data_ptr<int64_t>();
+    const auto n_got = static_cast<size_t>(got.size(0));
+    std::vector<int64_t> cols(n_got);
+    std::vector<float> vals(n_got);
+    for (size_t e = 0; e < n_got; ++e) {
+      cols[e] = gp[2 * e];
+      const auto bits = static_cast<uint32_t>(gp[2 * e + 1]);
+      std::memcpy(&vals[e], &bits, sizeof(bits));
+    }
     // Where row order[k]'s list starts in the replies.
     std::vector<int64_t> start(static_cast<size_t>(rows) + 1, 0);
     for (int64_t r = 0; r < rows; ++r) start[r + 1] = start[r] + lengths[r];

@@ -84,6 +84,7 @@ struct EpochStats {
   std::vector<double> step_ms;
   int64_t skipped = 0;
   double sampled_nodes = 0, sampled_edges = 0;  // minibatch: summed over ranks and steps
+  int64_t comm_rounds = 0;                       // this rank's, summed over its steps
 };
 
 // One rank's training run: setup (shard, graph, model, optimizer, sampler,
@@ -375,6 +376,7 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   const int64_t epoch = state_.epoch;
   const int64_t s = state_.step_in_epoch;
   Stopwatch step_watch;
+  const int64_t rounds_before = comm_.rounds();
   adam_->set_lr(learning_rate(c_, state_.global_step, steps_per_epoch_) * state_.lr_scale);
   const Triples t = sampler_->sample(epoch, s);
   const StepResult result =
@@ -413,6 +415,7 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   }
   adam_->zero_grad();
   ++state_.global_step;
+  st->comm_rounds += comm_.rounds() - rounds_before;
   st->step_ms.push_back(step_watch.seconds() * 1e3);
   logs_->step(state_.global_step, epoch, global_loss, st->step_ms.back());
   if (!finite) {
@@ -501,6 +504,12 @@ bool Trainer::close_epoch(const EpochStats& st) {
       {"step_ms_median", step_ms},
       {"edges_per_second", static_cast<double>(sampler_->triples_per_epoch()) / epoch_seconds}};
   if (st.skipped > 0) record["skipped_steps"] = st.skipped;
+  if (P_ > 1 && !st.step_ms.empty()) {
+    // Rank 0's synchronizing rounds per step: each a network round trip
+    // between nodes (docs/benchmarks.md, "Between nodes").
+    record["comm_rounds_per_step"] =
+        static_cast<double>(st.comm_rounds) / static_cast<double>(st.step_ms.size());
+  }
   if (neighbors_) {
     // Mean per rank and step: the working set that train.fanouts sets.
     const double n = static_cast<double>(st.step_ms.size()) * P_;

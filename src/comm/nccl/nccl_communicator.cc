@@ -183,6 +183,7 @@ void NcclCommunicator::set_timeout(double seconds) { impl_->timeout_seconds = se
 double NcclCommunicator::timeout() const { return impl_->timeout_seconds; }
 
 void NcclCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
+  ++rounds_;
   Impl& m = *impl_;
   m.check(t, "allReduce");
   at::Tensor buf = t.contiguous();
@@ -198,6 +199,7 @@ void NcclCommunicator::all_reduce(at::Tensor& t, ReduceOp op) {
 at::Tensor NcclCommunicator::all_to_all_v(const at::Tensor& input,
                                           const std::vector<int64_t>& send_counts,
                                           const std::vector<int64_t>& recv_counts) {
+  ++rounds_;
   Impl& m = *impl_;
   m.check(input, "allToAllV");
   if (static_cast<int>(send_counts.size()) != m.size ||
@@ -247,6 +249,7 @@ at::Tensor NcclCommunicator::all_to_all_v(const at::Tensor& input,
 }
 
 at::Tensor NcclCommunicator::all_gather_v(const at::Tensor& input, std::vector<int64_t>* counts) {
+  ++rounds_;
   Impl& m = *impl_;
   m.check(input, "allGatherV");
   at::Tensor mine = at::full({1}, input.size(0), input.options().dtype(at::kLong));
@@ -293,6 +296,7 @@ at::Tensor NcclCommunicator::all_gather_v(const at::Tensor& input, std::vector<i
 }
 
 void NcclCommunicator::broadcast(at::Tensor& t, int root) {
+  ++rounds_;
   Impl& m = *impl_;
   m.check(t, "broadcast");
   at::Tensor buf = t.contiguous();
@@ -305,6 +309,7 @@ void NcclCommunicator::broadcast(at::Tensor& t, int root) {
 }
 
 void NcclCommunicator::barrier() {
+  ++rounds_;
   Impl& m = *impl_;
   at::Tensor one = at::ones({1}, at::TensorOptions().device(at::kCUDA, m.device).dtype(at::kInt));
   all_reduce(one, ReduceOp::kSum);
