@@ -3,6 +3,7 @@
 #include "cli/command.h"
 #include "core/check.h"
 #include "core/quote.h"
+#include "data/append.h"
 #include "data/prepare.h"
 
 namespace halorec::cli {
@@ -21,6 +22,9 @@ class PrepareCommand : public Command {
         ->required();
     sub->add_option("--test", test_, "A given test file in the same format (else --split)");
     sub->add_option("--out", out_, "Output dataset file (written atomically)")->required();
+    sub->add_option("--append-to", append_to_,
+                    "Grow this dataset.h5 with the new interactions of --input: its ids keep their "
+                    "dense ids, new ids are appended, its split rule applies (docs/living.md)");
     sub->add_flag("--header", header_, "Delimited input: the first line names the columns");
     sub->add_option("--sep", sep_, "Delimited input: separator (default ',' for csv, tab for tsv)");
     sub->add_option("--user-col", user_col_, "User id column: header name or 0-based index");
@@ -89,6 +93,16 @@ class PrepareCommand : public Command {
       o.split = data::parse_split("random:0.2");
     }
     o.seed = seed_;
+    if (!append_to_.empty()) {
+      if (!split_.empty()) {
+        HR_THROW(UsageError, "--split with --append-to: the new records follow the parent's "
+                 "split; leave --split out");
+      }
+      o.split = data::SplitSpec{};
+      const data::PrepareReport report = data::run_append(o, append_to_);
+      print_report(json_, report.to_json(), report.to_text());
+      return 0;
+    }
     const data::PrepareReport report = data::run_prepare(o);
     print_report(json_, report.to_json(), report.to_text());
     return 0;
@@ -99,6 +113,7 @@ class PrepareCommand : public Command {
   std::string train_;
   std::string test_;
   std::string out_;
+  std::string append_to_;
   bool header_ = false;
   std::string sep_;
   std::string user_col_ = "0";

@@ -25,6 +25,10 @@ class TrainCommand : public Command {
     sub->add_option("--resume", resume_,
                     "Continue from this checkpoint, or the newest in this folder "
                     "(same as --set checkpoint.resume=DIR; 'latest' looks in checkpoint.dir)");
+    sub->add_option("--init-from", init_from_,
+                    "Warm start: initialize every node this checkpoint (or newest in this "
+                    "folder) knows from its rows, matched by original id, e.g. after prepare "
+                    "--append-to (same as --set train.init_from=DIR)");
     sub->add_flag("--force", run_.force,
                   "Start over in a run folder that holds another run's checkpoints: removes "
                   "those checkpoints and the run's logs (HaloRec's own files, nothing else)");
@@ -42,6 +46,7 @@ class TrainCommand : public Command {
     return comm::run_or_abort_job([&] {
       std::vector<std::string> overrides = overrides_;
       if (!resume_.empty()) overrides.push_back("checkpoint.resume=" + resume_);
+      if (!init_from_.empty()) overrides.push_back("train.init_from=" + init_from_);
       const train::TrainConfig c = train::load_config(config_, overrides);
       bool cuda = false;
       if (c.device == "cuda") {
@@ -76,6 +81,7 @@ class TrainCommand : public Command {
   std::string config_;
   std::vector<std::string> overrides_;
   std::string resume_;
+  std::string init_from_;
   train::RunOptions run_;
   bool json_ = false;
 };

@@ -109,6 +109,7 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
     h5::set_attr(f, "seed", static_cast<int64_t>(d.seed));
     h5::set_attr(f, "source", d.source);
     h5::set_attr(f, "prepare_report", report_json);
+    if (!d.parent_fingerprint.empty()) h5::set_attr(f, "parent_fingerprint", d.parent_fingerprint);
     {
       h5::Handle users = h5::create_group(f, "users");
       h5::write_strings(users.get(), "original_id", d.user_ids);
@@ -141,6 +142,9 @@ DatasetInfo read_dataset_info(const std::string& path) {
   info.split = h5::get_attr_string(f, "split");
   info.source = h5::get_attr_string(f, "source");
   info.prepare_report = h5::get_attr_string(f, "prepare_report");
+  if (h5::has_attr(f, "parent_fingerprint")) {
+    info.parent_fingerprint = h5::get_attr_string(f, "parent_fingerprint");
+  }
   for (const int64_t n : {info.num_users, info.num_items, info.num_train, info.num_test}) {
     if (n < 0 || n > (int64_t{1} << 40)) {
       HR_THROW(InputError, "'{}': a count attribute is {} (corrupt or modified)", path, n);
@@ -176,6 +180,9 @@ Dataset read_dataset(const std::string& path) {
   d.split = h5::get_attr_string(f, "split");
   d.seed = static_cast<uint64_t>(h5::get_attr_int(f, "seed"));
   d.source = h5::get_attr_string(f, "source");
+  if (h5::has_attr(f, "parent_fingerprint")) {
+    d.parent_fingerprint = h5::get_attr_string(f, "parent_fingerprint");
+  }
   if (h5::exists(f, "planted")) {
     d.user_community = h5::read_array<int32_t>(f, "planted/user_community");
     d.item_community = h5::read_array<int32_t>(f, "planted/item_community");

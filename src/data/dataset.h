@@ -22,6 +22,8 @@ struct Dataset {
   std::string split = "none";
   uint64_t seed = 0;
   std::string source;
+  // prepare --append-to: the fingerprint of the dataset this one grew from.
+  std::string parent_fingerprint;
   // Planted interest communities (synthetic data only; empty otherwise).
   std::vector<int32_t> user_community;
   std::vector<int32_t> item_community;
@@ -44,6 +46,7 @@ struct DatasetInfo {
   std::string split;
   std::string source;
   std::string prepare_report;  // JSON text
+  std::string parent_fingerprint;  // prepare --append-to; empty otherwise
 };
 
 // Writes atomically (temporary file, then rename): a failed write leaves no

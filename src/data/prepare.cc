@@ -19,7 +19,7 @@ nlohmann::json PrepareReport::to_json() const {
   for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
     dropped_json[drop_reason_name(static_cast<DropReason>(r))] = dropped.n[r];
   }
-  return {{"out", out},
+  nlohmann::json j = {{"out", out},
           {"fingerprint", fingerprint},
           {"split", split},
           {"users", users},
@@ -39,6 +39,13 @@ nlohmann::json PrepareReport::to_json() const {
           {"test_without_train", test_without_train},
           {"seconds", seconds},
           {"peak_rss_bytes", peak_rss_bytes}};
+  if (!parent.empty()) {
+    j["parent"] = parent;
+    j["parent_fingerprint"] = parent_fingerprint;
+    j["new_users"] = new_users;
+    j["new_items"] = new_items;
+  }
+  return j;
 }
 
 std::string PrepareReport::to_text() const {
@@ -53,6 +60,10 @@ std::string PrepareReport::to_text() const {
       s += fmt::format("    dropped {:<20} {}\n", drop_reason_name(static_cast<DropReason>(r)),
                        dropped.n[r]);
     }
+  }
+  if (!parent.empty()) {
+    s += fmt::format("  appended to {} ({}...): {} new users, {} new items\n", parent,
+                     parent_fingerprint.substr(0, 12), new_users, new_items);
   }
   if (users_without_train > 0) s += fmt::format("  users without train: {}\n", users_without_train);
   if (users_without_test > 0) s += fmt::format("  users without test: {}\n", users_without_test);

@@ -52,6 +52,11 @@ struct PrepareReport {
   int64_t test_without_train = 0;
   double seconds = 0;
   int64_t peak_rss_bytes = 0;
+  // --append-to: the parent and what the new log added.
+  std::string parent;
+  std::string parent_fingerprint;
+  int64_t new_users = 0;
+  int64_t new_items = 0;
 
   nlohmann::json to_json() const;
   std::string to_text() const;

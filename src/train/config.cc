@@ -69,6 +69,11 @@ const std::vector<ConfigKey>& config_keys() {
       {"train.plateau_patience", "int", "2",
        "plateau: evaluations without improvement before each decay"},
       {"train.weight_decay", "float", "1e-4", "L2 weight on the batch's layer-0 vectors"},
+      {"train.init_from", "path", "''",
+       "warm start: a checkpoint (or the newest in a folder) of the same model.type and "
+       "model.dim, from any dataset and rank count; every node it knows (matched by original "
+       "id) starts from its row, new nodes as usual; optimizer moments and the schedule start "
+       "fresh. A resumable checkpoint of this run (checkpoint.resume) takes precedence"},
       {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
       {"train.threads", "int", "0", "intra-op threads per rank; 0: cores / ranks on the node"},
       {"train.max_steps", "int", "0", "stop after this many steps (smoke runs, timing); 0: no limit"},
@@ -199,6 +204,7 @@ const std::map<std::string, Setter>& setters() {
     m["data.validation"] = dbl(&TrainConfig::validation);
     m["data.validation_seed"] = i64(&TrainConfig::validation_seed);
     m["train.plateau_patience"] = i64(&TrainConfig::plateau_patience);
+    m["train.init_from"] = str(&TrainConfig::init_from);
     m["checkpoint.keep_best"] = boolean(&TrainConfig::keep_best);
     m["data.parts"] = str(&TrainConfig::parts);
     m["data.item_features"] = str(&TrainConfig::item_features);
@@ -491,6 +497,7 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Value << c.propagation << YAML::Key << "fanouts" << YAML::Value << YAML::Flow
       << c.fanouts << YAML::Key << "device"
       << YAML::Value << c.device << YAML::Key << "on_nonfinite" << YAML::Value << c.on_nonfinite
+      << YAML::Key << "init_from" << YAML::Value << c.init_from
       << YAML::Key << "loss" << YAML::Value << c.loss << YAML::Key << "negatives" << YAML::Value
       << c.negatives << YAML::Key << "margin" << YAML::Value << c.margin << YAML::Key
       << "negative_weight" << YAML::Value << c.negative_weight << YAML::Key << "temperature"

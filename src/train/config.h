@@ -48,6 +48,7 @@ struct TrainConfig {
   std::vector<int64_t> fanouts;      // minibatch: neighbours per node per hop; empty/0: all
   std::string device = "auto";      // auto | cpu | cuda
   std::string on_nonfinite = "stop";  // stop | skip: a step with a NaN/Inf loss or gradient
+  std::string init_from;              // warm start: a checkpoint (folder); empty: none
   std::string loss = "bpr";           // bpr | softmax | ccl
   int64_t negatives = 256;            // softmax, ccl: shared negatives per step
   double margin = 0.9;                // ccl

@@ -10,9 +10,12 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <numeric>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -104,6 +107,7 @@ class Trainer {
   void load_shard();
   void build_model();
   void resume();
+  void warm_start();
   StepEnd step(EpochStats* st);
   bool run_epoch();  // false: leave the loop where it stands
   bool close_epoch(const EpochStats& st);
@@ -177,6 +181,7 @@ Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* repo
                          std::getenv("SLURM_PTY_PORT") == nullptr;
   progress_ = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO) && !batch_job;
   resume();
+  if (state_.global_step == 0 && !c.init_from.empty()) warm_start();
   logs_ = std::make_unique<RunLogs>(c.output_dir, comm.rank() == 0, state_.epoch,
                                     state_.global_step);
   if (comm.rank() == 0) {
@@ -333,6 +338,97 @@ void Trainer::resume() {
   if (comm_.rank() == 0) {
     log::info("resumed from {} at epoch {} step {} ({:.2f} s)", from, state_.epoch,
               state_.global_step, load_watch.seconds());
+  }
+}
+
+// train.init_from: the rows of every owned node the checkpoint knows, matched
+// by original id through the checkpoint's dataset (any rank count, any
+// dataset: a grown one after prepare --append-to keeps old ids but shifts
+// item node ids). Dense parameters come along when their shapes match; the
+// optimizer and the schedule start fresh.
+void Trainer::warm_start() {
+  Stopwatch watch;
+  const std::string dir = checkpoint::find_latest(c_.init_from);
+  if (dir.empty()) {
+    HR_THROW(CheckpointError, "train.init_from: no committed checkpoint in '{}'", c_.init_from);
+  }
+  std::string yaml;
+  const checkpoint::Identity old_id = checkpoint::read_identity(dir, &yaml);
+  const TrainConfig then = config_from_yaml(yaml, dir + "/dense.h5 config");
+  if (old_id.model_type != c_.model_type || old_id.dim != c_.dim) {
+    HR_THROW(CheckpointError, "train.init_from: '{}' holds a {} model of dim {}, this run trains "
+             "{} of dim {} (model.type, model.dim)", dir, old_id.model_type, old_id.dim,
+             c_.model_type, c_.dim);
+  }
+  // The checkpoint's dataset: its own, or this one when the fingerprints agree.
+  std::string old_path = then.dataset;
+  if (old_id.dataset_fingerprint == info_.fingerprint) old_path = c_.dataset;
+  std::error_code ec;
+  if (!std::filesystem::exists(old_path, ec)) {
+    HR_THROW(InputError, "train.init_from: '{}' was trained on '{}', which is gone: its ids map "
+             "the rows to this dataset's", dir, old_path);
+  }
+  const data::DatasetInfo old_info = data::read_dataset_info(old_path);
+  if (old_info.fingerprint != old_id.dataset_fingerprint) {
+    HR_THROW(InputError, "train.init_from: '{}' is not the dataset '{}' was trained on (its "
+             "fingerprint changed)", old_path, dir);
+  }
+  // Original ids of this rank's nodes; the checkpoint's node of each, if any.
+  const int64_t U = shard_.num_users;
+  const std::vector<std::string> mine = data::read_original_ids(c_.dataset, shard_.owned, U);
+  std::unordered_map<std::string, int64_t> old_users, old_items;
+  {
+    std::vector<int64_t> all(static_cast<size_t>(old_info.num_users + old_info.num_items));
+    std::iota(all.begin(), all.end(), 0);
+    const std::vector<std::string> ids =
+        data::read_original_ids(old_path, all, old_info.num_users);
+    for (int64_t v = 0; v < static_cast<int64_t>(ids.size()); ++v) {
+      (v < old_info.num_users ? old_users : old_items)[ids[static_cast<size_t>(v)]] = v;
+    }
+  }
+  std::vector<std::pair<int64_t, int64_t>> known;  // (old node, local row)
+  for (size_t k = 0; k < shard_.owned.size(); ++k) {
+    const auto& table = shard_.owned[k] < U ? old_users : old_items;
+    const auto it = table.find(mine[k]);
+    if (it != table.end()) known.emplace_back(it->second, static_cast<int64_t>(k));
+  }
+  std::sort(known.begin(), known.end());
+  std::vector<int64_t> old_nodes, rows;
+  for (const auto& [v, k] : known) {
+    old_nodes.push_back(v);
+    rows.push_back(k);
+  }
+  const checkpoint::Content loaded = checkpoint::load_checkpoint(dir, old_nodes, old_id);
+  at::NoGradGuard no_grad;
+  if (!rows.empty()) {
+    e0_.index_copy_(0, at::tensor(rows, at::kLong).to(device_), loaded.e0.to(device_));
+  }
+  bool dense_copied = false;
+  if (loaded.dense.size() == dense_.size()) {
+    bool same = true;
+    for (size_t k = 0; k < dense_.size(); ++k) same = same && loaded.dense[k].sizes() == dense_[k].sizes();
+    if (same) {
+      for (size_t k = 0; k < dense_.size(); ++k) dense_[k].copy_(loaded.dense[k].to(device_));
+      dense_copied = !dense_.empty();
+    } else {
+      HR_THROW(CheckpointError, "train.init_from: the dense parameters of '{}' have other shapes "
+               "than this run's (model.layers, model.feature_widths, features?)", dir);
+    }
+  } else {
+    HR_THROW(CheckpointError, "train.init_from: '{}' has {} dense parameters, this run's model {}",
+             dir, loaded.dense.size(), dense_.size());
+  }
+  at::Tensor counts = at::tensor({static_cast<double>(rows.size()),
+                                  static_cast<double>(shard_.owned.size())}, at::kDouble)
+                          .to(device_);
+  comm_.all_reduce(counts, comm::ReduceOp::kSum);
+  counts = counts.cpu();
+  if (comm_.rank() == 0) {
+    log::info("warm start from {}: {} of {} nodes from its rows, {} new{} ({:.2f} s)", dir,
+              static_cast<int64_t>(counts[0].item<double>()),
+              static_cast<int64_t>(counts[1].item<double>()),
+              static_cast<int64_t>(counts[1].item<double>() - counts[0].item<double>()),
+              dense_copied ? ", dense parameters too" : "", watch.seconds());
   }
 }
 
