@@ -10,48 +10,14 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-class RowExchange : public torch::autograd::Function<RowExchange> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const ExchangePlan* plan,
-                            Communicator* comm) {
-    // The plan and communicator outlive the graph (see row_exchange.h).
-    ctx->saved_data["plan"] = reinterpret_cast<int64_t>(plan);
-    ctx->saved_data["comm"] = reinterpret_cast<int64_t>(comm);
-    ctx->saved_data["rows"] = rows.size(0);
-    std::vector<int64_t> empty_shape(rows.sizes().begin(), rows.sizes().end());
-    empty_shape[0] = 0;
-    ctx->saved_data["proto"] = at::empty(empty_shape, rows.options());
-    const at::Tensor send = rows.index_select(0, plan->send_index);
-    return comm->all_to_all_v(send, plan->send_counts, plan->recv_counts);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto* plan = reinterpret_cast<const ExchangePlan*>(ctx->saved_data["plan"].toInt());
-    auto* comm = reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
-    const int64_t rows = ctx->saved_data["rows"].toInt();
-    const at::Tensor proto = ctx->saved_data["proto"].toTensor();
-    at::Tensor g = grads[0];
-    if (!g.defined()) {  // the output was not used: its gradient is zero
-      std::vector<int64_t> shape(proto.sizes().begin(), proto.sizes().end());
-      shape[0] = plan->num_recv();
-      g = at::zeros(shape, proto.options());
-    }
-    g = g.contiguous();
-    const at::Tensor back = comm->all_to_all_v(g, plan->recv_counts, plan->send_counts);
-    std::vector<int64_t> shape(g.sizes().begin(), g.sizes().end());
-    shape[0] = rows;
-    at::Tensor grad_rows = at::zeros(shape, g.options());
-    grad_rows.index_add_(0, plan->send_index, back);
-    return {grad_rows, at::Tensor(), at::Tensor()};
-  }
-};
-
-// The same exchange for rows already in send order (plan.send_index applied
-// by the caller): backward returns the gradient of those rows as they came.
+// The exchange of rows already in send order (plan.send_index applied by the
+// caller, whose index_select routes the gradients back to the owned rows):
+// forward sends them to the peers, backward sends the peers' gradients back.
 class SelectedExchange : public torch::autograd::Function<SelectedExchange> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& send, const ExchangePlan* plan,
                             Communicator* comm) {
+    // The plan and communicator outlive the graph (see row_exchange.h).
     ctx->saved_data["plan"] = reinterpret_cast<int64_t>(plan);
     ctx->saved_data["comm"] = reinterpret_cast<int64_t>(comm);
     std::vector<int64_t> empty_shape(send.sizes().begin(), send.sizes().end());
@@ -88,7 +54,7 @@ std::pair<at::Tensor, at::Tensor> remote_gather_pair(const at::Tensor& a, const 
 }
 
 at::Tensor exchange_rows(const at::Tensor& rows, const ExchangePlan& plan, Communicator& comm) {
-  return RowExchange::apply(rows, &plan, &comm);
+  return SelectedExchange::apply(rows.index_select(0, plan.send_index), &plan, &comm);
 }
 
 at::Tensor halo_exchange(const at::Tensor& owned, const ExchangePlan& plan, Communicator& comm) {
