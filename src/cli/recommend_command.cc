@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "data/line_reader.h"
 #include "serve/ann_index.h"
+#include "serve/fold_in.h"
 #include "serve/recommend.h"
 
 namespace halorec::cli {
@@ -25,6 +26,18 @@ class RecommendCommand : public Command {
     auto* user = sub->add_option("--user", user_, "An original user id");
     auto* file = sub->add_option("--users-file", users_file_, "A file with one user id per line");
     user->excludes(file);
+    auto* history = sub->add_option(
+        "--history", history_,
+        "Fold in a user from these items (comma-separated original ids): with --user, that "
+        "user of the model refolded (keeping their layer 0), else a new user (docs/living.md)");
+    auto* histories = sub->add_option(
+        "--histories", histories_file_,
+        "Fold in many: a file of lines 'LABEL ITEM ITEM ...' (a LABEL that is a user of the "
+        "model keeps their layer 0)");
+    history->excludes(histories);
+    histories->excludes(user);
+    histories->excludes(file);
+    history->excludes(file);
     sub->add_option("--k", o_.k, "Items per user");
     sub->add_option("--exclude-seen", dataset_,
                     "The model's dataset.h5: leave out each user's train items");
@@ -48,6 +61,7 @@ class RecommendCommand : public Command {
     return sub;
   }
   int run() override {
+    if (!history_.empty() || !histories_file_.empty()) return run_fold_in();
     if (user_.empty() && users_file_.empty()) HR_THROW(UsageError, "give --user or --users-file");
     if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
     o_.strategy = serve::parse_strategy(strategy_);
@@ -132,7 +146,89 @@ class RecommendCommand : public Command {
     return 0;
   }
 
+  // --history / --histories: fold-in, then the usual output (JSON adds each
+  // folded vector).
+  int run_fold_in() {
+    if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
+    if (!dataset_.empty() || o_.explain > 0 || strategy_ != "single" || !key_file_.empty()) {
+      HR_THROW(UsageError, "--history/--histories rank by the folded vector alone: no "
+               "--exclude-seen (the history is left out), --explain, --strategy or --key");
+    }
+    std::vector<serve::History> histories;
+    auto split = [](std::string_view text, const char* seps) {
+      std::vector<std::string> out;
+      size_t b = 0;
+      while (b < text.size()) {
+        const size_t e = std::min(text.find_first_of(seps, b), text.size());
+        if (e > b) out.emplace_back(text.substr(b, e - b));
+        b = e + 1;
+      }
+      return out;
+    };
+    if (!history_.empty()) {
+      histories.push_back({user_.empty() ? "history" : user_, split(history_, ",")});
+    } else {
+      data::LineReader reader(histories_file_);
+      std::string_view line;
+      while (reader.next(&line)) {
+        std::vector<std::string> words = split(line, " \t,");
+        if (words.empty()) continue;
+        if (words.size() < 2) {
+          HR_THROW(InputError, "{}:{}: '{}' has a label and no items", histories_file_,
+                   reader.line_number(), std::string(line));
+        }
+        serve::History h;
+        h.label = words[0];
+        h.items.assign(words.begin() + 1, words.end());
+        histories.push_back(std::move(h));
+      }
+    }
+    use_threads(threads_);
+    serve::ModelFile m = serve::read_model_file(model_);
+    std::unique_ptr<serve::AnnIndex> index;
+    if (use_index_) {
+      index = serve::AnnIndex::open(m, model_);
+      serve::IndexOptions io;
+      serve::parse_index_params(index_params_, &io);
+      index->configure(io);
+      o_.index = index.get();
+    }
+    Stopwatch watch;
+    std::vector<float> vectors;
+    const auto recs = serve::recommend_histories(m, histories, o_, &vectors);
+    const double seconds = watch.seconds();
+    if (json_) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (size_t q = 0; q < recs.size(); ++q) {
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& [item, score] : recs[q].items) {
+          items.push_back({{"item", item}, {"score", score}});
+        }
+        const float* v = vectors.data() + q * static_cast<size_t>(m.dim);
+        arr.push_back({{"user", recs[q].user},
+                       {"items", items},
+                       {"vector", std::vector<float>(v, v + m.dim)}});
+      }
+      fmt::print("{}\n", json_text({{"k", o_.k},
+                                    {"fold_in", true},
+                                    {"index", index ? index->kind() : std::string("exact")},
+                                    {"seconds", seconds},
+                                    {"recommendations", arr}}));
+      return 0;
+    }
+    std::string out = "user\trank\titem\tscore\n";
+    for (const auto& r : recs) {
+      for (size_t j = 0; j < r.items.size(); ++j) {
+        out += fmt::format("{}\t{}\t{}\t{:.6g}\n", tsv_field(r.user), j + 1,
+                           tsv_field(r.items[j].first), r.items[j].second);
+      }
+    }
+    fmt::print("{}", out);
+    return 0;
+  }
+
  private:
+  std::string history_, histories_file_;
   std::string model_, user_, users_file_, dataset_, key_file_;
   std::string strategy_ = "single";
   serve::RecommendOptions o_;

@@ -54,6 +54,19 @@ class LightGcn : public Model {
     return c_.layers == 0 ? sum : sum / static_cast<double>(c_.layers + 1);
   }
   int64_t output_dim() const override { return c_.dim; }
+  std::vector<at::Tensor> layer_outputs(const at::Tensor& e0) override {
+    std::vector<at::Tensor> out{e0};
+    const int64_t owned = e0.size(0);
+    at::Tensor h = e0;
+    for (int64_t l = 0; l < c_.layers; ++l) {
+      at::Tensor x = at::empty({s_.graph->num_cols, e0.size(1)}, e0.options());
+      x.slice(0, 0, owned).copy_(h);
+      x.slice(0, owned).copy_(comm::exchange_rows(h, *s_.halo, *s_.comm));
+      h = spmm_forward(s_.graph->indptr, s_.graph->col, s_.graph->val, s_.graph->num_rows, x);
+      out.push_back(h);
+    }
+    return out;
+  }
 
  private:
   // Without autograd (evaluation, export): the same arithmetic with the

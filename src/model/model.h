@@ -53,6 +53,10 @@ class Model {
   // gathered from layer0() of their owners.
   virtual at::Tensor forward_blocks(const at::Tensor& h0, const Blocks& blocks,
                                     const at::Tensor& node_ids, int64_t step, bool training) = 0;
+  // Without autograd: the propagation's layers h_0 .. h_L of the owned rows
+  // (h_0 = layer0(e0)); empty for models whose layers are not a plain
+  // propagation (NGCF). Export keeps the items' for fold-in.
+  virtual std::vector<at::Tensor> layer_outputs(const at::Tensor& e0) { (void)e0; return {}; }
   // Replicated dense parameters (empty for mf and lightgcn).
   virtual std::vector<at::Tensor> dense_parameters() { return {}; }
   virtual int64_t output_dim() const = 0;

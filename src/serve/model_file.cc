@@ -116,6 +116,13 @@ void write_model_file(const ModelFile& m, const std::string& path) {
     write_attributes(f, m);
     write_rows(f, m.user_ids, m.user_vectors, m.item_ids, m.item_vectors, m.dim,
                m.dtype == "fp16");
+    if (m.fold_layers > 0) {
+      h5::Handle g = h5::create_group(f, "fold_in");
+      h5::set_attr(g.get(), "layers", m.fold_layers);
+      h5::write_array(g.get(), "item_layers", m.fold_item_layers);
+      h5::write_array(g.get(), "item_degree", m.fold_item_degree);
+      h5::write_array(g.get(), "user_layer0", m.fold_user_layer0);
+    }
     if (!m.interests.empty()) {
       const InterestTable& t = m.interests;
       h5::Handle g = h5::create_group(f, "interests");
@@ -306,6 +313,27 @@ ModelFile read_model_file(const std::string& path) {
     for (int64_t item : t.representatives) {
       if (item < -1 || item >= items) {
         HR_THROW(InputError, "'{}': interests/representatives {} is not an item row", path, item);
+      }
+    }
+  }
+  if (h5::exists(f, "fold_in")) {
+    h5::Handle g = h5::open_group(f, "fold_in");
+    m.fold_layers = h5::get_attr_int(g.get(), "layers");
+    m.fold_item_layers = h5::read_array<float>(g.get(), "item_layers");
+    m.fold_item_degree = h5::read_array<double>(g.get(), "item_degree");
+    m.fold_user_layer0 = h5::read_array<float>(g.get(), "user_layer0");
+    if (m.fold_layers < 1 || m.fold_layers > 64 ||
+        static_cast<int64_t>(m.fold_item_layers.size()) != m.fold_layers * items * m.dim ||
+        static_cast<int64_t>(m.fold_item_degree.size()) != items ||
+        static_cast<int64_t>(m.fold_user_layer0.size()) != users * m.dim) {
+      HR_THROW(InputError, "'{}': fold_in/ holds {} layers of {} values, {} degrees and {} "
+               "layer-0 values for {} users and {} items of dim {}", path, m.fold_layers,
+               m.fold_item_layers.size(), m.fold_item_degree.size(), m.fold_user_layer0.size(),
+               users, items, m.dim);
+    }
+    for (double deg : m.fold_item_degree) {
+      if (!(deg >= 0) || !std::isfinite(deg)) {
+        HR_THROW(InputError, "'{}': fold_in/item_degree holds {}", path, deg);
       }
     }
   }

@@ -45,6 +45,15 @@ struct ModelFile {
   // For each item row, its row in the file (reorder_items keeps it; empty:
   // the file's order), so index labels map to rows after alignment.
   std::vector<int64_t> item_file_row;
+  // Fold-in (recommend --history, docs/living.md): LightGCN exports keep the
+  // items' propagation layers h_0 .. h_{L-1} ([layers][items][dim], file
+  // item order), the items' weighted train degrees and the users' layer-0
+  // vectors; empty when the export has none (other models, content
+  // features, sharded exports).
+  int64_t fold_layers = 0;
+  std::vector<float> fold_item_layers;
+  std::vector<double> fold_item_degree;
+  std::vector<float> fold_user_layer0;
 };
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";

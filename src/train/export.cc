@@ -229,13 +229,16 @@ ExportReport run_export(const ExportOptions& o) {
   // The whole graph as one shard, on this process alone: the graph the model
   // was trained on, without a validation carve's records (data.validation).
   graph::Csr a;
+  std::vector<double> degree;  // weighted, of the same graph (fold-in)
   if (c.validation > 0) {
     data::Interactions all_train = d.train;
     data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d.train);
     a = graph::normalized_adjacency(d);
+    degree = graph::weighted_degrees(d);
     d.train = std::move(all_train);
   } else {
     a = graph::normalized_adjacency(d);
+    degree = graph::weighted_degrees(d);
   }
   const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
   OneProcess one;
@@ -278,6 +281,20 @@ ExportReport run_export(const ExportOptions& o) {
     const float* cp = cold_users.data_ptr<float>();
     m.user_vectors.insert(m.user_vectors.end(), cp, cp + cold_users.numel());
     m.cold_users = static_cast<int64_t>(features.users.cold_ids.size());
+  }
+  if (c.model_type == "lightgcn" && c.layers > 0 && !with_features) {
+    // Fold-in: the items' layers 0..L-1, their degrees, the users' layer 0.
+    const std::vector<at::Tensor> layers = net->layer_outputs(content.e0);
+    const int64_t U = d.num_users();
+    m.fold_layers = c.layers;
+    for (int64_t l = 0; l < c.layers; ++l) {
+      const at::Tensor items = layers[static_cast<size_t>(l)].slice(0, U).contiguous();
+      const float* ip = items.data_ptr<float>();
+      m.fold_item_layers.insert(m.fold_item_layers.end(), ip, ip + items.numel());
+    }
+    m.fold_item_degree.assign(degree.begin() + U, degree.end());
+    const at::Tensor users = content.e0.slice(0, 0, U).contiguous();
+    m.fold_user_layer0.assign(users.data_ptr<float>(), users.data_ptr<float>() + users.numel());
   }
   m.model_type = c.model_type;
   m.score = c.score;

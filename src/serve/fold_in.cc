@@ -1,0 +1,157 @@
+#include "serve/fold_in.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <utility>
+
+#include "core/check.h"
+#include "serve/engine.h"
+
+namespace halorec::serve {
+
+namespace {
+
+std::unordered_map<std::string, int64_t> rows_of(const std::vector<std::string>& ids) {
+  std::unordered_map<std::string, int64_t> rows;
+  for (size_t k = 0; k < ids.size(); ++k) rows.emplace(ids[k], static_cast<int64_t>(k));
+  return rows;
+}
+
+// Each history's item rows, ascending, with their weights: an item named n
+// times is one edge of weight n (as prepare merges repeated interactions).
+std::vector<std::vector<std::pair<int64_t, double>>> item_rows(
+    const ModelFile& m, const std::vector<History>& histories) {
+  const auto items = rows_of(m.item_ids);
+  std::vector<std::vector<std::pair<int64_t, double>>> out;
+  for (const History& h : histories) {
+    if (h.items.empty()) HR_THROW(UsageError, "the history of '{}' has no items", h.label);
+    std::vector<int64_t> rows;
+    for (const std::string& id : h.items) {
+      const auto it = items.find(id);
+      if (it == items.end()) {
+        HR_THROW(InputError, "history of '{}': item '{}' is not in the model", h.label, id);
+      }
+      rows.push_back(it->second);
+    }
+    std::sort(rows.begin(), rows.end());
+    std::vector<std::pair<int64_t, double>> edges;
+    for (int64_t r : rows) {
+      if (!edges.empty() && edges.back().first == r) {
+        edges.back().second += 1;
+      } else {
+        edges.emplace_back(r, 1.0);
+      }
+    }
+    out.push_back(std::move(edges));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
+  if (m.fold_layers < 1) {
+    HR_THROW(InputError, "the model has no fold-in data: export keeps it for lightgcn models "
+             "without content features, from one process (this one is {}, {} layers{})",
+             m.model_type, m.layers, m.cold_items + m.cold_users > 0 ? ", with features" : "");
+  }
+  if (m.cold_items > 0 || static_cast<int64_t>(m.fold_item_degree.size()) !=
+                              static_cast<int64_t>(m.item_ids.size())) {
+    HR_THROW(InputError, "the model's fold-in data does not cover its items");
+  }
+  const int64_t D = m.dim;
+  const int64_t I = static_cast<int64_t>(m.item_ids.size());
+  const int64_t L = m.fold_layers;
+  const auto users = m.user_id_scheme == "original" ? rows_of(m.user_ids)
+                                                    : std::unordered_map<std::string, int64_t>{};
+  const auto rows = item_rows(m, histories);
+  std::vector<float> out(histories.size() * static_cast<size_t>(D), 0.0f);
+  std::vector<float> h(static_cast<size_t>(D)), sum(static_cast<size_t>(D));
+  for (size_t q = 0; q < histories.size(); ++q) {
+    std::fill(h.begin(), h.end(), 0.0f);
+    const auto known = users.find(histories[q].label);
+    if (known != users.end()) {
+      const float* e0 = m.fold_user_layer0.data() + known->second * D;
+      std::copy(e0, e0 + D, h.begin());
+    }
+    sum = h;
+    const auto& r = rows[q];
+    double du = 0;
+    for (const auto& [i, w] : r) du += w;
+    for (int64_t k = 1; k <= L; ++k) {
+      // h_u^(k) from the items' layer k-1, in item order (as the trainer's
+      // sparse product sums a row).
+      const float* layer = m.fold_item_layers.data() + (k - 1) * I * D;
+      std::fill(h.begin(), h.end(), 0.0f);
+      for (const auto& [i, weight] : r) {
+        const float w = static_cast<float>(
+            weight / std::sqrt(du * m.fold_item_degree[static_cast<size_t>(i)]));
+        const float* x = layer + i * D;
+        if (!std::isfinite(w)) continue;  // an item without train edges: none in the graph
+        for (int64_t j = 0; j < D; ++j) h[static_cast<size_t>(j)] += w * x[j];
+      }
+      for (int64_t j = 0; j < D; ++j) sum[static_cast<size_t>(j)] += h[static_cast<size_t>(j)];
+    }
+    float* o = out.data() + q * static_cast<size_t>(D);
+    double norm = 0;
+    for (int64_t j = 0; j < D; ++j) {
+      o[j] = sum[static_cast<size_t>(j)] / static_cast<float>(L + 1);
+      norm += static_cast<double>(o[j]) * o[j];
+    }
+    if (m.score == "cosine") {
+      const float n = static_cast<float>(std::max(std::sqrt(norm), 1e-12));
+      for (int64_t j = 0; j < D; ++j) o[j] /= n;
+    }
+  }
+  return out;
+}
+
+std::vector<Recommendation> recommend_histories(const ModelFile& m,
+                                                const std::vector<History>& histories,
+                                                const RecommendOptions& options,
+                                                std::vector<float>* vectors) {
+  if (options.strategy != Strategy::kSingle || options.explain > 0 || options.seen != nullptr) {
+    HR_THROW(UsageError, "fold-in (--history, --histories) ranks by the folded vector alone: "
+             "strategy single, no --explain, no --exclude-seen (the history is left out)");
+  }
+  std::vector<float> folded = fold_in(m, histories);
+  // The folded users as the model's users, over the same items.
+  ModelFile q;
+  q.item_ids = m.item_ids;
+  q.item_vectors = m.item_vectors;
+  q.item_file_row = m.item_file_row;
+  q.dim = m.dim;
+  q.score = m.score;
+  q.model_type = m.model_type;
+  q.index_file = m.index_file;
+  q.index_kind = m.index_kind;
+  for (const History& h : histories) q.user_ids.push_back(h.label);
+  q.user_vectors = folded;
+  auto engine = make_engine(q, options);
+  engine->seen.indptr.assign(1, 0);
+  for (const auto& r : item_rows(m, histories)) {
+    for (const auto& edge : r) engine->seen.items.push_back(edge.first);
+    engine->seen.indptr.push_back(static_cast<int64_t>(engine->seen.items.size()));
+  }
+  engine->source.seen = &engine->seen;
+  std::vector<int64_t> all(histories.size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int64_t>(k);
+  std::vector<std::vector<float>> scores;
+  const auto lists = rank_lists(*engine, all, &scores);
+  std::vector<Recommendation> out;
+  for (size_t k = 0; k < lists.size(); ++k) {
+    Recommendation r;
+    r.user = histories[k].label;
+    for (size_t j = 0; j < lists[k].size(); ++j) {
+      r.items.emplace_back(m.item_ids[static_cast<size_t>(lists[k][j])], scores[k][j]);
+    }
+    out.push_back(std::move(r));
+  }
+  if (vectors != nullptr) *vectors = std::move(folded);
+  return out;
+}
+
+}  // namespace halorec::serve
