@@ -52,10 +52,54 @@ std::vector<std::vector<std::pair<int64_t, double>>> item_rows(
 
 }  // namespace
 
+namespace {
+
+// MF: u = argmin sum_H w_i (1 - u.v_i)^2 + a sum_all (u.v_j)^2 + l |u|^2, with
+// a = |H| / I (the history and the whole catalogue weigh alike) and l a
+// small ridge (1e-3 x the mean diagonal of V'V): one D x D solve per user.
+std::vector<float> fold_in_mf(const ModelFile& m,
+                              const std::vector<std::vector<std::pair<int64_t, double>>>& rows) {
+  const int64_t D = m.dim;
+  const int64_t I = static_cast<int64_t>(m.item_ids.size());
+  const at::Tensor V =
+      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, D}, at::kFloat)
+          .to(at::kDouble);
+  const at::Tensor G = at::mm(V.t(), V);
+  const double ridge = 1e-3 * G.diagonal().mean().item<double>() + 1e-12;
+  std::vector<float> out(rows.size() * static_cast<size_t>(D));
+  for (size_t q = 0; q < rows.size(); ++q) {
+    std::vector<int64_t> idx;
+    std::vector<double> w;
+    double total = 0;
+    for (const auto& [i, weight] : rows[q]) {
+      idx.push_back(i);
+      w.push_back(weight);
+      total += weight;
+    }
+    const at::Tensor Vh = V.index_select(0, at::tensor(idx, at::kLong));
+    const at::Tensor wt = at::tensor(w, at::kDouble);
+    const double a = total / static_cast<double>(I);
+    const at::Tensor A = at::mm(Vh.t() * wt.unsqueeze(0), Vh) + a * G +
+                         ridge * at::eye(D, at::kDouble);
+    const at::Tensor b = at::mv(Vh.t(), wt);
+    at::Tensor u = at::linalg_solve(A, b.unsqueeze(1)).squeeze(1);
+    if (m.score == "cosine") u = u / u.norm().clamp_min(1e-12);
+    const at::Tensor uf = u.to(at::kFloat).contiguous();
+    std::copy(uf.data_ptr<float>(), uf.data_ptr<float>() + D, out.begin() + q * D);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
+  if (m.model_type == "mf" && m.cold_items + m.cold_users == 0) {
+    return fold_in_mf(m, item_rows(m, histories));
+  }
   if (m.fold_layers < 1) {
     HR_THROW(InputError, "the model has no fold-in data: export keeps it for lightgcn models "
-             "without content features, from one process (this one is {}, {} layers{})",
+             "without content features, from one process; mf folds in from its item vectors "
+             "(this one is {}, {} layers{})",
              m.model_type, m.layers, m.cold_items + m.cold_users > 0 ? ", with features" : "");
   }
   if (m.cold_items > 0 || static_cast<int64_t>(m.fold_item_degree.size()) !=

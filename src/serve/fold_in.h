@@ -6,7 +6,8 @@
 // mean of h_u^(0..L), with h_u^(0) the user's trained layer 0 when the
 // history's label is a user of the model, else 0; cosine models then unit
 // length. A user of the model refolded with their own train items gets their
-// exported vector back (to float rounding).
+// exported vector back (to float rounding). MF: the least-squares fit of
+// the history against all items' vectors (fold_in.cc; docs/living.md).
 
 #include <string>
 #include <vector>
