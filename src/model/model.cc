@@ -56,15 +56,7 @@ class LightGcn : public Model {
   int64_t output_dim() const override { return c_.dim; }
   std::vector<at::Tensor> layer_outputs(const at::Tensor& e0) override {
     std::vector<at::Tensor> out{e0};
-    const int64_t owned = e0.size(0);
-    at::Tensor h = e0;
-    for (int64_t l = 0; l < c_.layers; ++l) {
-      at::Tensor x = at::empty({s_.graph->num_cols, e0.size(1)}, e0.options());
-      x.slice(0, 0, owned).copy_(h);
-      x.slice(0, owned).copy_(comm::exchange_rows(h, *s_.halo, *s_.comm));
-      h = spmm_forward(s_.graph->indptr, s_.graph->col, s_.graph->val, s_.graph->num_rows, x);
-      out.push_back(h);
-    }
+    for (int64_t l = 0; l < c_.layers; ++l) out.push_back(propagate(out.back()));
     return out;
   }
 
@@ -74,18 +66,23 @@ class LightGcn : public Model {
   // the next, so the peak is about 4 owned + 2 halo rows per node instead of
   // one tensor per intermediate.
   at::Tensor forward_lean(const at::Tensor& e0) const {
-    const int64_t owned = e0.size(0);
     at::Tensor sum = e0.clone();
     at::Tensor h = e0;
     for (int64_t l = 0; l < c_.layers; ++l) {
-      at::Tensor x = at::empty({s_.graph->num_cols, e0.size(1)}, e0.options());
-      x.slice(0, 0, owned).copy_(h);
-      x.slice(0, owned).copy_(comm::exchange_rows(h, *s_.halo, *s_.comm));
-      h = spmm_forward(s_.graph->indptr, s_.graph->col, s_.graph->val, s_.graph->num_rows, x);
-      x = at::Tensor();
+      h = propagate(h);
       sum.add_(h);
     }
     return sum.div_(static_cast<double>(c_.layers + 1));
+  }
+
+  // One layer without autograd: the owned rows of A [h; halo of h], the
+  // [owned; halo] input freed on return.
+  at::Tensor propagate(const at::Tensor& h) const {
+    const int64_t owned = h.size(0);
+    at::Tensor x = at::empty({s_.graph->num_cols, h.size(1)}, h.options());
+    x.slice(0, 0, owned).copy_(h);
+    x.slice(0, owned).copy_(comm::exchange_rows(h, *s_.halo, *s_.comm));
+    return spmm_forward(s_.graph->indptr, s_.graph->col, s_.graph->val, s_.graph->num_rows, x);
   }
 
   ModelConfig c_;
