@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <set>
 #include <utility>
 
 #include "core/check.h"
@@ -123,14 +122,13 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
   Interactions& fresh = raw.train;
   report.dropped[DropReason::kDuplicate] += fresh.merge_duplicates();
   report.dropped[DropReason::kDuplicate] += new_test.merge_duplicates();
-  std::set<std::pair<int64_t, int64_t>> known;
-  for (const Interactions* x : {&parent.train, &parent.test}) {
-    for (size_t r = 0; r < x->size(); ++r) known.emplace(x->user[r], x->item[r]);
-  }
+  // (The parent's records are sorted by (user, item); merge_duplicates
+  // sorted the new ones.)
   for (Interactions* x : {&fresh, &new_test}) {
     std::vector<bool> keep(x->size(), true);
     for (size_t r = 0; r < x->size(); ++r) {
-      if (known.count({x->user[r], x->item[r]}) != 0) {
+      const int64_t u = x->user[r], i = x->item[r];
+      if ((u < U0 && i < I0) && (parent.train.contains(u, i) || parent.test.contains(u, i))) {
         keep[r] = false;
         ++report.dropped[DropReason::kDuplicate];
       }
@@ -138,11 +136,9 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
     x->keep(keep);
   }
   {  // a test record also in the new train log is train's
-    std::set<std::pair<int64_t, int64_t>> in_train;
-    for (size_t r = 0; r < fresh.size(); ++r) in_train.emplace(fresh.user[r], fresh.item[r]);
     std::vector<bool> keep(new_test.size(), true);
     for (size_t r = 0; r < new_test.size(); ++r) {
-      if (in_train.count({new_test.user[r], new_test.item[r]}) != 0) {
+      if (fresh.contains(new_test.user[r], new_test.item[r])) {
         keep[r] = false;
         ++report.dropped[DropReason::kTestInTrain];
       }

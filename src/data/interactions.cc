@@ -182,4 +182,12 @@ DropCounts& DropCounts::operator+=(const DropCounts& o) {
   return *this;
 }
 
+bool Interactions::contains(int64_t u, int64_t i) const {
+  const auto lo = std::lower_bound(user.begin(), user.end(), u);
+  const auto hi = std::upper_bound(lo, user.end(), u);
+  const auto b = item.begin() + (lo - user.begin());
+  const auto e = item.begin() + (hi - user.begin());
+  return std::binary_search(b, e, i);
+}
+
 }  // namespace halorec::data

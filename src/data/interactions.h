@@ -31,6 +31,8 @@ struct Interactions {
   // Sorts by (user, item, time), stably.
   void sort();
   bool is_sorted() const;
+  // Whether (u, i) is a record; the records must be sorted (sort()).
+  bool contains(int64_t u, int64_t i) const;
   // Sorts, then merges repeated (user, item) pairs: weights summed, latest time
   // kept. Returns how many records were merged away.
   int64_t merge_duplicates();

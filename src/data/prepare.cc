@@ -79,15 +79,6 @@ std::string PrepareReport::to_text() const {
 
 namespace {
 
-// Whether (u, i) occurs in `x`, which is sorted by (user, item).
-bool contains_pair(const Interactions& x, int64_t u, int64_t i) {
-  auto lo = std::lower_bound(x.user.begin(), x.user.end(), u);
-  auto hi = std::upper_bound(lo, x.user.end(), u);
-  const auto b = x.item.begin() + (lo - x.user.begin());
-  const auto e = x.item.begin() + (hi - x.user.begin());
-  return std::binary_search(b, e, i);
-}
-
 // Drops the given test records that cannot be evaluated against the cleaned
 // train data, counting each under its reason.
 void filter_given_test(const Interactions& train, const std::vector<bool>& user_before_kcore,
@@ -107,7 +98,7 @@ void filter_given_test(const Interactions& train, const std::vector<bool>& user_
       if (keep_unseen && !kcore_removed) continue;
       ++(*dropped)[kcore_removed ? DropReason::kKcore : DropReason::kIdNotInTrain];
       keep[r] = false;
-    } else if (contains_pair(train, test->user[r], test->item[r])) {
+    } else if (train.contains(test->user[r], test->item[r])) {
       ++(*dropped)[DropReason::kTestInTrain];
       keep[r] = false;
     }
