@@ -336,6 +336,16 @@ ModelFile read_model_file(const std::string& path) {
         HR_THROW(InputError, "'{}': fold_in/item_degree holds {}", path, deg);
       }
     }
+    // A NaN here would fold every user into NaN scores without a word.
+    for (const auto* x : {&m.fold_item_layers, &m.fold_user_layer0}) {
+      for (size_t k = 0; k < x->size(); ++k) {
+        if (!std::isfinite((*x)[k])) {
+          HR_THROW(InputError, "'{}': fold_in/{} value {} is NaN or infinite", path,
+                   x == &m.fold_item_layers ? "item_layers" : "user_layer0",
+                   static_cast<int64_t>(k));
+        }
+      }
+    }
   }
   return m;
 }
