@@ -574,9 +574,14 @@ bool Trainer::run_epoch() {
       summary_.step_ms_median = median(st.step_ms);
       if (c_.eval_every > 0) evaluate_now();
     }
-    if (save_if_finite(state_) && signalled_ && comm_.rank() == 0) {
-      log::info("stopped by a signal after step {}; continue with --resume", state_.global_step);
+    // Said before the checkpoint: once it is committed the ranks exit 75, and
+    // a launcher that ends a job at its first non-zero exit (srun
+    // --kill-on-bad-exit) may stop rank 0 before a later line is out.
+    if (signalled_ && comm_.rank() == 0) {
+      log::info("stopped by a signal after step {}: writing its checkpoint; continue with "
+                "--resume", state_.global_step);
     }
+    save_if_finite(state_);
     return false;
   }
   if (state_.steps_run == 0) return false;
