@@ -84,66 +84,10 @@ class RecommendCommand : public Command {
       serve::align_to_dataset(m, seen, key);
       o_.seen = &seen;
     }
-    std::unique_ptr<serve::AnnIndex> index;
-    if (use_index_) {
-      index = serve::AnnIndex::open(m, model_);
-      serve::IndexOptions io;
-      serve::parse_index_params(index_params_, &io);
-      index->configure(io);
-      o_.index = index.get();
-    } else if (!index_params_.empty()) {
-      HR_THROW(UsageError, "--index-params needs --index");
-    }
+    const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
-    const double seconds = watch.seconds();
-    if (json_) {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& r : recs) {
-        nlohmann::json items = nlohmann::json::array();
-        for (size_t j = 0; j < r.items.size(); ++j) {
-          nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
-          if (j < r.why.size()) {
-            nlohmann::json because = nlohmann::json::array();
-            for (const auto& [own, sim] : r.why[j].because) {
-              because.push_back({{"item", own}, {"similarity", sim}});
-            }
-            it["because"] = because;
-            if (r.why[j].interest >= 0) it["interest"] = r.why[j].interest;
-          }
-          items.push_back(it);
-        }
-        arr.push_back({{"user", r.user}, {"items", items}});
-      }
-      fmt::print(
-          "{}\n",
-          json_text({{"k", o_.k},
-                     {"strategy", strategy_name(o_.strategy)},
-                     {"index", index ? index->kind() : std::string("exact")},
-                     {"seconds", seconds},
-                     {"recommendations", arr}}));
-      return 0;
-    }
-    // Ids are escaped (\t \n \\): every record stays one line of the same fields.
-    std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
-                                     : "user\trank\titem\tscore\n";
-    for (const auto& r : recs) {
-      const std::string user = tsv_field(r.user);
-      for (size_t j = 0; j < r.items.size(); ++j) {
-        out += fmt::format("{}\t{}\t{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
-                           r.items[j].second);
-        if (j < r.why.size()) {
-          std::string because;
-          for (const auto& [own, sim] : r.why[j].because) {
-            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
-          }
-          out += fmt::format("\t{}\t{}", r.why[j].interest, because);
-        }
-        out += "\n";
-      }
-    }
-    fmt::print("{}", out);
-    return 0;
+    return print(recs, watch.seconds(), index.get());
   }
 
   // --history / --histories: fold-in, then the usual output (JSON adds each
@@ -185,42 +129,80 @@ class RecommendCommand : public Command {
     }
     use_threads(threads_);
     serve::ModelFile m = serve::read_model_file(model_);
-    std::unique_ptr<serve::AnnIndex> index;
-    if (use_index_) {
-      index = serve::AnnIndex::open(m, model_);
-      serve::IndexOptions io;
-      serve::parse_index_params(index_params_, &io);
-      index->configure(io);
-      o_.index = index.get();
-    }
+    const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     std::vector<float> vectors;
     const auto recs = serve::recommend_histories(m, histories, o_, &vectors);
-    const double seconds = watch.seconds();
+    return print(recs, watch.seconds(), index.get(), &vectors, m.dim);
+  }
+
+  // The model's ANN index when --index is given (then o_.index), else null.
+  std::unique_ptr<serve::AnnIndex> open_index(const serve::ModelFile& m) {
+    if (!use_index_) {
+      if (!index_params_.empty()) HR_THROW(UsageError, "--index-params needs --index");
+      return nullptr;
+    }
+    auto index = serve::AnnIndex::open(m, model_);
+    serve::IndexOptions io;
+    serve::parse_index_params(index_params_, &io);
+    index->configure(io);
+    o_.index = index.get();
+    return index;
+  }
+
+  // The lists as JSON (--json; with fold-in vectors, each user's `vector`) or
+  // TSV (ids escaped: \t \n \\, so every record stays one line).
+  int print(const std::vector<serve::Recommendation>& recs, double seconds,
+            const serve::AnnIndex* index, const std::vector<float>* vectors = nullptr,
+            int64_t dim = 0) const {
     if (json_) {
       nlohmann::json arr = nlohmann::json::array();
       for (size_t q = 0; q < recs.size(); ++q) {
+        const serve::Recommendation& r = recs[q];
         nlohmann::json items = nlohmann::json::array();
-        for (const auto& [item, score] : recs[q].items) {
-          items.push_back({{"item", item}, {"score", score}});
+        for (size_t j = 0; j < r.items.size(); ++j) {
+          nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
+          if (j < r.why.size()) {
+            nlohmann::json because = nlohmann::json::array();
+            for (const auto& [own, sim] : r.why[j].because) {
+              because.push_back({{"item", own}, {"similarity", sim}});
+            }
+            it["because"] = because;
+            if (r.why[j].interest >= 0) it["interest"] = r.why[j].interest;
+          }
+          items.push_back(it);
         }
-        const float* v = vectors.data() + q * static_cast<size_t>(m.dim);
-        arr.push_back({{"user", recs[q].user},
-                       {"items", items},
-                       {"vector", std::vector<float>(v, v + m.dim)}});
+        nlohmann::json one = {{"user", r.user}, {"items", items}};
+        if (vectors != nullptr) {
+          const float* v = vectors->data() + q * static_cast<size_t>(dim);
+          one["vector"] = std::vector<float>(v, v + dim);
+        }
+        arr.push_back(one);
       }
-      fmt::print("{}\n", json_text({{"k", o_.k},
-                                    {"fold_in", true},
-                                    {"index", index ? index->kind() : std::string("exact")},
-                                    {"seconds", seconds},
-                                    {"recommendations", arr}}));
+      nlohmann::json j = {{"k", o_.k},
+                          {"strategy", strategy_name(o_.strategy)},
+                          {"index", index ? index->kind() : std::string("exact")},
+                          {"seconds", seconds},
+                          {"recommendations", arr}};
+      if (vectors != nullptr) j["fold_in"] = true;
+      fmt::print("{}\n", json_text(j));
       return 0;
     }
-    std::string out = "user\trank\titem\tscore\n";
+    std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
+                                     : "user\trank\titem\tscore\n";
     for (const auto& r : recs) {
+      const std::string user = tsv_field(r.user);
       for (size_t j = 0; j < r.items.size(); ++j) {
-        out += fmt::format("{}\t{}\t{}\t{:.6g}\n", tsv_field(r.user), j + 1,
-                           tsv_field(r.items[j].first), r.items[j].second);
+        out += fmt::format("{}\t{}\t{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
+                           r.items[j].second);
+        if (j < r.why.size()) {
+          std::string because;
+          for (const auto& [own, sim] : r.why[j].because) {
+            because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
+          }
+          out += fmt::format("\t{}\t{}", r.why[j].interest, because);
+        }
+        out += "\n";
       }
     }
     fmt::print("{}", out);

@@ -90,12 +90,12 @@ std::vector<float> fold_in_mf(const ModelFile& m,
   return out;
 }
 
-}  // namespace
+using Edges = std::vector<std::vector<std::pair<int64_t, double>>>;
 
-std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
-  if (m.model_type == "mf" && m.cold_items + m.cold_users == 0) {
-    return fold_in_mf(m, item_rows(m, histories));
-  }
+// fold_in() over histories already resolved to (item row, weight) edges.
+std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>& histories,
+                                 const Edges& rows) {
+  if (m.model_type == "mf" && m.cold_items + m.cold_users == 0) return fold_in_mf(m, rows);
   if (m.fold_layers < 1) {
     HR_THROW(InputError, "the model has no fold-in data: export keeps it for lightgcn models "
              "without content features, from one process; mf folds in from its item vectors "
@@ -111,7 +111,6 @@ std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histo
   const int64_t L = m.fold_layers;
   const auto users = m.user_id_scheme == "original" ? rows_of(m.user_ids)
                                                     : std::unordered_map<std::string, int64_t>{};
-  const auto rows = item_rows(m, histories);
   std::vector<float> out(histories.size() * static_cast<size_t>(D), 0.0f);
   std::vector<float> h(static_cast<size_t>(D)), sum(static_cast<size_t>(D));
   for (size_t q = 0; q < histories.size(); ++q) {
@@ -153,6 +152,12 @@ std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histo
   return out;
 }
 
+}  // namespace
+
+std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
+  return fold_in_edges(m, histories, item_rows(m, histories));
+}
+
 std::vector<Recommendation> recommend_histories(const ModelFile& m,
                                                 const std::vector<History>& histories,
                                                 const RecommendOptions& options,
@@ -161,7 +166,8 @@ std::vector<Recommendation> recommend_histories(const ModelFile& m,
     HR_THROW(UsageError, "fold-in (--history, --histories) ranks by the folded vector alone: "
              "strategy single, no --explain, no --exclude-seen (the history is left out)");
   }
-  std::vector<float> folded = fold_in(m, histories);
+  const Edges rows = item_rows(m, histories);
+  std::vector<float> folded = fold_in_edges(m, histories, rows);
   // The folded users as the model's users, over the same items.
   ModelFile q;
   q.item_ids = m.item_ids;
@@ -176,7 +182,7 @@ std::vector<Recommendation> recommend_histories(const ModelFile& m,
   q.user_vectors = folded;
   auto engine = make_engine(q, options);
   engine->seen.indptr.assign(1, 0);
-  for (const auto& r : item_rows(m, histories)) {
+  for (const auto& r : rows) {
     for (const auto& edge : r) engine->seen.items.push_back(edge.first);
     engine->seen.indptr.push_back(static_cast<int64_t>(engine->seen.items.size()));
   }
