@@ -50,6 +50,7 @@ void write_identity(hid_t f, const char* format, const Identity& id, int world, 
   h5::set_attr(f, "model_type", id.model_type);
   h5::set_attr(f, "dim", id.dim);
   h5::set_attr(f, "layers", id.layers);
+  if (!id.social_fingerprint.empty()) h5::set_attr(f, "social_fingerprint", id.social_fingerprint);
 }
 
 void check_file(hid_t f, const std::string& path, const char* format) {
@@ -69,6 +70,13 @@ Identity identity_of(hid_t f, const std::string& path) {
   id.model_type = h5::get_attr_string(f, "model_type");
   id.dim = h5::get_attr_int(f, "dim");
   id.layers = h5::get_attr_int(f, "layers");
+  if (h5::has_attr(f, "social_fingerprint")) {
+    id.social_fingerprint = h5::get_attr_string(f, "social_fingerprint");
+    if (id.social_fingerprint.size() != 64) {
+      HR_THROW(InputError, "'{}': social_fingerprint '{}' is not a SHA-256", path,
+               quote(id.social_fingerprint, 70));
+    }
+  }
   // The ranges train.config accepts.
   if (id.dim < 1 || id.dim > 4096 || id.layers < 0 || id.layers > 16 ||
       (id.model_type != "mf" && id.model_type != "lightgcn" && id.model_type != "ngcf")) {
@@ -89,6 +97,14 @@ void check_identity(const Identity& got, const Identity& want, const std::string
              "checkpoint '{}' holds a {} model (dim {}, {} layers), the config asks for {} (dim "
              "{}, {} layers)",
              path, got.model_type, got.dim, got.layers, want.model_type, want.dim, want.layers);
+  }
+  if (got.social_fingerprint != want.social_fingerprint) {
+    auto describe = [](const std::string& f) {
+      return f.empty() ? std::string("no social edges") : "social edges " + f.substr(0, 12) + "...";
+    };
+    HR_THROW(InputError,
+             "checkpoint '{}' was trained on a graph with {}, this run's has {} (data.social)",
+             path, describe(got.social_fingerprint), describe(want.social_fingerprint));
   }
 }
 

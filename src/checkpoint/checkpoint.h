@@ -40,6 +40,8 @@ struct Identity {
   std::string model_type;
   int64_t dim = 0;
   int64_t layers = 0;
+  // SHA-256 of the social edges file the graph had (data.social); "": none.
+  std::string social_fingerprint;
 };
 
 struct Content {

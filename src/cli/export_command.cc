@@ -29,6 +29,9 @@ class ExportCommand : public Command {
         ->check(CLI::IsMember({"fp32", "fp16"}));
     sub->add_option("--dataset", o_.dataset,
                     "Dataset (default: data.dataset of the checkpoint's config)");
+    sub->add_option("--social", o_.social,
+                    "Social edges file, when the checkpoint's graph had one (default: "
+                    "data.social of the checkpoint's config; checked by fingerprint)");
     sub->add_flag("--interests", o_.interests,
                   "Also store every user's interests (see 'halorec interests') for "
                   "'recommend --strategy multi'");

@@ -28,6 +28,9 @@ class PartitionCommand : public Command {
                     "that the graph leaves out (train's data.validation); 0: none");
     sub->add_option("--validation-seed", o_.validation_seed,
                     "Seed of the validation carve (train's data.validation_seed)");
+    sub->add_option("--social", o_.social,
+                    "Social edges: a file of user-user pairs 'USER USER [WEIGHT]' (original "
+                    "ids) joining the graph (train's data.social)");
     sub->add_option("--out", o_.out, "Output folder (written atomically)")->required();
     sub->add_flag("--force", o_.force, "Replace a non-empty output folder");
     sub->add_flag("--json", json_, "Print the statistics as one JSON object on stdout");
@@ -50,6 +53,11 @@ class PartitionCommand : public Command {
       j["validation_records"] = r.num_validation;
       text += fmt::format("  validation: {} records carved ({} per user, seed {})\n",
                           r.num_validation, o_.validation, o_.validation_seed);
+    }
+    if (!o_.social.empty()) {
+      j["social"] = o_.social;
+      j["social_edges"] = r.num_social;
+      text += fmt::format("  social: {} user-user edges from {}\n", r.num_social, o_.social);
     }
     text += fmt::format("  {:>5} {:>10} {:>10} {:>12} {:>10}\n", "rank", "nodes", "users",
                         "edges", "halo");

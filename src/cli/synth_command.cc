@@ -26,6 +26,12 @@ class SynthCommand : public Command {
                     "Probability that an interaction stays in the user's community");
     sub->add_option("--item-exponent", o_.item_exponent, "Zipf exponent of item popularity");
     sub->add_option("--user-exponent", o_.user_exponent, "Zipf exponent of user activity");
+    sub->add_option("--social-degree", o_.social_degree,
+                    "Also write social edges (NAME.social.tsv, for data.social): each user names "
+                    "this many friends; 0: none");
+    sub->add_option("--homophily", o_.homophily,
+                    "With --social-degree: probability that a friend shares the user's "
+                    "community (else the friend's community is drawn uniformly)");
     sub->add_option("--split", split_, "Split for .h5 output: random:R, temporal:N or none");
     sub->add_option("--out", o_.out,
                     "Output: a .tsv/.csv log (user, item, time; communities beside it in "
@@ -47,6 +53,9 @@ class SynthCommand : public Command {
         r.out, r.interactions, r.users, r.items, r.communities, r.seconds,
         static_cast<double>(r.peak_rss_bytes) / (1 << 20));
     if (!r.communities_out.empty()) text += fmt::format("\nplanted communities: {}", r.communities_out);
+    if (!r.social_out.empty()) {
+      text += fmt::format("\nsocial edges: {} ({} pairs)", r.social_out, r.social_pairs);
+    }
     print_report(json_, r.to_json(), text);
     return 0;
   }

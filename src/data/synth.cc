@@ -56,6 +56,11 @@ std::string communities_path_for(const std::string& out) {
   return stem + ".communities.tsv";
 }
 
+std::string social_path_for(const std::string& out) {
+  const std::string c = communities_path_for(out);
+  return c.substr(0, c.size() - std::string(".communities.tsv").size()) + ".social.tsv";
+}
+
 SynthModel::SynthModel(const SynthOptions& o) : o_(o) {
   if (o.users < 1) HR_THROW(UsageError, "--users must be >= 1, got {}", o.users);
   if (o.items < 1) HR_THROW(UsageError, "--items must be >= 1, got {}", o.items);
@@ -74,6 +79,12 @@ SynthModel::SynthModel(const SynthOptions& o) : o_(o) {
   if (!(o.item_exponent >= 0.0) || !(o.user_exponent >= 0.0)) {
     HR_THROW(UsageError, "popularity exponents must be >= 0");
   }
+  if (o.social_degree < 0 || o.social_degree > 10000) {
+    HR_THROW(UsageError, "--social-degree must be in [0, 10000], got {}", o.social_degree);
+  }
+  if (!(o.homophily >= 0.0 && o.homophily <= 1.0)) {
+    HR_THROW(UsageError, "--homophily must be in [0, 1], got {}", o.homophily);
+  }
   user_cdf_ = zipf_cdf(static_cast<size_t>(o.users), o.user_exponent);
   community_items_.resize(static_cast<size_t>(o.communities));
   for (int64_t i = 0; i < o.items; ++i) {
@@ -83,6 +94,30 @@ SynthModel::SynthModel(const SynthOptions& o) : o_(o) {
     if (items.empty()) items.push_back(0);  // a community without items borrows item 0
     community_cdf_.push_back(zipf_cdf(items.size(), o.item_exponent));
   }
+  if (o.social_degree > 0) {
+    community_users_.resize(static_cast<size_t>(o.communities));
+    for (int64_t u = 0; u < o.users; ++u) {
+      community_users_[static_cast<size_t>(user_community(u))].push_back(u);
+    }
+  }
+}
+
+std::vector<int64_t> SynthModel::friends(int64_t user) const {
+  std::vector<int64_t> out;
+  if (community_users_.empty() || o_.users < 2) return out;
+  CounterRng rng(hash_key(o_.seed, 0x534fu, static_cast<uint64_t>(user)));
+  for (int64_t j = 0, tries = 0; j < o_.social_degree && tries < 64 * o_.social_degree; ++tries) {
+    int64_t c = user_community(user);
+    if (rng.uniform() >= o_.homophily) {
+      c = static_cast<int64_t>(rng.below(static_cast<uint64_t>(o_.communities)));
+    }
+    const auto& members = community_users_[static_cast<size_t>(c)];
+    const int64_t v = members[static_cast<size_t>(rng.below(members.size()))];
+    if (v == user) continue;
+    out.push_back(v);
+    ++j;
+  }
+  return out;
 }
 
 int32_t SynthModel::user_community(int64_t user) const {
@@ -126,6 +161,8 @@ SynthModel::Draw SynthModel::draw(int64_t k) const {
 nlohmann::json SynthReport::to_json() const {
   return {{"out", out},
           {"communities_out", communities_out},
+          {"social_out", social_out},
+          {"social_pairs", social_pairs},
           {"users", users},
           {"items", items},
           {"interactions", interactions},
@@ -208,6 +245,27 @@ void write_log(const SynthOptions& o, const SynthModel& model, char sep, SynthRe
   report->communities_out = staged_comm.target();
 }
 
+// NAME.social.tsv: `u<a>\tu<b>` per line, each user's friends in turn.
+void write_social(const SynthOptions& o, const SynthModel& model, SynthReport* report) {
+  StagedPath staged(social_path_for(o.out));
+  {
+    BufferedFile out(staged.temp(), staged.target());
+    fmt::format_to(std::back_inserter(out.buffer()),
+                   "# synth social edges: user, friend (--social-degree {}, --homophily {})\n",
+                   o.social_degree, o.homophily);
+    for (int64_t u = 0; u < o.users; ++u) {
+      for (int64_t v : model.friends(u)) {
+        fmt::format_to(std::back_inserter(out.buffer()), "u{}\tu{}\n", u, v);
+        ++report->social_pairs;
+      }
+      out.maybe_flush();
+    }
+    out.close();
+  }
+  staged.commit();
+  report->social_out = staged.target();
+}
+
 void write_h5(const SynthOptions& o, const SynthModel& model, SynthReport* report) {
   RawInteractions raw;
   raw.train.has_time = true;
@@ -249,6 +307,10 @@ SynthReport run_synth(const SynthOptions& o) {
     check_output_file({"--out (its communities)", communities_path_for(o.out)}, {}, nullptr,
                       o.force);
   }
+  if (o.social_degree > 0 && (ends_with(o.out, ".h5") || ends_with(o.out, ".tsv") ||
+                              ends_with(o.out, ".csv"))) {
+    check_output_file({"--out (its social edges)", social_path_for(o.out)}, {}, nullptr, o.force);
+  }
   if (ends_with(o.out, ".h5")) {
     write_h5(o, model, &report);
   } else if (ends_with(o.out, ".tsv") || ends_with(o.out, ".csv")) {
@@ -256,6 +318,7 @@ SynthReport run_synth(const SynthOptions& o) {
   } else {
     HR_THROW(UsageError, "--out '{}': expected a .tsv, .csv or .h5 file name", o.out);
   }
+  if (o.social_degree > 0) write_social(o, model, &report);
   report.users = o.users;
   report.items = o.items;
   report.interactions = o.interactions;

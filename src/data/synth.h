@@ -30,6 +30,11 @@ struct SynthOptions {
   int64_t interests_per_user = 1;
   double item_exponent = 1.0;  // Zipf exponent of item popularity
   double user_exponent = 0.5;  // Zipf exponent of user activity
+  // Social edges (data.social): each user names social_degree friends, each
+  // in the user's (first) community with probability `homophily`, else in a
+  // community drawn uniformly; written to NAME.social.tsv. 0: none.
+  int64_t social_degree = 0;
+  double homophily = 0.8;
   std::string out;             // .tsv/.csv: a log; .h5: a prepared dataset
   SplitSpec split;             // for .h5 output
   bool force = false;          // replace existing .tsv/.csv outputs (an .h5 dataset always)
@@ -49,17 +54,22 @@ class SynthModel {
     int64_t time;
   };
   Draw draw(int64_t k) const;
+  // The friends user `user` names (social_degree of them, never the user).
+  std::vector<int64_t> friends(int64_t user) const;
 
  private:
   SynthOptions o_;
   std::vector<double> user_cdf_;
   std::vector<std::vector<int64_t>> community_items_;
   std::vector<std::vector<double>> community_cdf_;
+  std::vector<std::vector<int64_t>> community_users_;  // with social_degree > 0
 };
 
 struct SynthReport {
   std::string out;
   std::string communities_out;  // planted communities (TSV output only)
+  std::string social_out;       // social edges (--social-degree > 0)
+  int64_t social_pairs = 0;
   int64_t users = 0;
   int64_t items = 0;
   int64_t interactions = 0;
@@ -75,5 +85,7 @@ SynthReport run_synth(const SynthOptions& options);
 
 // "data.tsv" -> "data.communities.tsv".
 std::string communities_path_for(const std::string& out);
+// "data.tsv" (or "data.h5") -> "data.social.tsv".
+std::string social_path_for(const std::string& out);
 
 }  // namespace halorec::data

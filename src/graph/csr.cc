@@ -1,10 +1,12 @@
 #include "graph/csr.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace halorec::graph {
 
-std::vector<double> weighted_degrees(const data::Dataset& d) {
+std::vector<double> weighted_degrees(const data::Dataset& d, const data::SocialEdges* social) {
   const int64_t U = d.num_users();
   std::vector<double> deg(static_cast<size_t>(U + d.num_items()), 0.0);
   const data::Interactions& t = d.train;
@@ -12,14 +14,21 @@ std::vector<double> weighted_degrees(const data::Dataset& d) {
     deg[static_cast<size_t>(t.user[r])] += t.weight[r];
     deg[static_cast<size_t>(U + t.item[r])] += t.weight[r];
   }
+  if (social != nullptr) {
+    for (size_t e = 0; e < social->size(); ++e) {
+      deg[static_cast<size_t>(social->a[e])] += social->weight[e];
+      deg[static_cast<size_t>(social->b[e])] += social->weight[e];
+    }
+  }
   return deg;
 }
 
-Csr normalized_adjacency(const data::Dataset& d) {
+Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social) {
   const int64_t U = d.num_users();
   const int64_t N = U + d.num_items();
   const data::Interactions& t = d.train;
-  const std::vector<double> deg = weighted_degrees(d);
+  const std::vector<double> deg = weighted_degrees(d, social);
+  const size_t S = social != nullptr ? social->size() : 0;
   Csr a;
   a.num_rows = N;
   a.indptr.assign(static_cast<size_t>(N) + 1, 0);
@@ -27,17 +36,60 @@ Csr normalized_adjacency(const data::Dataset& d) {
     ++a.indptr[static_cast<size_t>(t.user[r]) + 1];
     ++a.indptr[static_cast<size_t>(U + t.item[r]) + 1];
   }
+  for (size_t e = 0; e < S; ++e) {
+    ++a.indptr[static_cast<size_t>(social->a[e]) + 1];
+    ++a.indptr[static_cast<size_t>(social->b[e]) + 1];
+  }
   for (size_t k = 1; k < a.indptr.size(); ++k) a.indptr[k] += a.indptr[k - 1];
-  a.col.resize(2 * t.size());
-  a.value.resize(2 * t.size());
+  a.col.resize(2 * (t.size() + S));
+  a.value.resize(2 * (t.size() + S));
   std::vector<int64_t> fill(a.indptr.begin(), a.indptr.end() - 1);
+  auto normalized = [&](int64_t x, int64_t y, float w) {
+    return static_cast<float>(w / std::sqrt(deg[static_cast<size_t>(x)] * deg[static_cast<size_t>(y)]));
+  };
+  // Social neighbours first (user ids sort before item node ids). Edges are
+  // sorted by (a, b) with a < b: row a receives its b's in order, but row b
+  // receives its a's (all < b) interleaved with its own later b's, so each
+  // user's social block is sorted afterwards.
+  for (size_t e = 0; e < S; ++e) {
+    const int64_t x = social->a[e], y = social->b[e];
+    const float v = normalized(x, y, social->weight[e]);
+    const int64_t px = fill[static_cast<size_t>(x)]++;
+    a.col[static_cast<size_t>(px)] = y;
+    a.value[static_cast<size_t>(px)] = v;
+    const int64_t py = fill[static_cast<size_t>(y)]++;
+    a.col[static_cast<size_t>(py)] = x;
+    a.value[static_cast<size_t>(py)] = v;
+  }
+  if (S > 0) {
+    std::vector<int64_t> order;
+    std::vector<int64_t> col;
+    std::vector<float> value;
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t begin = a.indptr[static_cast<size_t>(u)];
+      const int64_t end = fill[static_cast<size_t>(u)];
+      if (end - begin < 2) continue;
+      order.resize(static_cast<size_t>(end - begin));
+      std::iota(order.begin(), order.end(), begin);
+      std::sort(order.begin(), order.end(), [&](int64_t p, int64_t q) {
+        return a.col[static_cast<size_t>(p)] < a.col[static_cast<size_t>(q)];
+      });
+      col.clear();
+      value.clear();
+      for (int64_t p : order) {
+        col.push_back(a.col[static_cast<size_t>(p)]);
+        value.push_back(a.value[static_cast<size_t>(p)]);
+      }
+      std::copy(col.begin(), col.end(), a.col.begin() + begin);
+      std::copy(value.begin(), value.end(), a.value.begin() + begin);
+    }
+  }
   // Train is sorted by (user, item), so user rows fill in item order and item
   // rows in user order: every row comes out sorted.
   for (size_t r = 0; r < t.size(); ++r) {
     const int64_t u = t.user[r];
     const int64_t i = U + t.item[r];
-    const float v = static_cast<float>(
-        t.weight[r] / std::sqrt(deg[static_cast<size_t>(u)] * deg[static_cast<size_t>(i)]));
+    const float v = normalized(u, i, t.weight[r]);
     const int64_t pu = fill[static_cast<size_t>(u)]++;
     a.col[static_cast<size_t>(pu)] = i;
     a.value[static_cast<size_t>(pu)] = v;

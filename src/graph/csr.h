@@ -2,12 +2,15 @@
 // The symmetric user-item graph in CSR form. Nodes are users 0..U-1 and items
 // U..U+I-1; edges are train interactions in both directions, valued with the
 // LightGCN normalization w_ui / sqrt(D_u D_i), D the weighted degree (for
-// unweighted data, 1 / sqrt(d_u d_i)).
+// unweighted data, 1 / sqrt(d_u d_i)). Social edges (data.social), when
+// given, join as user-user edges valued w_uv / sqrt(D_u D_v), and count in
+// the users' degrees; a user's row lists its social neighbours first.
 
 #include <cstdint>
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/social.h"
 
 namespace halorec::graph {
 
@@ -21,10 +24,13 @@ struct Csr {
   int64_t degree(int64_t row) const { return indptr[row + 1] - indptr[row]; }
 };
 
-// Weighted degree of every node (users then items) over train interactions.
-std::vector<double> weighted_degrees(const data::Dataset& d);
+// Weighted degree of every node (users then items) over train interactions
+// and social edges.
+std::vector<double> weighted_degrees(const data::Dataset& d,
+                                     const data::SocialEdges* social = nullptr);
 
-// The normalized symmetric adjacency of the train interactions.
-Csr normalized_adjacency(const data::Dataset& d);
+// The normalized symmetric adjacency of the train interactions (and social
+// edges).
+Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social = nullptr);
 
 }  // namespace halorec::graph

@@ -13,6 +13,7 @@
 #include "core/resources.h"
 #include "core/staged_path.h"
 #include "data/dataset.h"
+#include "data/social.h"
 #include "data/split.h"
 #include "partition/halo_plan.h"
 #include "partition/shard_file.h"
@@ -33,6 +34,7 @@ std::string partition_fingerprint(const PartitionMeta& m) {
   if (m.validation > 0) {  // partitions without a carve keep their fingerprints
     sha.update(fmt::format("validation {:.17g} {}", m.validation, m.validation_seed));
   }
+  if (!m.social_fingerprint.empty()) sha.update("social " + m.social_fingerprint);
   return sha.hex();
 }
 
@@ -41,7 +43,8 @@ std::string partition_fingerprint(const PartitionMeta& m) {
 PartitionResult run_partition(const PartitionOptions& o) {
   if (o.parts < 1) HR_THROW(UsageError, "--parts must be >= 1, got {}", o.parts);
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
-  check_output_folder({o.out_option, o.out}, "partition", {{"--dataset", o.dataset}}, o.force);
+  check_output_folder({o.out_option, o.out}, "partition",
+                      {{"--dataset", o.dataset}, {"--social", o.social}}, o.force);
   Stopwatch watch;
   if (!(o.validation >= 0 && o.validation < 1)) {
     HR_THROW(UsageError, "--validation must be a fraction in [0, 1), got {}", o.validation);
@@ -61,8 +64,20 @@ PartitionResult run_partition(const PartitionOptions& o) {
     HR_THROW(UsageError, "--parts {} is larger than the graph's {} nodes ({} users + {} items)",
              o.parts, nodes, d.num_users(), d.num_items());
   }
-  const graph::Csr g = graph::normalized_adjacency(d);
-  log::info("graph: {} nodes, {} edges ({:.2f} s)", nodes, d.train.size(), watch.seconds());
+  // Social edges join the graph as user-user edges.
+  data::SocialEdges social;
+  data::SocialReport social_report;
+  if (!o.social.empty()) {
+    social = data::read_social(o.social, d.user_ids, &social_report);
+    log::info("social: {} user-user edges from {} ({} pairs; {} naming users not in the "
+              "dataset skipped{}, {} self pairs skipped, {} repeats merged)",
+              social.size(), o.social, social_report.pairs, social_report.unknown_user,
+              social_report.first_unknown.empty() ? "" : ", first " + social_report.first_unknown,
+              social_report.self_pairs, social_report.merged);
+  }
+  const graph::Csr g = graph::normalized_adjacency(d, o.social.empty() ? nullptr : &social);
+  log::info("graph: {} nodes, {} edges ({} user-item, {} user-user) ({:.2f} s)", nodes,
+            d.train.size() + social.size(), d.train.size(), social.size(), watch.seconds());
 
   PartitionMeta meta;
   meta.num_parts = o.parts;
@@ -76,6 +91,11 @@ PartitionResult run_partition(const PartitionOptions& o) {
   meta.validation = o.validation;
   meta.validation_seed = o.validation > 0 ? o.validation_seed : 0;
   meta.num_validation = static_cast<int64_t>(validation.size());
+  if (!o.social.empty()) {
+    meta.social_path = fs::absolute(o.social).string();
+    meta.social_fingerprint = social_report.fingerprint;
+    meta.num_social = static_cast<int64_t>(social.size());
+  }
   meta.owner = assign_owners(g, o.parts, o.method, o.seed, o.max_imbalance);
   meta.fingerprint = partition_fingerprint(meta);
   log::info("{} owners for {} parts ({:.2f} s)", meta.method, o.parts, watch.seconds());
@@ -101,6 +121,7 @@ PartitionResult run_partition(const PartitionOptions& o) {
   result.parts = o.parts;
   result.fingerprint = meta.fingerprint;
   result.num_validation = meta.num_validation;
+  result.num_social = meta.num_social;
   result.stats.seconds = watch.seconds();
   result.stats.peak_rss_bytes = peak_rss_bytes();
   return result;

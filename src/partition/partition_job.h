@@ -19,6 +19,8 @@ struct PartitionOptions {
   // (0: none), draws keyed by validation_seed: the graph keeps the rest.
   double validation = 0;
   uint64_t validation_seed = 2020;
+  // Social edges (data.social): a file of user-user pairs joining the graph.
+  std::string social;
   std::string out;
   std::string out_option = "--out";  // names `out` in messages (train: data.parts)
   bool force = false;                // replace an existing partition folder (never another folder)
@@ -30,6 +32,7 @@ struct PartitionResult {
   int32_t parts = 0;
   std::string fingerprint;
   int64_t num_validation = 0;  // records carved into the validation split
+  int64_t num_social = 0;      // undirected social edges in the graph
   PartitionStats stats;
 };
 

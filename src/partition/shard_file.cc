@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/quote.h"
 #include "core/version.h"
 #include "h5/file.h"
 
@@ -72,6 +73,11 @@ void write_meta(const std::string& dir, const PartitionMeta& meta) {
     h5::set_attr(f, "validation", meta.validation);
     h5::set_attr(f, "validation_seed", static_cast<int64_t>(meta.validation_seed));
     h5::set_attr(f, "num_validation", meta.num_validation);
+  }
+  if (!meta.social_fingerprint.empty()) {
+    h5::set_attr(f, "social_path", meta.social_path);
+    h5::set_attr(f, "social_fingerprint", meta.social_fingerprint);
+    h5::set_attr(f, "num_social", meta.num_social);
   }
   h5::write_array(f, "owner", meta.owner);
   h5::close_file(file, dir + "/meta.h5");
@@ -212,6 +218,17 @@ PartitionMeta read_meta(const std::string& dir, bool with_owner) {
     if (!(m.validation > 0 && m.validation < 1) || m.num_validation < 0) {
       HR_THROW(InputError, "'{}': validation {} ({} records) is not a fraction in (0, 1)", path,
                m.validation, m.num_validation);
+    }
+  }
+  // Written only by partitions whose graph has social edges (data.social).
+  if (h5::has_attr(f, "social_fingerprint")) {
+    m.social_path = h5::get_attr_string(f, "social_path");
+    m.social_fingerprint = h5::get_attr_string(f, "social_fingerprint");
+    m.num_social = h5::get_attr_int(f, "num_social");
+    if (m.social_fingerprint.size() != 64 || m.num_social < 1) {
+      HR_THROW(InputError, "'{}': social_fingerprint '{}' with {} social edges is not a "
+               "partition's record of data.social", path, quote(m.social_fingerprint, 70),
+               m.num_social);
     }
   }
   if (m.num_parts < 1 || m.num_parts > (1 << 20) || m.num_users < 0 || m.num_items < 0 ||

@@ -41,6 +41,11 @@ const std::vector<ConfigKey>& config_keys() {
        "checkpoint.keep_best watch validation"},
       {"data.validation_seed", "int", "2020",
        "seed of the validation carve (a user's draws depend on it and the user only)"},
+      {"data.social", "path", "''",
+       "social edges: a file of user-user pairs `USER USER [WEIGHT]` (original ids; tab, comma "
+       "or space separated) joining the graph as undirected edges that lightgcn and ngcf "
+       "propagate over (docs/living.md); the partition, checkpoints and exports record its "
+       "fingerprint"},
       {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
       {"model.dim", "int", "64", "vector dimension"},
       {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
@@ -203,6 +208,7 @@ const std::map<std::string, Setter>& setters() {
     m["data.dataset"] = str(&TrainConfig::dataset);
     m["data.validation"] = dbl(&TrainConfig::validation);
     m["data.validation_seed"] = i64(&TrainConfig::validation_seed);
+    m["data.social"] = str(&TrainConfig::social);
     m["train.plateau_patience"] = i64(&TrainConfig::plateau_patience);
     m["train.init_from"] = str(&TrainConfig::init_from);
     m["checkpoint.keep_best"] = boolean(&TrainConfig::keep_best);
@@ -476,7 +482,8 @@ std::string to_yaml(const TrainConfig& c) {
       << "missing_features" << YAML::Value << c.missing_features << YAML::Key
       << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::Key
       << "validation" << YAML::Value << c.validation << YAML::Key << "validation_seed"
-      << YAML::Value << c.validation_seed << YAML::EndMap;
+      << YAML::Value << c.validation_seed << YAML::Key << "social" << YAML::Value << c.social
+      << YAML::EndMap;
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"
       << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
       << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value

@@ -21,6 +21,7 @@ struct TrainConfig {
   std::string unknown_feature_ids = "error";  // error | cold
   double validation = 0;            // per-user fraction of train carved for validation; 0: none
   int64_t validation_seed = 2020;   // keys the carve's draws
+  std::string social;  // user-user pairs joining the graph (data.social); empty: none
   // model
   std::string model_type = "lightgcn";  // mf | lightgcn | ngcf
   int64_t dim = 64;

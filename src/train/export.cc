@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/dataset.h"
+#include "data/social.h"
 #include "data/split.h"
 #include "graph/csr.h"
 #include "h5/file.h"
@@ -161,6 +162,34 @@ std::vector<std::string> start_export(const ExportOptions& o, std::string* key) 
   return committed;
 }
 
+// The social edges file of the checkpoint's graph (data.social, or --social
+// in its place), checked against the fingerprint the checkpoint recorded; ""
+// when the graph had none.
+std::string social_file_for(const ExportOptions& o, const TrainConfig& c,
+                            const checkpoint::Identity& id, const std::string& dir) {
+  if (id.social_fingerprint.empty()) {
+    if (!o.social.empty()) {
+      HR_THROW(UsageError, "--social '{}': checkpoint '{}' was trained without social edges",
+               o.social, dir);
+    }
+    return "";
+  }
+  const std::string path = o.social.empty() ? c.social : o.social;
+  const char* named = o.social.empty() ? "data.social of the checkpoint" : "--social";
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::is_regular_file(path, ec)) {
+    HR_THROW(InputError, "checkpoint '{}' was trained with social edges ({} '{}'), and that file "
+             "is not there: give --social FILE with the same pairs", dir, named, path);
+  }
+  const std::string fingerprint = data::social_fingerprint(path);
+  if (fingerprint != id.social_fingerprint) {
+    HR_THROW(InputError, "{} '{}' is not the social edges file checkpoint '{}' was trained with "
+             "(fingerprint {}..., the checkpoint's {}...)", named, path, dir,
+             fingerprint.substr(0, 12), id.social_fingerprint.substr(0, 12));
+  }
+  return path;
+}
+
 }  // namespace
 
 ExportReport run_export(const ExportOptions& o) {
@@ -184,7 +213,9 @@ ExportReport run_export(const ExportOptions& o) {
                     {{"--checkpoint", o.checkpoint}, {"--checkpoint", committed[pick]},
                      {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset",
                       dataset_path},
-                     {"--pseudonymize", o.pseudonymize_key_file}},
+                     {"--pseudonymize", o.pseudonymize_key_file},
+                     {o.social.empty() ? "data.social of the checkpoint" : "--social",
+                      o.social.empty() ? c.social : o.social}},
                     is_model_file);
   const std::string index_path = serve::index_path_for(o.out);
   serve::IndexOptions index_options = o.index_options;
@@ -228,17 +259,22 @@ ExportReport run_export(const ExportOptions& o) {
 
   // The whole graph as one shard, on this process alone: the graph the model
   // was trained on, without a validation carve's records (data.validation).
+  // With social edges (data.social), the same user-user edges.
   graph::Csr a;
   std::vector<double> degree;  // weighted, of the same graph (fold-in)
+  const std::string social_path = social_file_for(o, c, id, dir);
+  data::SocialEdges social;
+  if (!social_path.empty()) social = data::read_social(social_path, d.user_ids, nullptr);
+  const data::SocialEdges* with_social = social_path.empty() ? nullptr : &social;
   if (c.validation > 0) {
     data::Interactions all_train = d.train;
     data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d.train);
-    a = graph::normalized_adjacency(d);
-    degree = graph::weighted_degrees(d);
+    a = graph::normalized_adjacency(d, with_social);
+    degree = graph::weighted_degrees(d, with_social);
     d.train = std::move(all_train);
   } else {
-    a = graph::normalized_adjacency(d);
-    degree = graph::weighted_degrees(d);
+    a = graph::normalized_adjacency(d, with_social);
+    degree = graph::weighted_degrees(d, with_social);
   }
   const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
   OneProcess one;
@@ -423,6 +459,8 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
       {"--checkpoint", dir},
       {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset", dataset_path},
       {"--pseudonymize", o.pseudonymize_key_file},
+      {o.social.empty() ? "data.social of the checkpoint" : "--social",
+       o.social.empty() ? c.social : o.social},
       {"--parts", o.parts}};
   if (rank == 0) {
     check_output_file({"--out", o.out}, inputs, is_model_file);
@@ -442,6 +480,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   // (made on the fly when absent, stale or for another rank count).
   train::TrainConfig pc = c;
   pc.dataset = dataset_path;
+  pc.social = social_file_for(o, c, id, dir);
   if (!o.parts.empty()) pc.parts = o.parts;
   const std::string parts = train::ensure_partition(pc, comm);
   const partition::PartitionMeta meta = partition::read_meta(parts, false);

@@ -23,6 +23,7 @@ struct ExportOptions {
   std::string out;
   std::string dtype = "fp32";  // fp32 | fp16
   std::string dataset;         // default: the dataset in the checkpoint's config
+  std::string social;          // default: data.social in the checkpoint's config
   bool interests = false;      // also store every user's interests (serve/interests.h)
   serve::InterestOptions interest_options;
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set

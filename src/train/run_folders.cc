@@ -9,6 +9,7 @@
 #include "core/output_path.h"
 #include "core/staged_path.h"
 #include "data/dataset.h"
+#include "data/social.h"
 #include "partition/partition_job.h"
 #include "partition/shard_file.h"
 
@@ -19,14 +20,15 @@ namespace halorec::train {
 namespace {
 
 bool partition_usable(const std::string& dir, const std::string& fingerprint, int parts,
-                      const TrainConfig& c) {
+                      const TrainConfig& c, const std::string& social_fingerprint) {
   std::error_code ec;
   if (!fs::exists(dir + "/meta.h5", ec)) return false;
   try {
     const partition::PartitionMeta meta = partition::read_meta(dir, false);
     return meta.dataset_fingerprint == fingerprint && meta.num_parts == parts &&
            meta.validation == c.validation &&
-           (c.validation <= 0 || meta.validation_seed == static_cast<uint64_t>(c.validation_seed));
+           (c.validation <= 0 || meta.validation_seed == static_cast<uint64_t>(c.validation_seed)) &&
+           meta.social_fingerprint == social_fingerprint;
   } catch (const InputError&) {
     return false;
   }
@@ -55,6 +57,7 @@ void prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
   std::vector<NamedPath> inputs = {{"data.dataset", c.dataset}};
   if (!c.item_features.empty()) inputs.push_back({"data.item_features", c.item_features});
   if (!c.user_features.empty()) inputs.push_back({"data.user_features", c.user_features});
+  if (!c.social.empty()) inputs.push_back({"data.social", c.social});
   const std::string ckpt_key = c.checkpoint_dir.empty() ? "output.dir" : "checkpoint.dir";
   check_output_folder({"output.dir", c.output_dir}, "run", inputs, run.force, true);
   check_output_folder({ckpt_key, ckpt_root}, "checkpoints", inputs, run.force, true);
@@ -100,7 +103,8 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
   const std::string dir = c.parts.empty() ? c.output_dir + "/parts" : c.parts;
   if (comm.rank() == 0) {
     const data::DatasetInfo info = data::read_dataset_info(c.dataset);
-    if (!partition_usable(dir, info.fingerprint, comm.size(), c)) {
+    if (!partition_usable(dir, info.fingerprint, comm.size(), c,
+                          data::social_fingerprint(c.social))) {
       log::info("partitioning {} into {} parts by {} -> {}", c.dataset, comm.size(),
                 c.partition_method, dir);
       partition::PartitionOptions o;
@@ -110,6 +114,7 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
       o.seed = c.seed;
       o.validation = c.validation;
       o.validation_seed = static_cast<uint64_t>(c.validation_seed);
+      o.social = c.social;
       o.out = dir;
       o.out_option = "data.parts";
       o.force = true;  // HaloRec's own partition only (core/output_path.h)

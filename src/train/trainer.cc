@@ -223,6 +223,20 @@ void Trainer::load_shard() {
              meta_.validation_seed, c_.validation, c_.validation_seed, c_.validation,
              c_.validation_seed);
   }
+  // ensure_partition remade a partition whose social edges are not data.social's.
+  if (meta_.social_fingerprint.empty() != c_.social.empty()) {
+    HR_THROW(InputError, "partition '{}' has {}, but data.social is {}: re-run 'halorec "
+             "partition{}' or leave data.parts unset", parts,
+             meta_.social_fingerprint.empty() ? "no social edges"
+                                              : "social edges from " + meta_.social_path,
+             c_.social.empty() ? "unset" : "'" + c_.social + "'",
+             c_.social.empty() ? "" : " --social " + c_.social);
+  }
+  if (!c_.social.empty() && comm_.rank() == 0) {
+    log::info("social: {} user-user edges from {} in the graph{}", meta_.num_social, c_.social,
+              c_.model_type == "mf" ? " (model.type mf does not propagate: they change nothing)"
+                                    : "");
+  }
   shard_ = partition::read_shard(parts, comm_.rank(), meta_);
   log::info("shard: {} owned ({} halo), {} train interactions; {} threads, {}, {}",
             shard_.num_owned(), shard_.num_halo(), shard_.train.size(), threads_,
@@ -298,7 +312,8 @@ void Trainer::build_model() {
   loss_ = LossConfig{parse_loss(c.loss), c.negatives, c.margin, c.negative_weight,
                      c.temperature,      cosine};
   steps_per_epoch_ = sampler_->steps_per_epoch();
-  identity_ = checkpoint::Identity{info_.fingerprint, c.model_type, c.dim, c.layers};
+  identity_ = checkpoint::Identity{info_.fingerprint, c.model_type, c.dim, c.layers,
+                                   meta_.social_fingerprint};
   trainable_ = TrainableState{&shard_.owned, e0_, dense_, adam_.get()};
 }
 

@@ -26,5 +26,34 @@ TEST(NormalizedAdjacency, SymmetricWithLightgcnNormalization) {
   EXPECT_EQ(a.degree(4), 0);  // an item without train interactions has an empty row
 }
 
+TEST(NormalizedAdjacency, SocialEdgesJoinUserRowsFirstAndCountInDegrees) {
+  data::Dataset d;
+  d.user_ids = {"a", "b", "c"};
+  d.item_ids = {"x", "y"};
+  d.train.push(0, 0, 1.0f);
+  d.train.push(1, 1, 1.0f);
+  d.train.push(2, 0, 1.0f);
+  data::SocialEdges s;  // a-c (weight 2), b-c
+  s.a = {0, 1};
+  s.b = {2, 2};
+  s.weight = {2.0f, 1.0f};
+  const std::vector<double> deg = weighted_degrees(d, &s);
+  EXPECT_EQ(deg, (std::vector<double>{3, 2, 4, 2, 1}));
+  const Csr g = normalized_adjacency(d, &s);
+  // Rows: a {c, x}, b {c, y}, c {a, b, x}, x {a, c}, y {b}: social first, sorted.
+  EXPECT_EQ(g.indptr, (std::vector<int64_t>{0, 2, 4, 7, 9, 10}));
+  EXPECT_EQ(g.col, (std::vector<int64_t>{2, 3, 2, 4, 0, 1, 3, 0, 2, 1}));
+  auto v = [](double w, double du, double dv) { return static_cast<float>(w / std::sqrt(du * dv)); };
+  EXPECT_EQ(g.value, (std::vector<float>{v(2, 3, 4), v(1, 3, 2), v(1, 2, 4), v(1, 2, 1),
+                                         v(2, 3, 4), v(1, 2, 4), v(1, 4, 2), v(1, 3, 2),
+                                         v(1, 4, 2), v(1, 2, 1)}));
+  // Without social edges: the plain graph, bit for bit.
+  const Csr plain = normalized_adjacency(d);
+  const Csr none = normalized_adjacency(d, nullptr);
+  EXPECT_EQ(plain.col, none.col);
+  EXPECT_EQ(plain.value, none.value);
+  EXPECT_EQ(plain.nnz(), 6);
+}
+
 }  // namespace
 }  // namespace halorec::graph
