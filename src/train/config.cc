@@ -102,6 +102,10 @@ const std::vector<ConfigKey>& config_keys() {
       {"train.margin", "float", "0.9", "ccl: negatives score below this cost nothing"},
       {"train.negative_weight", "float", "150", "ccl: weight of the mean negative term"},
       {"train.temperature", "float", "0.1", "softmax: scores are divided by it"},
+      {"train.in_batch_negatives", "bool", "false",
+       "softmax: the global batch's positives are negatives too (beside train.negatives "
+       "uniform ones), every negative's logit corrected by -log of its expected count in the "
+       "step (logQ: popular items are drawn more often)"},
       {"train.on_nonfinite", "stop|skip", "stop",
        "a step whose loss or gradient is NaN or infinite on any rank: stop (exit 3, nothing of "
        "it checkpointed, earlier checkpoints kept) or skip its update (counted; an epoch with "
@@ -250,6 +254,7 @@ const std::map<std::string, Setter>& setters() {
     m["train.margin"] = dbl(&TrainConfig::margin);
     m["train.negative_weight"] = dbl(&TrainConfig::negative_weight);
     m["train.temperature"] = dbl(&TrainConfig::temperature);
+    m["train.in_batch_negatives"] = boolean(&TrainConfig::in_batch_negatives);
     m["partition.method"] = str(&TrainConfig::partition_method);
     m["eval.every"] = i64(&TrainConfig::eval_every);
     m["eval.topk"] = i64_list(&TrainConfig::topk);
@@ -378,6 +383,10 @@ void validate(const TrainConfig& c) {
           c.negative_weight, "a finite number >= 0");
   require(c.temperature > 0 && std::isfinite(c.temperature), "train.temperature",
           c.temperature, "a finite number > 0");
+  if (c.in_batch_negatives && c.loss != "softmax") {
+    HR_THROW(ConfigError, "train.in_batch_negatives: true needs train.loss: softmax (it is {})",
+             c.loss);
+  }
   require(one_of(c.on_nonfinite, {"stop", "skip"}), "train.on_nonfinite", c.on_nonfinite,
           "stop or skip");
   require(one_of(c.partition_method, {"metis", "random", "hash", "fennel"}), "partition.method",
@@ -508,7 +517,8 @@ std::string to_yaml(const TrainConfig& c) {
       << YAML::Key << "loss" << YAML::Value << c.loss << YAML::Key << "negatives" << YAML::Value
       << c.negatives << YAML::Key << "margin" << YAML::Value << c.margin << YAML::Key
       << "negative_weight" << YAML::Value << c.negative_weight << YAML::Key << "temperature"
-      << YAML::Value << c.temperature << YAML::EndMap;
+      << YAML::Value << c.temperature << YAML::Key << "in_batch_negatives" << YAML::Value
+      << c.in_batch_negatives << YAML::EndMap;
   out << YAML::Key << "partition" << YAML::Value << YAML::BeginMap << YAML::Key << "method"
       << YAML::Value << c.partition_method << YAML::EndMap;
   out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap << YAML::Key << "every"

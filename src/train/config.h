@@ -55,6 +55,7 @@ struct TrainConfig {
   double margin = 0.9;                // ccl
   double negative_weight = 150;       // ccl
   double temperature = 0.1;           // softmax
+  bool in_batch_negatives = false;    // softmax: the global batch's positives too
   // partition
   std::string partition_method = "metis";
   // eval

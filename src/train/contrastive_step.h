@@ -7,7 +7,13 @@
 //   ccl:     (1 - s(u, i+)) + negative_weight * mean_j max(0, s(u, j) - margin)
 //            (SimpleX's cosine contrastive loss)
 //   softmax: -log softmax over [s(u, i+), s(u, j)...] / temperature
-//            (sampled softmax / InfoNCE against uniform negatives)
+//            (sampled softmax / InfoNCE against uniform negatives); with
+//            train.in_batch_negatives the global batch's positives (gathered
+//            from every rank) are negatives too, each negative's logit is
+//            corrected by -log E[j], E[j] = B q_j + n / I its expected count
+//            in the step (B positives drawn with q_j, the item's share of the
+//            train records; n uniform draws of I items), and a negative that
+//            is the triple's own positive item is masked out
 // where s is the cosine with model.score cosine, else the dot product. L2
 // (train.weight_decay / 2) on the layer-0 rows of the batch's users and
 // positives, and once (on rank 0) on the shared negatives. Everything is
@@ -34,7 +40,16 @@ struct LossConfig {
   double negative_weight = 150;  // ccl
   double temperature = 0.1;      // softmax
   bool cosine = false;           // model.score cosine
+  bool in_batch = false;         // softmax: the global batch's positives as negatives too
+  // With in_batch: every item's share of the train records (float [I], sums
+  // to 1), on the training device: item_shares() below.
+  at::Tensor item_share;
 };
+
+// Each item's share of the train records over all ranks (float [num_items],
+// on comm's device): one all-reduce. Collective.
+at::Tensor item_shares(const std::vector<int64_t>& train_items, int64_t num_items,
+                       comm::Communicator& comm);
 
 // The step's shared negatives: `n` items drawn uniformly (with replacement)
 // from [0, num_items), a pure function of (seed, epoch, step).

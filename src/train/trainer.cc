@@ -309,8 +309,17 @@ void Trainer::build_model() {
   const bool cosine = c.score == "cosine";
   inputs_ = BprInputs{net_.get(),      e0_,    owned_ids_, owner_,         shard_.num_users,
                       c.weight_decay, &comm_, cosine,     neighbors_.get()};
-  loss_ = LossConfig{parse_loss(c.loss), c.negatives, c.margin, c.negative_weight,
-                     c.temperature,      cosine};
+  loss_ = LossConfig{};
+  loss_.kind = parse_loss(c.loss);
+  loss_.negatives = c.negatives;
+  loss_.margin = c.margin;
+  loss_.negative_weight = c.negative_weight;
+  loss_.temperature = c.temperature;
+  loss_.cosine = cosine;
+  if (c.in_batch_negatives) {
+    loss_.in_batch = true;
+    loss_.item_share = item_shares(shard_.train.item, shard_.num_items, comm_);
+  }
   steps_per_epoch_ = sampler_->steps_per_epoch();
   identity_ = checkpoint::Identity{info_.fingerprint, c.model_type, c.dim, c.layers,
                                    meta_.social_fingerprint};

@@ -70,6 +70,13 @@ TEST(Config, BadValuesNameTheKey) {
             std::string::npos);
   EXPECT_NE(message_of([] { load_config("/nonexistent.yaml", {}); }).find("/nonexistent.yaml"),
             std::string::npos);
+  // In-batch negatives belong to the sampled softmax only.
+  EXPECT_NE(message_of([] {
+              load_config("", {"data.dataset=x", "train.loss=ccl", "train.in_batch_negatives=true"});
+            }).find("train.in_batch_negatives: true needs train.loss: softmax"),
+            std::string::npos);
+  EXPECT_NO_THROW(
+      load_config("", {"data.dataset=x", "train.loss=softmax", "train.in_batch_negatives=true"}));
 }
 
 TEST(Config, MalformedYamlNamesFileAndLine) {

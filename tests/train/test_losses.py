@@ -20,12 +20,15 @@ with tempfile.TemporaryDirectory() as d:
                        ("ccl", ["train.lr=0.02", "model.score=cosine", "train.margin=0.2",
                                 "train.negative_weight=5", "train.negatives=256"]),
                        ("softmax", ["train.lr=0.01", "model.score=cosine",
-                                    "train.temperature=0.3", "train.negatives=256"])):
+                                    "train.temperature=0.3", "train.negatives=256"]),
+                       ("softmax-in-batch", ["train.lr=0.01", "model.score=cosine",
+                                             "train.temperature=0.3", "train.negatives=256",
+                                             "train.in_batch_negatives=true"])):
         out = os.path.join(d, loss)
         args = [BIN, "train", "--set", f"data.dataset={ds}", "--set", f"output.dir={out}",
                 "--set", "model.type=mf", "--set", "train.sampler=edge", "--set",
                 "train.epochs=5", "--set", "eval.every=5", "--set", "train.threads=1",
-                "--set", f"train.loss={loss}"]
+                "--set", f"train.loss={loss.split('-')[0]}"]
         for s in sets:
             args += ["--set", s]
         run(*args)
@@ -34,4 +37,5 @@ with tempfile.TemporaryDirectory() as d:
     print({k: round(v, 4) for k, v in recall.items()})
     assert recall["ccl"] >= recall["bpr"] + 0.02, recall
     assert recall["softmax"] >= recall["bpr"] + 0.02, recall
+    assert recall["softmax-in-batch"] >= recall["bpr"] + 0.02, recall
 print("ok")

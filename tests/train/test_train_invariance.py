@@ -2,7 +2,8 @@
 with random partitions give the same global loss at each of 30 steps and the
 same final metrics, within 1e-5 relative (also with item-sharded evaluation,
 eval.items sharded, at P = 2, 4, and at K = 100 beyond a rank's items); and so do the losses over shared
-negatives (train.loss softmax and ccl, cosine scores) at P = 1, 2, 4; and so does
+negatives (train.loss softmax and ccl, cosine scores; softmax also with the global
+batch's positives as negatives, train.in_batch_negatives) at P = 1, 2, 4; and so does
 minibatch propagation over sampled neighbourhoods (train.propagation minibatch), with
 bpr over METIS and random partitions and with softmax and NGCF at P = 1, 2, 4."""
 import csv
@@ -81,6 +82,9 @@ with tempfile.TemporaryDirectory() as d:
     for loss in ("softmax", "ccl"):
         across_ranks(loss, "--set", f"train.loss={loss}", *shared,
                      "--set", "train.margin=0.2", "--set", "train.negative_weight=5")
+    # In-batch negatives: every rank's positives gathered, logQ-corrected.
+    across_ranks("softmax-in-batch", "--set", "train.loss=softmax", *shared,
+                 "--set", "train.in_batch_negatives=true")
     minibatch = ("--set", "train.propagation=minibatch", "--set", "train.fanouts=[4,2,3]")
     results = {}
     for method in ("metis", "random"):
