@@ -18,22 +18,11 @@ import json
 import math
 import os
 import random
-import subprocess
-import sys
 import tempfile
 
 import h5py
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")), "bin", "halorec")
-
-
-def hr(*args):
-    p = subprocess.run([BIN, "--log-level", "warn", *map(str, args)], capture_output=True,
-                       text=True)
-    if p.returncode != 0:
-        sys.exit(f"halorec {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    return p.stdout
+from benchlib import hr  # bench/ is on sys.path
 
 
 def strs(a):

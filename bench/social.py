@@ -24,29 +24,10 @@ Environment: BUILD_DIR (default build), WORK (default a temporary folder).
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")), "bin", "halorec")
-
-
-def hr(*args, ranks=1):
-    cmd = [BIN, "--log-level", "warn", *map(str, args)]
-    if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks), "--oversubscribe"] + cmd
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    return p.stdout
-
-
-def final(out):
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f][-1]
+from benchlib import hr, final  # bench/ is on sys.path
 
 
 def main():
