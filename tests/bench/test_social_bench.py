@@ -2,24 +2,14 @@
 social edges, a random control), their halo rows and accuracy; rows whose
 numbers hang together (the graph without social edges has ratios 1, the
 others more user-user edges and halo rows)."""
-import os
-import subprocess
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ["HALOREC_BIN"]
+from tiny_data import run_bench, table_rows
 
 with tempfile.TemporaryDirectory() as d:
-    env = {**os.environ, "BUILD_DIR": os.path.dirname(os.path.dirname(BIN)), "WORK": d}
-    p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "bench", "social.py"),
-                        "--users", "600", "--items", "300", "--interactions", "6000",
-                        "--communities", "4", "--epochs", "2", "--halo-parts", "2",
-                        "--set", "train.threads=1"],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert p.returncode == 0, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
-    print(p.stdout)
-    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in p.stdout.splitlines()
-            if line.startswith("| ") and "---" not in line][1:]
+    rows = table_rows(run_bench("social.py", [
+        "--users", 600, "--items", 300, "--interactions", 6000, "--communities", 4,
+        "--epochs", 2, "--halo-parts", 2, "--set", "train.threads=1"], d))
     assert [r[0] for r in rows] == ["no social edges", "social, homophily 0.8",
                                     "social, random (control)"], rows
     assert rows[0][1] == "0" and rows[0][7] == "1.000" and rows[0][8] == "1.00", rows[0]

@@ -1,24 +1,14 @@
 """bench/warm_start.py end to end on tiny data: a log split in time, the
 append, a full retrain and a warm start; two rows whose numbers hang
 together (the retrain's ratios are 1, the warm start ran fewer epochs)."""
-import os
-import subprocess
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ["HALOREC_BIN"]
+from tiny_data import run_bench, table_rows
 
 with tempfile.TemporaryDirectory() as d:
-    env = {**os.environ, "BUILD_DIR": os.path.dirname(os.path.dirname(BIN)), "WORK": d}
-    p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "bench", "warm_start.py"),
-                        "--users", "1500", "--items", "800", "--interactions", "30000",
-                        "--epochs", "6", "--warm-epochs", "2", "--set", "train.lr=0.01",
-                        "--set", "train.threads=1"],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert p.returncode == 0, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
-    print(p.stdout)
-    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in p.stdout.splitlines()
-            if line.startswith("| ") and "---" not in line][1:]
+    rows = table_rows(run_bench("warm_start.py", [
+        "--users", 1500, "--items", 800, "--interactions", 30000, "--epochs", 6,
+        "--warm-epochs", 2, "--set", "train.lr=0.01", "--set", "train.threads=1"], d))
     assert [r[0] for r in rows] == ["full retrain", "warm start (--init-from)"], rows
     assert rows[0][1] == "6" and rows[1][1] == "2", rows
     assert rows[0][5] == "1.00" and rows[0][6] == "1.000", rows
