@@ -266,16 +266,14 @@ ExportReport run_export(const ExportOptions& o) {
   data::SocialEdges social;
   if (!social_path.empty()) social = data::read_social(social_path, d.user_ids, nullptr);
   const data::SocialEdges* with_social = social_path.empty() ? nullptr : &social;
+  data::Interactions all_train;
   if (c.validation > 0) {
-    data::Interactions all_train = d.train;
+    all_train = d.train;
     data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d.train);
-    a = graph::normalized_adjacency(d, with_social);
-    degree = graph::weighted_degrees(d, with_social);
-    d.train = std::move(all_train);
-  } else {
-    a = graph::normalized_adjacency(d, with_social);
-    degree = graph::weighted_degrees(d, with_social);
   }
+  a = graph::normalized_adjacency(d, with_social);
+  degree = graph::weighted_degrees(d, with_social);
+  if (c.validation > 0) d.train = std::move(all_train);
   const model::LocalGraph g = model::make_local_graph(n, a.indptr, a.col, a.value, true);
   OneProcess one;
   auto net = one.model(c, g, all);
