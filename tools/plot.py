@@ -9,8 +9,10 @@ written by `halorec train`) and the partition's meta.h5, and writes:
   RUN_DIR/partition.png  per-rank owned nodes, local edges and halo rows
 
 tools/plot.py --compare RUN_DIR[=LABEL] ... --out FILE.png [--metric recall@20]
+  [--hline VALUE[=LABEL]] ...
 draws the metric against wall time (training plus evaluations, summed from
-metrics.jsonl) for several runs in one figure.
+metrics.jsonl) for several runs in one figure, with dashed reference levels.
+A RUN_DIR may also be a kept copy of a run's metrics.jsonl (docs/runs/).
 
 Needs Debian's python3-matplotlib and python3-h5py (scripts/install-deps.sh).
 """
@@ -33,7 +35,8 @@ def fail(msg):
 
 
 def read_metrics(run):
-    path = os.path.join(run, "metrics.jsonl")
+    # A run folder, or (for --compare) a kept copy of a run's metrics.jsonl.
+    path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
     if not os.path.exists(path):
         fail(f"{path} not found: is {run} a `halorec train` output.dir?")
     epochs = []
@@ -163,8 +166,18 @@ def plot_partition(parts, out):
     return path
 
 
-def plot_compare(runs, metric, out):
+def plot_compare(runs, metric, out, hlines=()):
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for spec in hlines:
+        value, _, label = spec.partition("=")
+        try:
+            y = float(value)
+        except ValueError:
+            fail(f"--hline {spec}: '{value}' is not a number (VALUE[=LABEL])")
+        ax.axhline(y, color="gray", ls="--", lw=0.8)
+        if label:
+            ax.annotate(label, (0, y), xycoords=("axes fraction", "data"), xytext=(4, 2),
+                        textcoords="offset points", fontsize=7, color="gray")
     for spec in runs:
         run, _, label = spec.partition("=")
         epochs = read_metrics(run)
@@ -176,7 +189,10 @@ def plot_compare(runs, metric, out):
                 ys.append(r[metric])
         if not xs:
             fail(f"{run}: no '{metric}' in its metrics.jsonl")
-        ax.plot(xs, ys, "o-", ms=3, label=f"{label or os.path.basename(run.rstrip('/'))} "
+        name = os.path.basename(run.rstrip("/"))
+        if name == "metrics.jsonl" or not os.path.isdir(run):
+            name = name.removesuffix(".jsonl").removesuffix(".metrics")
+        ax.plot(xs, ys, "o-", ms=3, label=f"{label or name} "
                                             f"(last {ys[-1]:.4f})")
     ax.set_xlabel("wall time, minutes (training + evaluations)")
     ax.set_ylabel(metric)
@@ -191,11 +207,14 @@ def plot_compare(runs, metric, out):
 def main():
     if "--compare" in sys.argv[1:]:
         ap = argparse.ArgumentParser(description="a metric against wall time for several runs")
-        ap.add_argument("--compare", nargs="+", required=True, metavar="RUN_DIR[=LABEL]")
+        ap.add_argument("--compare", nargs="+", required=True, metavar="RUN_DIR[=LABEL]",
+                        help="run folders, or kept copies of their metrics.jsonl")
         ap.add_argument("--metric", default="recall@20")
+        ap.add_argument("--hline", action="append", default=[], metavar="VALUE[=LABEL]",
+                        help="a reference level (a published number), dashed")
         ap.add_argument("--out", required=True, help="the PNG file to write")
         a = ap.parse_args()
-        print(plot_compare(a.compare, a.metric, a.out))
+        print(plot_compare(a.compare, a.metric, a.out, a.hline))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", metavar="RUN_DIR", help="a `halorec train` output.dir")

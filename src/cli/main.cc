@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/quote.h"
+#include "core/resources.h"
 #include "core/temp_files.h"
 #include "core/version.h"
 
@@ -29,6 +30,8 @@ int finish(int code) {
 
 int main(int argc, char** argv) {
   using namespace halorec;
+  // Large tensors freed each step are reused, not page-faulted in again.
+  keep_freed_memory();
   // Temporary outputs go when SIGTERM/SIGINT/SIGHUP end the process.
   install_temp_cleanup();
   CLI::App app{

@@ -1,9 +1,11 @@
 #include "core/resources.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <thread>
 
@@ -43,6 +45,27 @@ int launched_ranks() {
 
 int64_t machine_cores() {
   return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace halorec
+
+namespace halorec {
+
+bool keep_freed_memory() {
+  for (const char* name : {"MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
+                           "GLIBC_TUNABLES"}) {
+    if (std::getenv(name) != nullptr) return false;
+  }
+  const char* choice = std::getenv("HALOREC_MALLOC");
+  if (choice != nullptr && std::string(choice) == "system") return false;
+#if defined(__GLIBC__)
+  // Trim only past 2 GiB of free heap top; serve nothing with mmap.
+  const bool trim = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+  const bool mmap = mallopt(M_MMAP_MAX, 0) == 1;
+  return trim && mmap;
+#else
+  return false;
+#endif
 }
 
 }  // namespace halorec

@@ -33,3 +33,19 @@ int launched_ranks();
 int64_t machine_cores();
 
 }  // namespace halorec
+
+namespace halorec {
+
+// Makes glibc keep freed memory for reuse instead of handing it back to the
+// kernel: no mmap'd chunks (M_MMAP_MAX 0) and no trimming of the heap's top.
+// A training step allocates and frees the same large tensors every step (a
+// gathered neighbourhood of 50,000 rows x 512 floats is 100 MB, over glibc's
+// 32 MB ceiling for heap allocations); given back each time, every step
+// page-faults them in again, which cost two thirds of a Gowalla step at
+// dim 512 (docs/architecture.md "Memory allocator"). Leaves glibc alone when
+// the user set its own malloc tunables (MALLOC_MMAP_MAX_,
+// MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES) or
+// HALOREC_MALLOC=system. Returns whether it changed anything.
+bool keep_freed_memory();
+
+}  // namespace halorec

@@ -12,8 +12,10 @@ namespace {
 
 // One output row per iteration; the inner loop runs over the contiguous
 // feature dimension. Compiled for AVX2 and a generic target, chosen at run
-// time. D > 0 fixes the dimension at compile time (accumulators stay in
-// registers); D == 0 handles any d.
+// time. D > 0 fixes a column block's width at compile time (its accumulators
+// stay in registers); a row of `stride` = d columns is d / D such blocks, each
+// summed over the row's nonzeros in turn (the row's few nonzeros stay in L1),
+// so d = 256 or 512 runs the register path too. D == 0 handles any d.
 constexpr int64_t kPrefetch = 8;
 
 template <typename T, int D>
@@ -21,21 +23,27 @@ __attribute__((target_clones("avx2", "default"))) void csr_rows(
     const int64_t* __restrict indptr, const int64_t* __restrict col, const float* __restrict val,
     const T* __restrict x, T* __restrict y, int64_t d, int64_t begin, int64_t end) {
   if constexpr (D > 0) {
+    const int64_t blocks = d / D;
     for (int64_t r = begin; r < end; ++r) {
-      T acc[D] = {};
+      const int64_t first = indptr[r];
       const int64_t last = indptr[r + 1];
-      for (int64_t e = indptr[r]; e < last; ++e) {
-        // Rows are fetched at random: ask for one a few nonzeros ahead.
-        if (e + kPrefetch < last) {
-          const char* ahead = reinterpret_cast<const char*>(x + col[e + kPrefetch] * D);
-          for (int b = 0; b < static_cast<int>(D * sizeof(T)); b += 64) __builtin_prefetch(ahead + b);
+      for (int64_t c = 0; c < blocks; ++c) {
+        const T* __restrict xc = x + c * D;
+        T acc[D] = {};
+        for (int64_t e = first; e < last; ++e) {
+          // Rows are fetched at random: ask for one a few nonzeros ahead.
+          if (e + kPrefetch < last) {
+            const char* ahead = reinterpret_cast<const char*>(xc + col[e + kPrefetch] * d);
+            for (int b = 0; b < static_cast<int>(D * sizeof(T)); b += 64)
+              __builtin_prefetch(ahead + b);
+          }
+          const T v = static_cast<T>(val[e]);
+          const T* __restrict in = xc + col[e] * d;
+          for (int j = 0; j < D; ++j) acc[j] += v * in[j];
         }
-        const T v = static_cast<T>(val[e]);
-        const T* __restrict in = x + col[e] * D;
-        for (int j = 0; j < D; ++j) acc[j] += v * in[j];
+        T* __restrict out = y + r * d + c * D;
+        for (int j = 0; j < D; ++j) out[j] = acc[j];
       }
-      T* __restrict out = y + r * D;
-      for (int j = 0; j < D; ++j) out[j] = acc[j];
     }
   } else {
     for (int64_t r = begin; r < end; ++r) {
@@ -54,12 +62,16 @@ template <typename T>
 void csr_product(const int64_t* ip, const int64_t* cp, const float* vp, const T* xp, T* yp,
                  int64_t d, int64_t num_rows, int64_t grain) {
   at::parallel_for(0, num_rows, grain, [&](int64_t b, int64_t e) {
-    switch (d) {
-      case 16: csr_rows<T, 16>(ip, cp, vp, xp, yp, d, b, e); break;
-      case 32: csr_rows<T, 32>(ip, cp, vp, xp, yp, d, b, e); break;
-      case 64: csr_rows<T, 64>(ip, cp, vp, xp, yp, d, b, e); break;
-      case 128: csr_rows<T, 128>(ip, cp, vp, xp, yp, d, b, e); break;
-      default: csr_rows<T, 0>(ip, cp, vp, xp, yp, d, b, e); break;
+    if (d == 16) {
+      csr_rows<T, 16>(ip, cp, vp, xp, yp, d, b, e);
+    } else if (d == 32) {
+      csr_rows<T, 32>(ip, cp, vp, xp, yp, d, b, e);
+    } else if (d % 128 == 0) {
+      csr_rows<T, 128>(ip, cp, vp, xp, yp, d, b, e);
+    } else if (d % 64 == 0) {
+      csr_rows<T, 64>(ip, cp, vp, xp, yp, d, b, e);
+    } else {
+      csr_rows<T, 0>(ip, cp, vp, xp, yp, d, b, e);
     }
   });
 }

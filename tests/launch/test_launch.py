@@ -4,6 +4,7 @@ through a stand-in nvidia-smi, a Slurm allocation, bad arguments; then a real
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,21 @@ p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "tools", "plot.py"), 
 assert p.returncode == 0, p.stderr
 with open(cmp_png, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+# A kept metrics.jsonl beside a run folder, with a reference level; a bad one
+# is refused by name.
+kept = os.path.join(D, "kept.metrics.jsonl")
+shutil.copy(os.path.join(out, "metrics.jsonl"), kept)
+os.remove(cmp_png)
+p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "tools", "plot.py"), "--compare",
+                    out, kept, "--hline", "0.1872=SimpleX", "--out", cmp_png],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 0, p.stderr
+with open(cmp_png, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+p = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "tools", "plot.py"), "--compare",
+                    kept, "--hline", "high=x", "--out", cmp_png],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 2 and "--hline high=x" in p.stderr, p.stderr
 
 # 9. The quickstart, README's first command, with this binary.
 qs = os.path.join(D, "qs")
