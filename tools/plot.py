@@ -34,9 +34,20 @@ def fail(msg):
     sys.exit(2)
 
 
-def read_metrics(run):
+def metrics_path(run):
     # A run folder, or (for --compare) a kept copy of a run's metrics.jsonl.
-    path = run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
+    return run if os.path.isfile(run) else os.path.join(run, "metrics.jsonl")
+
+
+def run_name(run):
+    # The folder's name; for a kept copy, its file name less .metrics.jsonl.
+    if not os.path.isfile(run):
+        return os.path.basename(run.rstrip("/"))
+    return os.path.basename(run).removesuffix(".jsonl").removesuffix(".metrics")
+
+
+def read_metrics(run):
+    path = metrics_path(run)
     if not os.path.exists(path):
         fail(f"{path} not found: is {run} a `halorec train` output.dir?")
     epochs = []
@@ -189,10 +200,7 @@ def plot_compare(runs, metric, out, hlines=()):
                 ys.append(r[metric])
         if not xs:
             fail(f"{run}: no '{metric}' in its metrics.jsonl")
-        name = os.path.basename(run.rstrip("/"))
-        if name == "metrics.jsonl" or not os.path.isdir(run):
-            name = name.removesuffix(".jsonl").removesuffix(".metrics")
-        ax.plot(xs, ys, "o-", ms=3, label=f"{label or name} "
+        ax.plot(xs, ys, "o-", ms=3, label=f"{label or run_name(run)} "
                                             f"(last {ys[-1]:.4f})")
     ax.set_xlabel("wall time, minutes (training + evaluations)")
     ax.set_ylabel(metric)

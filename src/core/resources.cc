@@ -47,10 +47,6 @@ int64_t machine_cores() {
   return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
 
-}  // namespace halorec
-
-namespace halorec {
-
 bool keep_freed_memory() {
   for (const char* name : {"MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
                            "GLIBC_TUNABLES"}) {

@@ -32,10 +32,6 @@ int launched_ranks();
 // Logical cores of this machine (at least 1).
 int64_t machine_cores();
 
-}  // namespace halorec
-
-namespace halorec {
-
 // Makes glibc keep freed memory for reuse instead of handing it back to the
 // kernel: no mmap'd chunks (M_MMAP_MAX 0) and no trimming of the heap's top.
 // A training step allocates and frees the same large tensors every step (a
