@@ -52,6 +52,11 @@ double median(std::vector<double> v) {
 
 std::atomic<int> g_signal{0};
 
+int64_t env_step(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::strtoll(v, nullptr, 10) : 0;
+}
+
 void on_stop_signal(int sig) { g_signal.store(sig); }
 
 // SIGTERM / SIGUSR1 (a scheduler's warning): finish the step, checkpoint, stop.
@@ -154,6 +159,10 @@ class Trainer {
   bool stop_ = false;
   bool signalled_ = false;
   std::string diverged_;  // why training stopped on non-finite values
+  // HALOREC_TEST_SIGNAL_AT_STEP=<global step> (a testing aid): rank 0 raises
+  // SIGUSR1 during that step, through the real handler, so tests can place a
+  // scheduler's warning exactly (an epoch's last step, a mid-epoch one).
+  int64_t signal_at_step_ = env_step("HALOREC_TEST_SIGNAL_AT_STEP");
 };
 
 Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* report,
@@ -512,6 +521,7 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   std::vector<at::Tensor> grads;
   for (const at::Tensor& p : params_) grads.push_back(p.grad());
   grads.push_back(result.grad);
+  if (state_.global_step + 1 == signal_at_step_ && comm_.rank() == 0) std::raise(SIGUSR1);
   at::Tensor shared = at::cat(
       {at::tensor({result.loss, g_signal.load() != 0 ? 1.0 : 0.0,
                    static_cast<double>(result.sampled_nodes),
@@ -588,6 +598,14 @@ bool Trainer::run_epoch() {
                             state_.epoch, st.skipped);
     return false;
   }
+  // Said before the checkpoint (here, or close_epoch's when the signal came
+  // in the epoch's last step): once it is committed the ranks exit 75, and a
+  // launcher that ends a job at its first non-zero exit (srun
+  // --kill-on-bad-exit) may stop rank 0 before a later line is out.
+  if (signalled_ && comm_.rank() == 0) {
+    log::info("stopped by a signal after step {}: writing its checkpoint; continue with "
+              "--resume", state_.global_step);
+  }
   if (stop_ && !epoch_done) {
     // Stopped inside the epoch: checkpoint the exact position first, so a
     // resumed run continues as if never interrupted.
@@ -597,13 +615,6 @@ bool Trainer::run_epoch() {
       if (state_.steps_run > 0) summary_.last_loss = state_.loss_sum / state_.steps_run;
       summary_.step_ms_median = median(st.step_ms);
       if (c_.eval_every > 0) evaluate_now();
-    }
-    // Said before the checkpoint: once it is committed the ranks exit 75, and
-    // a launcher that ends a job at its first non-zero exit (srun
-    // --kill-on-bad-exit) may stop rank 0 before a later line is out.
-    if (signalled_ && comm_.rank() == 0) {
-      log::info("stopped by a signal after step {}: writing its checkpoint; continue with "
-                "--resume", state_.global_step);
     }
     save_if_finite(state_);
     return false;

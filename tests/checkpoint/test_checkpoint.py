@@ -141,6 +141,22 @@ try:
     assert max(abs(a - b) / abs(b) for a, b in zip(got, want)) < 1e-5
     print(f"SIGUSR1 after step {done}: checkpointed, stopped, resumed to the same losses")
 
+    # 3c. The signal placed exactly (HALOREC_TEST_SIGNAL_AT_STEP: rank 0 raises
+    #     SIGUSR1 in that step) on P=2: in an epoch's last step, where the
+    #     epoch closes first, and mid-epoch. Both say so before the checkpoint
+    #     (a launcher's kill-on-bad-exit may cut later lines), commit that
+    #     step, exit 75, and resume to the uninterrupted run's numbers.
+    for at in (spe, spe + 3):
+        out = os.path.join(D, f"signal-at-{at}")
+        p = train(2, out, expect=75, env={"HALOREC_TEST_SIGNAL_AT_STEP": str(at)})
+        assert f"stopped by a signal after step {at}:" in p.stderr, p.stderr
+        assert os.path.exists(os.path.join(out, "checkpoints", f"step-{at:010d}", "COMMITTED"))
+        assert len(losses(out)) == at, (at, len(losses(out)))
+        train(2, out, "--resume", "latest")
+        assert losses(out) == losses(ref2) and metrics(out) == metrics(ref2), at
+    print(f"SIGUSR1 in step {spe} (an epoch's last) and {spe + 3}: said, committed, exit 75, "
+          f"resumed identical")
+
     # 4. Bad checkpoints: clear errors, exit 2, naming the file.
     latest = sorted(x for x in os.listdir(os.path.join(ref2, "checkpoints")))[-1]
     good = os.path.join(ref2, "checkpoints", latest)

@@ -50,7 +50,9 @@ def fail(msg, nodes=None):
             else os.path.join(W, name)
         if os.path.isfile(path) and (name.endswith(".log") or name.endswith(".out")):
             with open(path, errors="replace") as f:
-                print(f"---- {name}\n" + "".join(f.readlines()[-30:]))
+                lines = f.readlines()
+            # The job's own output whole (both runs of a requeued job); daemon logs' tails.
+            print(f"---- {name}\n" + "".join(lines if name.startswith("job-") else lines[-30:]))
     sys.exit(f"FAIL: {msg}")
 
 
