@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "model/content_encoder.h"
@@ -87,12 +90,14 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
 }
 
 TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"quickstart", "gowalla_lightgcn", "gowalla_mf", "gowalla_ngcf", "gowalla_best", "gowalla_mf256_mb", "gowalla_d256_full",
-                           "gowalla_softmax_d64",
-                           "synth_large"}) {
-    const std::string path = std::string(HALOREC_SOURCE_DIR) + "/configs/" + name + ".yaml";
-    EXPECT_NO_THROW(load_config(path, {})) << path;
+  // Every config the project ships, so a new one cannot be missed.
+  std::vector<std::string> paths;
+  const std::string dir = std::string(HALOREC_SOURCE_DIR) + "/configs";
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".yaml") paths.push_back(e.path().string());
   }
+  ASSERT_GE(paths.size(), 10u);
+  for (const std::string& path : paths) EXPECT_NO_THROW(load_config(path, {})) << path;
 }
 
 TEST(Config, EveryKeyIsDocumented) {
