@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/env.h"
 #include "core/log.h"
 #include "core/quote.h"
 #include "core/temp_files.h"
@@ -224,11 +225,10 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
     }
     commit_file(temp, path);
   }
-  if (const char* crash = std::getenv("HALOREC_TEST_CRASH_IN_CHECKPOINT")) {
-    if (std::atoll(crash) == step && comm.rank() == comm.size() - 1) {
-      log::error("HALOREC_TEST_CRASH_IN_CHECKPOINT: exiting before the commit marker");
-      std::_Exit(99);
-    }
+  if (const int64_t crash = positive_env("HALOREC_TEST_CRASH_IN_CHECKPOINT");
+      crash > 0 && crash == step && comm.rank() == comm.size() - 1) {
+    log::error("HALOREC_TEST_CRASH_IN_CHECKPOINT: exiting before the commit marker");
+    std::_Exit(99);
   }
   comm.barrier();  // every shard is on disk
   if (comm.rank() == 0) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "core/env.h"
+
 namespace halorec {
 
 int64_t peak_rss_bytes() {
@@ -19,12 +21,10 @@ int64_t peak_rss_bytes() {
 
 namespace {
 
-int positive_env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return 0;
-  char* end = nullptr;
-  const long n = std::strtol(v, &end, 10);
-  return (*end == '\0' && n > 0 && n < (1L << 30)) ? static_cast<int>(n) : 0;
+// A launcher's rank count, 0 when absent or not a sane count.
+int rank_count_env(const char* name) {
+  const int64_t n = positive_env(name);
+  return n < (int64_t{1} << 30) ? static_cast<int>(n) : 0;
 }
 
 }  // namespace
@@ -33,11 +33,11 @@ int launched_ranks() {
   // Open MPI's mpirun; MPICH / Intel MPI (Hydra) and PMI-1/2 launchers;
   // Slurm's srun (a job step's task count, only where a PMI is present).
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
-    if (const int n = positive_env(name); n > 0) return n;
+    if (const int n = rank_count_env(name); n > 0) return n;
   }
   if (std::getenv("PMIX_RANK") != nullptr || std::getenv("PMI_RANK") != nullptr) {
     for (const char* name : {"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"}) {
-      if (const int n = positive_env(name); n > 0) return n;
+      if (const int n = rank_count_env(name); n > 0) return n;
     }
   }
   return 1;

@@ -24,6 +24,7 @@
 #include "comm/row_exchange.h"
 #include "core/check.h"
 #include "core/digest.h"
+#include "core/env.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/dataset.h"
@@ -51,11 +52,6 @@ double median(std::vector<double> v) {
 }
 
 std::atomic<int> g_signal{0};
-
-int64_t env_step(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::strtoll(v, nullptr, 10) : 0;
-}
 
 void on_stop_signal(int sig) { g_signal.store(sig); }
 
@@ -162,7 +158,7 @@ class Trainer {
   // HALOREC_TEST_SIGNAL_AT_STEP=<global step> (a testing aid): rank 0 raises
   // SIGUSR1 during that step, through the real handler, so tests can place a
   // scheduler's warning exactly (an epoch's last step, a mid-epoch one).
-  int64_t signal_at_step_ = env_step("HALOREC_TEST_SIGNAL_AT_STEP");
+  int64_t signal_at_step_ = positive_env("HALOREC_TEST_SIGNAL_AT_STEP");
 };
 
 Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* report,

@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+
+#include "core/env.h"
 
 namespace halorec {
 namespace {
@@ -33,6 +36,32 @@ TEST(KeepFreedMemory, LargeBlocksComeFromTheHeapAndStay) {
   std::free(p);
   // Freed, it stays in the arena (free bytes at least the block's size).
   EXPECT_GE(mallinfo2().fordblks, n);
+}
+
+TEST(PositiveEnv, OnlyWholePositiveNumbers) {
+  const char* name = "HALOREC_TEST_POSITIVE_ENV";
+  ::unsetenv(name);
+  EXPECT_EQ(positive_env(name), 0) << "unset";
+  const std::pair<const char*, int64_t> cases[] = {
+      {"", 0}, {"12", 12}, {"0", 0}, {"-3", 0}, {"12abc", 0}, {"abc", 0}, {" 7x", 0},
+      {"99999999999999999999", 0}, {"4000000000", 4000000000}};
+  for (const auto& [value, want] : cases) {
+    ::setenv(name, value, 1);
+    EXPECT_EQ(positive_env(name), want) << "'" << value << "'";
+  }
+  ::unsetenv(name);
+}
+
+TEST(LaunchedRanks, ReadsTheLaunchersCount) {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"}) {
+    if (std::getenv(v) != nullptr) GTEST_SKIP() << "started by a launcher (" << v << ")";
+  }
+  EXPECT_EQ(launched_ranks(), 1);
+  ::setenv("PMI_SIZE", "4", 1);
+  EXPECT_EQ(launched_ranks(), 4);
+  ::setenv("PMI_SIZE", "2000000000", 1);  // not a sane count
+  EXPECT_EQ(launched_ranks(), 1);
+  ::unsetenv("PMI_SIZE");
 }
 
 }  // namespace
