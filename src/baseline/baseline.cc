@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -466,11 +467,11 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
   check_options(o);
   Stopwatch total;
   at::NoGradGuard no_grad;
-  const int64_t threads =
-      o.threads > 0 ? o.threads
-                    : std::max<int64_t>(1, std::thread::hardware_concurrency() / comm.local_size());
+  const int64_t threads = thread_count(o.threads, comm.local_size(), "--threads");
   at::set_num_threads(static_cast<int>(threads));
+  std::optional<PathLock> lock;
   if (!o.out.empty() && comm.rank() == 0) {
+    lock.emplace(lock_output({"--out", o.out}, false));
     check_output_file({"--out", o.out}, {{"--dataset", o.dataset}, {"--parts", o.parts}},
                       serve::is_model_file);
   }

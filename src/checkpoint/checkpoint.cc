@@ -2,13 +2,17 @@
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 
 #include <fmt/format.h>
@@ -18,6 +22,8 @@
 #include "core/env.h"
 #include "core/log.h"
 #include "core/quote.h"
+#include "comm/shared_name.h"
+#include "core/staged_path.h"
 #include "core/temp_files.h"
 #include "core/version.h"
 #include "h5/file.h"
@@ -114,9 +120,10 @@ void write_rows(hid_t f, const char* name, const at::Tensor& t) {
   h5::write_matrix(f, name, c.data_ptr<float>(), c.size(0), c.size(1));
 }
 
-at::Tensor read_rows(hid_t f, const char* name) {
+// Of the expected shape, checked before anything is read.
+at::Tensor read_rows(hid_t f, const char* name, int64_t expected_rows, int64_t expected_cols) {
   int64_t rows = 0, cols = 0;
-  std::vector<float> v = h5::read_matrix(f, name, &rows, &cols);
+  std::vector<float> v = h5::read_matrix(f, name, &rows, &cols, expected_rows, expected_cols);
   return at::from_blob(v.data(), {rows, cols}, at::kFloat).clone();
 }
 
@@ -148,18 +155,61 @@ at::Tensor read_flat(hid_t g, const std::string& name) {
   return t;
 }
 
-// fsyncs the temporary, then renames it over `path`.
-void commit_file(TempPath& temp, const std::string& path) {
-  fsync_path(temp.path());
-  std::error_code ec;
-  fs::rename(temp.path(), path, ec);
-  if (ec) HR_THROW(IoError, "cannot rename '{}' to '{}': {}", temp.path(), path, ec.message());
-  temp.release();
-}
-
 bool committed(const fs::path& dir) {
   std::error_code ec;
   return fs::exists(dir / kMarker, ec);
+}
+
+// The commit order of a checkpoint (its marker's "sequence"; 0 for markers
+// from before sequences).
+int64_t sequence_of(const fs::path& dir) {
+  std::ifstream in(dir / kMarker);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > 4096) return 0;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("sequence") || !j["sequence"].is_number_integer()) return 0;
+  return std::max<int64_t>(0, j["sequence"].get<int64_t>());
+}
+
+// Committed step-N folders of `root`, newest commit first (by sequence, then
+// by step for markers without one).
+std::vector<fs::path> committed_in(const std::string& root) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && committed(e.path())) {
+      found.emplace_back(sequence_of(e.path()), e.path());
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return a.second.filename().string() > b.second.filename().string();
+  });
+  std::vector<fs::path> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+void write_text_file(const fs::path& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) HR_THROW(IoError, "cannot create '{}': {}", path.string(), std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) HR_THROW(IoError, "cannot write '{}' (disk full?): {}", path.string(), std::strerror(err));
+}
+
+// A committed checkpoint leaves in two steps: renamed out of sight (atomic),
+// then removed; a crash in between leaves a hidden folder, never a
+// half-removed one that still looks committed.
+void retire(const fs::path& dir, const std::string& token) {
+  std::error_code ec;
+  const fs::path gone = dir.parent_path() / ("." + dir.filename().string() + ".removed-" + token);
+  fs::rename(dir, gone, ec);
+  fs::remove_all(ec ? dir : gone, ec);
 }
 
 }  // namespace
@@ -168,40 +218,40 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
                              comm::Communicator& comm, int64_t keep) {
   const int64_t step = c.state.global_step;
   const fs::path dir = fs::path(root) / step_name(step);
-  // Rank 0 removes the folder again when it fails before the commit (disk
-  // full): an uncommitted checkpoint must not keep the disk full.
+  // Every rank writes into a new folder of an unpredictable name that no
+  // reader lists; it becomes step-N in one rename (or an exchange with an
+  // earlier step-N, which stays whole until then).
+  const std::string token = comm::shared_random_hex(comm);
+  const fs::path staging = fs::path(root) / ("." + step_name(step) + ".tmp-" + token);
   std::optional<TempPath> uncommitted;
   if (comm.rank() == 0) {
     std::error_code ec;
-    fs::remove_all(dir, ec);  // an uncommitted leftover of the same step
-    fs::create_directories(dir, ec);
-    if (ec) HR_THROW(IoError, "cannot create checkpoint folder '{}': {}", dir.string(), ec.message());
-    uncommitted.emplace(dir.string());
+    fs::create_directories(root, ec);
+    if (::mkdir(staging.c_str(), 0777) != 0) {
+      HR_THROW(IoError, "cannot create checkpoint folder '{}': {}", staging.string(),
+               std::strerror(errno));
+    }
+    uncommitted.emplace(staging.string());
   }
   comm.barrier();
-  // Each file is written under a temporary name that an exception, a failed
-  // write or SIGTERM/SIGINT removes; renamed into place only when complete.
+  // Files are created exclusively (never through a planted link) and fsync'd.
   {
-    const std::string path = (dir / rank_file(comm.rank())).string();
-    TempPath temp(path + ".tmp");
-    {
-      h5::Handle file = h5::create_file(temp.path());
-      const hid_t f = file.get();
-      write_identity(f, kShardFormat, id, comm.size(), comm.rank(), step);
-      h5::write_array(f, "global_id", c.owned);
-      write_rows(f, "embedding", c.e0);
-      write_rows(f, "adam_m", c.m);
-      write_rows(f, "adam_v", c.v);
-      h5::set_attr(f, "adam_step", c.adam_step);
-      h5::close_file(file, path);
-    }
-    commit_file(temp, path);
+    const std::string path = (staging / rank_file(comm.rank())).string();
+    h5::Handle file = h5::create_file(path);
+    const hid_t f = file.get();
+    write_identity(f, kShardFormat, id, comm.size(), comm.rank(), step);
+    h5::write_array(f, "global_id", c.owned);
+    write_rows(f, "embedding", c.e0);
+    write_rows(f, "adam_m", c.m);
+    write_rows(f, "adam_v", c.v);
+    h5::set_attr(f, "adam_step", c.adam_step);
+    h5::close_file(file, path);
+    fsync_path(path);
   }
   if (comm.rank() == 0) {
-    const std::string path = (dir / "dense.h5").string();
-    TempPath temp(path + ".tmp");
+    const std::string path = (staging / "dense.h5").string();
     {
-      h5::Handle file = h5::create_file(temp.path());
+      h5::Handle file = h5::create_file(path);
       const hid_t f = file.get();
       write_identity(f, kDenseFormat, id, comm.size(), 0, step);
       const TrainState& s = c.state;
@@ -223,7 +273,7 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
       }
       h5::close_file(file, path);
     }
-    commit_file(temp, path);
+    fsync_path(path);
   }
   if (const int64_t crash = positive_env("HALOREC_TEST_CRASH_IN_CHECKPOINT");
       crash > 0 && crash == step && comm.rank() == comm.size() - 1) {
@@ -232,33 +282,50 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
   }
   comm.barrier();  // every shard is on disk
   if (comm.rank() == 0) {
-    const std::string marker = (dir / kMarker).string();
-    TempPath temp(marker + ".tmp");
-    {
-      std::ofstream f(temp.path());
-      f << fmt::format("{{\"step\": {}, \"world_size\": {}, \"format_version\": {}}}\n", step,
-                       comm.size(), kFormatVersion);
-      f.close();
-      if (!f) HR_THROW(IoError, "cannot write '{}' (disk full?)", marker);
-    }
-    commit_file(temp, marker);
-    uncommitted->release();
-    fsync_path(dir.string());
-    fsync_path(root);
-    // Retention: newest `keep` committed stay; uncommitted older ones go.
-    std::vector<fs::path> done, stale;
-    for (const auto& e : fs::directory_iterator(root)) {
-      const std::string name = e.path().filename().string();
-      if (!e.is_directory() || name.rfind("step-", 0) != 0) continue;
-      (committed(e.path()) ? done : stale).push_back(e.path());
-    }
-    std::sort(done.begin(), done.end());
+    // The marker, then the rename: the commit.
+    const std::vector<fs::path> before = committed_in(root);
+    const int64_t sequence = before.empty() ? 1 : sequence_of(before.front()) + 1;
+    write_text_file(staging / kMarker,
+                    fmt::format("{{\"step\": {}, \"world_size\": {}, \"format_version\": {}, "
+                                "\"sequence\": {}}}\n",
+                                step, comm.size(), kFormatVersion, sequence));
+    fsync_path(staging.string());
     std::error_code ec;
-    for (size_t k = 0; k + static_cast<size_t>(std::max<int64_t>(keep, 1)) < done.size(); ++k) {
-      if (done[k] != dir) fs::remove_all(done[k], ec);
+    if (!fs::exists(fs::symlink_status(dir, ec))) {
+      fs::rename(staging, dir, ec);
+      if (ec) HR_THROW(IoError, "cannot commit checkpoint '{}': {}", dir.string(), ec.message());
+    } else if (exchange_paths(staging.string(), dir.string())) {
+      fs::remove_all(staging, ec);  // now the replaced step-N
+    } else {
+      // No RENAME_EXCHANGE (some network filesystems): the old step-N moves
+      // out of sight first; prepare_run_folders restores it after a crash here.
+      const fs::path aside = fs::path(root) / ("." + step_name(step) + ".old-" + token);
+      fs::rename(dir, aside, ec);
+      if (ec) HR_THROW(IoError, "cannot move '{}' aside: {}", dir.string(), ec.message());
+      fs::rename(staging, dir, ec);
+      if (ec) {
+        std::error_code back;
+        fs::rename(aside, dir, back);
+        HR_THROW(IoError, "cannot commit checkpoint '{}': {}", dir.string(), ec.message());
+      }
+      fs::remove_all(aside, ec);
     }
-    for (const fs::path& p : stale) {
-      if (p.filename() < dir.filename()) fs::remove_all(p, ec);
+    uncommitted->release();
+    fsync_path(root);
+    // Retention: the newest `keep` commits stay (the one just made always);
+    // folders without a marker (older HaloRec versions) below this step go.
+    const std::vector<fs::path> done = committed_in(root);
+    const size_t kept = static_cast<size_t>(std::max<int64_t>(keep, 1));
+    for (size_t k = kept; k < done.size(); ++k) {
+      if (done[k] != dir) retire(done[k], token);
+    }
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && !committed(e.path()) &&
+          e.path().filename() < dir.filename()) {
+        std::error_code rm;
+        fs::remove_all(e.path(), rm);
+      }
     }
   }
   comm.barrier();
@@ -266,20 +333,9 @@ std::string write_checkpoint(const std::string& root, const Content& c, const Id
 }
 
 std::vector<std::string> list_committed(const std::string& path) {
-  std::error_code ec;
   if (committed(path)) return {path};
   std::vector<std::string> found;
-  if (!fs::is_directory(path, ec)) return found;
-  for (const auto& e : fs::directory_iterator(path, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && committed(e.path())) {
-      found.push_back(e.path().string());
-    }
-  }
-  // step-NNNNNNNNNN: the names sort by step.
-  std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
-    return fs::path(a).filename().string() > fs::path(b).filename().string();
-  });
+  for (const fs::path& p : committed_in(path)) found.push_back(p.string());
   return found;
 }
 
@@ -292,12 +348,30 @@ std::vector<std::string> remove_uncommitted(const std::string& root) {
   std::vector<std::string> removed;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return removed;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory(ec) && name.rfind("step-", 0) == 0 && !committed(e.path())) {
-      std::error_code rm;
-      fs::remove_all(e.path(), rm);
-      if (!rm) removed.push_back(e.path().string());
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(root, ec)) entries.push_back(e.path());
+  // A commit that moved step-N aside and crashed before its replacement
+  // arrived: the old one comes back.
+  for (const fs::path& p : entries) {
+    const std::string name = p.filename().string();
+    const size_t old = name.find(".old-");
+    if (name.rfind(".step-", 0) != 0 || old == std::string::npos) continue;
+    const fs::path back = p.parent_path() / name.substr(1, old - 1);
+    std::error_code rn;
+    if (!fs::exists(fs::symlink_status(back, rn)) && committed(p)) fs::rename(p, back, rn);
+  }
+  for (const fs::path& p : entries) {
+    const std::string name = p.filename().string();
+    std::error_code st;
+    const bool stale_step = name.rfind("step-", 0) == 0 && fs::is_directory(p, st) && !committed(p);
+    const bool stale_hidden = name.rfind(".step-", 0) == 0 && fs::exists(fs::symlink_status(p, st));
+    if (!stale_step && !stale_hidden) continue;
+    std::error_code rm;
+    fs::remove_all(p, rm);
+    // A checkpoint being written when its job ended (.step-N.tmp-...), or
+    // one from before staging folders; not the leftovers of a retirement.
+    if (!rm && (stale_step || name.find(".tmp-") != std::string::npos)) {
+      removed.push_back(p.string());
     }
   }
   return removed;
@@ -347,6 +421,18 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
       HR_THROW(InputError, "'{}': the training position is inconsistent (epoch {}, step {} of "
                "the epoch, global step {}, last_metrics {})", dense_path, s.epoch,
                s.step_in_epoch, s.global_step, quote(s.last_metrics_json, 80));
+    }
+    // step-N/ holds step N: a folder renamed by hand, or a file edited, is refused.
+    std::string trimmed_dir = dir;
+    while (trimmed_dir.size() > 1 && trimmed_dir.back() == '/') trimmed_dir.pop_back();
+    const std::string folder = fs::path(trimmed_dir).filename().string();
+    if (folder.size() == 15 && folder.rfind("step-", 0) == 0) {  // step-NNNNNNNNNN
+      char* end = nullptr;
+      const long long named = std::strtoll(folder.c_str() + 5, &end, 10);
+      if (*end == '\0' && (named != s.global_step || named != step)) {
+        HR_THROW(InputError, "'{}': global step {} (attribute step {}), but the folder is "
+                 "named for step {} (renamed or edited?)", dense_path, s.global_step, step, named);
+      }
     }
     const int64_t n = h5::get_attr_int(f, "num_dense");
     if (n < 0 || n > 1024) {
@@ -398,7 +484,7 @@ Content load_checkpoint(const std::string& dir, const std::vector<int64_t>& owne
     const at::Tensor s = at::tensor(src, at::kLong), d = at::tensor(dst, at::kLong);
     // Every stored matrix: one finite row per global id.
     auto rows_of = [&](const char* name) {
-      const at::Tensor t = read_rows(f, name);
+      const at::Tensor t = read_rows(f, name, static_cast<int64_t>(ids.size()), expected.dim);
       if (t.size(0) != static_cast<int64_t>(ids.size()) || t.size(1) != expected.dim) {
         HR_THROW(InputError, "'{}': {} is {}x{}, expected {}x{}", path, name, t.size(0),
                  t.size(1), ids.size(), expected.dim);

@@ -38,7 +38,6 @@ class IndexCommand : public Command {
     serve::parse_index_params(index_params_, &o_);
     serve::check_index_options(o_);
     serve::require_faiss();
-    const std::string path = serve::index_path_for(model_);
     std::error_code ec;
     if (!std::filesystem::exists(model_, ec)) {
       HR_THROW(InputError, "--model '{}' does not exist", model_);
@@ -47,10 +46,11 @@ class IndexCommand : public Command {
       HR_THROW(InputError, "--model '{}' is not a HaloRec model file (halorec export writes one)",
                model_);
     }
-    check_output_file({"the index file beside --model", path}, {{"--model", model_}},
-                      serve::is_index_file);
+    // The model and its index are one set: export to the same --out locks it too.
+    const PathLock lock = lock_output({"--model", model_}, false);
     const int64_t threads = use_threads(threads_);
     const serve::IndexReport r = serve::index_model(model_, o_);
+    const std::string& path = r.path;
     const nlohmann::json j = {{"model", model_},  {"index", path},        {"kind", r.kind},
                               {"items", r.items}, {"bytes", r.bytes},     {"seconds", r.seconds},
                               {"sha256", r.sha256}, {"threads", threads}};

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/path_lock.h"
 #include "core/quote.h"
 #include "core/resources.h"
 #include "core/temp_files.h"
@@ -99,10 +100,14 @@ int main(int argc, char** argv) {
 
   for (auto& [sub, command] : subs) {
     if (!sub->parsed()) continue;
+    set_lock_command(sub->get_name());  // named in the lock files it takes
     try {
       return finish(command->run());
     } catch (const std::bad_alloc&) {
-      fmt::print(stderr, "halorec {}: error: out of memory\n", sub->get_name());
+      // Readers name the file whose sizes they allocate for (h5/file.h); this
+      // is memory short elsewhere.
+      fmt::print(stderr, "halorec {}: error: out of memory (peak resident {:.0f} MiB); nothing "
+                 "was committed\n", sub->get_name(), static_cast<double>(peak_rss_bytes()) / (1 << 20));
       return finish(exit_code::kFailure);
     } catch (const c10::Error& e) {
       // A LibTorch check HaloRec's own validation should have caught first:

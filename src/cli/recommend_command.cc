@@ -63,7 +63,7 @@ class RecommendCommand : public Command {
   int run() override {
     if (!history_.empty() || !histories_file_.empty()) return run_fold_in();
     if (user_.empty() && users_file_.empty()) HR_THROW(UsageError, "give --user or --users-file");
-    if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
+    if (o_.k < 1 || o_.k > 100000) HR_THROW(UsageError, "--k must be in 1..100000, got {}", o_.k);
     o_.strategy = serve::parse_strategy(strategy_);
     std::vector<std::string> users;
     if (!user_.empty()) {
@@ -93,7 +93,7 @@ class RecommendCommand : public Command {
   // --history / --histories: fold-in, then the usual output (JSON adds each
   // folded vector).
   int run_fold_in() {
-    if (o_.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o_.k);
+    if (o_.k < 1 || o_.k > 100000) HR_THROW(UsageError, "--k must be in 1..100000, got {}", o_.k);
     if (!dataset_.empty() || o_.explain > 0 || strategy_ != "single" || !key_file_.empty()) {
       HR_THROW(UsageError, "--history/--histories rank by the folded vector alone: no "
                "--exclude-seen (the history is left out), --explain, --strategy or --key");

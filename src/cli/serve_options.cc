@@ -33,11 +33,7 @@ void add_threads_option(CLI::App* sub, int64_t* threads) {
 }
 
 int64_t use_threads(int64_t threads, int64_t ranks_on_node) {
-  if (threads < 0 || threads > 4096) {
-    HR_THROW(UsageError, "--threads must be in 0..4096, got {}", threads);
-  }
-  const int64_t n =
-      threads > 0 ? threads : std::max<int64_t>(1, machine_cores() / std::max<int64_t>(1, ranks_on_node));
+  const int64_t n = thread_count(threads, ranks_on_node, "--threads");
   at::set_num_threads(static_cast<int>(n));
   return n;
 }

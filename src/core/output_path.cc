@@ -48,7 +48,9 @@ std::string some_entry(const fs::path& dir, size_t* count) {
   std::string first;
   *count = 0;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if ((*count)++ == 0) first = e.path().filename().string();
+    const std::string name = e.path().filename().string();
+    if (name == ".halorec.lock") continue;  // a lock inside (core/path_lock.h)
+    if ((*count)++ == 0) first = name;
   }
   return first;
 }
@@ -121,9 +123,47 @@ std::string folder_kind(const std::string& dir) {
   return kind_of(dir, true);
 }
 
+namespace {
+
+// A name the filesystem takes (NAME_MAX), checked before any work.
+void check_name_length(const NamedPath& out) {
+  std::string t = out.path;
+  while (t.size() > 1 && t.back() == '/') t.pop_back();
+  const size_t n = fs::path(t).filename().string().size();
+  if (n > 255) {
+    HR_THROW(UsageError, "{} '{}': its name is {} bytes, the filesystem takes at most 255; "
+             "nothing was written", out.option, out.path, n);
+  }
+}
+
+}  // namespace
+
+PathLock lock_output(const NamedPath& out, bool folder_output) {
+  if (out.path.empty()) HR_THROW(UsageError, "{} is empty", out.option);
+  check_name_length(out);
+  std::string t = out.path;
+  while (t.size() > 1 && t.back() == '/') t.pop_back();
+  const fs::path p(t);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    if (!folder_output) {
+      HR_THROW(InputError, "{} '{}': folder '{}' does not exist; nothing was written",
+               out.option, out.path, dir.string());
+    }
+    fs::create_directories(dir, ec);
+    if (ec) {
+      HR_THROW(UsageError, "{} '{}': cannot create the folder '{}': {}", out.option, out.path,
+               dir.string(), ec.message());
+    }
+  }
+  return PathLock(out);
+}
+
 void check_output_file(const NamedPath& out, const std::vector<NamedPath>& inputs,
                        const OwnFileProbe& is_own, bool force) {
   if (out.path.empty()) HR_THROW(UsageError, "{} is empty", out.option);
+  check_name_length(out);
   std::error_code ec;
   if (fs::is_directory(out.path, ec)) {
     HR_THROW(UsageError,
@@ -154,6 +194,7 @@ void check_output_file(const NamedPath& out, const std::vector<NamedPath>& input
 bool check_output_folder(const NamedPath& out, const std::string& kind,
                          const std::vector<NamedPath>& inputs, bool force, bool reuse) {
   if (out.path.empty()) HR_THROW(UsageError, "{} is empty", out.option);
+  check_name_length(out);
   std::error_code ec;
   const fs::path canon = canonical_or_self(out.path);
   check_against_inputs(out, canon, inputs, !reuse);

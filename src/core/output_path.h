@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/path_lock.h"
+
 namespace halorec {
 
 // A path and the option or config key that gave it, for messages.
@@ -26,6 +28,12 @@ struct NamedPath {
 // Whether an existing file at `path` is HaloRec's own output of the kind the
 // command writes (e.g. has the format attribute "halorec.dataset").
 using OwnFileProbe = std::function<bool(const std::string& path)>;
+
+// Locks an output for this process (core/path_lock.h) before its checks,
+// making the folder that holds it when `folder_output` (a run or partition
+// folder's parent); a file output's folder must exist (InputError naming it).
+// Held until the returned lock goes.
+[[nodiscard]] PathLock lock_output(const NamedPath& out, bool folder_output);
 
 // Checks a file output. Without `is_own` (text outputs, which carry no
 // format mark) an existing file is replaced only with `force`.

@@ -9,7 +9,9 @@
 #include <string>
 #include <thread>
 
+#include "core/check.h"
 #include "core/env.h"
+#include "core/log.h"
 
 namespace halorec {
 
@@ -62,6 +64,20 @@ bool keep_freed_memory() {
 #else
   return false;
 #endif
+}
+
+int64_t thread_count(int64_t asked, int64_t ranks_on_node, const char* option) {
+  if (asked < 0 || asked > 1024) {
+    HR_THROW(UsageError, "{} must be in 0..1024 (0: cores / ranks on the node), got {}", option,
+             asked);
+  }
+  const int64_t cores = machine_cores();
+  if (asked == 0) return std::max<int64_t>(1, cores / std::max<int64_t>(1, ranks_on_node));
+  if (asked > cores) {
+    log::warn("{} {}: this machine has {} cores; using {}", option, asked, cores, cores);
+    return cores;
+  }
+  return asked;
 }
 
 }  // namespace halorec

@@ -32,6 +32,12 @@ int launched_ranks();
 // Logical cores of this machine (at least 1).
 int64_t machine_cores();
 
+// Intra-op threads for one rank: `asked` (UsageError naming `option` unless
+// in 0..1024), 0 meaning cores / ranks on the node. More than the machine's
+// cores never helps and costs memory per thread: such a count is lowered to
+// the cores, with a warning.
+int64_t thread_count(int64_t asked, int64_t ranks_on_node, const char* option);
+
 // Makes glibc keep freed memory for reuse instead of handing it back to the
 // kernel: no mmap'd chunks (M_MMAP_MAX 0) and no trimming of the heap's top.
 // A training step allocates and frees the same large tensors every step (a

@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/output_path.h"
+#include "core/quote.h"
 #include "core/resources.h"
 #include "data/dataset.h"
 #include "data/delimited_reader.h"
@@ -76,6 +77,7 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
     HR_THROW(UsageError, "--split with --append-to: the new records follow the parent's split "
              "({}); leave --split out", read_dataset_info(parent_path).split);
   }
+  const PathLock lock = lock_output({"--out", o.out}, false);
   check_output_file({"--out", o.out},
                     {{"--append-to", parent_path}, {"--input", o.train_path},
                      {"--test", o.test_path}},
@@ -120,8 +122,11 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
 
   // Repeats within the new log merge; repeats of the parent's pairs go.
   Interactions& fresh = raw.train;
-  report.dropped[DropReason::kDuplicate] += fresh.merge_duplicates();
-  report.dropped[DropReason::kDuplicate] += new_test.merge_duplicates();
+  const auto name = [&](int64_t u, int64_t i) {
+    return fmt::format("user '{}' and item '{}'", quote(raw.users.key(u)), quote(raw.items.key(i)));
+  };
+  report.dropped[DropReason::kDuplicate] += fresh.merge_duplicates(name);
+  report.dropped[DropReason::kDuplicate] += new_test.merge_duplicates(name);
   // (The parent's records are sorted by (user, item); merge_duplicates
   // sorted the new ones.)
   for (Interactions* x : {&fresh, &new_test}) {

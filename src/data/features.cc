@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <unordered_map>
@@ -10,13 +11,134 @@
 #include "core/check.h"
 #include "core/quote.h"
 #include "core/staged_path.h"
+#include "data/id_table.h"
+#include "data/line_reader.h"
 #include "h5/file.h"
 
 namespace halorec::data {
 
 namespace {
 
-// A .npy file: version 1-3 header, '<f4' or '<f8', C order, 2-D.
+// Widths of feature vectors HaloRec reads (its encoders' inputs).
+constexpr int64_t kMaxFeatureDim = 1 << 16;
+
+// The header of a .npy file: a Python dict literal such as
+// {'descr': '<f4', 'fortran_order': False, 'shape': (4, 8), }. Parsed
+// strictly: anything else is an InputError naming the file.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+};
+
+class NpyHeaderParser {
+ public:
+  NpyHeaderParser(const std::string& text, const std::string& path) : t_(text), path_(path) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    bool has_descr = false, has_order = false, has_shape = false;
+    expect('{');
+    for (;;) {
+      skip_space();
+      if (peek() == '}') break;
+      const std::string key = string_literal();
+      expect(':');
+      if (key == "descr") {
+        h.descr = string_literal();
+        has_descr = true;
+      } else if (key == "fortran_order") {
+        h.fortran_order = boolean();
+        has_order = true;
+      } else if (key == "shape") {
+        h.shape = tuple();
+        has_shape = true;
+      } else {
+        fail("unknown key '" + quote(key) + "'");
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++at_;
+        continue;
+      }
+      if (peek() != '}') fail("expected ',' or '}'");
+    }
+    ++at_;
+    skip_space();
+    if (at_ != t_.size()) fail("text after the dict");
+    if (!has_descr || !has_order || !has_shape) fail("'descr', 'fortran_order' and 'shape' are required");
+    return h;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    HR_THROW(InputError, "{}: malformed .npy header ({} at character {}): '{}'", path_, what, at_,
+             quote(t_, 120));
+  }
+  char peek() const { return at_ < t_.size() ? t_[at_] : '\0'; }
+  void skip_space() {
+    while (at_ < t_.size() && (t_[at_] == ' ' || t_[at_] == '\n' || t_[at_] == '\t')) ++at_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++at_;
+  }
+  std::string string_literal() {
+    skip_space();
+    const char q = peek();
+    if (q != '\'' && q != '"') fail("expected a quoted string");
+    const size_t end = t_.find(q, at_ + 1);
+    if (end == std::string::npos || end - at_ > 64) fail("unterminated string");
+    std::string v = t_.substr(at_ + 1, end - at_ - 1);
+    at_ = end + 1;
+    return v;
+  }
+  bool boolean() {
+    skip_space();
+    if (t_.compare(at_, 4, "True") == 0) {
+      at_ += 4;
+      return true;
+    }
+    if (t_.compare(at_, 5, "False") == 0) {
+      at_ += 5;
+      return false;
+    }
+    fail("expected True or False");
+  }
+  std::vector<int64_t> tuple() {
+    expect('(');
+    std::vector<int64_t> dims;
+    for (;;) {
+      skip_space();
+      if (peek() == ')') break;
+      if (peek() < '0' || peek() > '9') fail("expected a dimension");
+      int64_t v = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        if (v > (int64_t{1} << 56)) fail("a dimension too large");
+        v = v * 10 + (peek() - '0');
+        ++at_;
+      }
+      dims.push_back(v);
+      if (dims.size() > 8) fail("more than 8 dimensions");
+      skip_space();
+      if (peek() == ',') {
+        ++at_;
+        continue;
+      }
+      if (peek() != ')') fail("expected ',' or ')'");
+    }
+    ++at_;
+    return dims;
+  }
+
+  const std::string& t_;
+  const std::string& path_;
+  size_t at_ = 0;
+};
+
+// A .npy file: version 1-3 header, '<f4' or '<f8', C order, 2-D, exactly
+// rows x cols values after the header.
 std::vector<float> read_npy(const std::string& path, int64_t* rows, int64_t* cols) {
   std::ifstream f(path, std::ios::binary);
   if (!f) HR_THROW(InputError, "{}: cannot be read", path);
@@ -39,50 +161,36 @@ std::vector<float> read_npy(const std::string& path, int64_t* rows, int64_t* col
   } else {
     HR_THROW(InputError, "{}: .npy version {} is not supported", path, major);
   }
-  if (offset + header_len > bytes.size()) HR_THROW(InputError, "{}: truncated .npy header", path);
-  const std::string header = bytes.substr(offset, header_len);
-  auto value_of = [&](const std::string& key) {
-    const size_t k = header.find("'" + key + "'");
-    if (k == std::string::npos) HR_THROW(InputError, "{}: .npy header has no '{}'", path, key);
-    const size_t colon = header.find(':', k);
-    return header.substr(colon + 1);
-  };
-  const std::string descr_part = value_of("descr");
-  const size_t q1 = descr_part.find('\'');
-  const size_t q2 = descr_part.find('\'', q1 + 1);
-  const std::string descr = descr_part.substr(q1 + 1, q2 - q1 - 1);
-  if (descr != "<f4" && descr != "<f8") {
+  if (header_len > bytes.size() - offset) HR_THROW(InputError, "{}: truncated .npy header", path);
+  const NpyHeader h = NpyHeaderParser(bytes.substr(offset, header_len), path).parse();
+  if (h.descr != "<f4" && h.descr != "<f8") {
     HR_THROW(InputError, "{}: dtype '{}' is not supported (float32 '<f4' or float64 '<f8')", path,
-             descr);
+             quote(h.descr));
   }
-  if (value_of("fortran_order").find("True") < value_of("fortran_order").find(',')) {
+  if (h.fortran_order) {
     HR_THROW(InputError, "{}: Fortran-order arrays are not supported (save a C-order copy)", path);
   }
-  const std::string shape_part = value_of("shape");
-  const size_t open = shape_part.find('('), close = shape_part.find(')');
-  const std::string shape = shape_part.substr(open + 1, close - open - 1);
-  std::vector<int64_t> dims;
-  size_t pos = 0;
-  while (pos < shape.size()) {
-    const size_t comma = shape.find(',', pos);
-    const std::string part =
-        shape.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (part.find_first_not_of(" ") != std::string::npos) dims.push_back(std::stoll(part));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
+  if (h.shape.size() != 2) {
+    HR_THROW(InputError, "{}: a {}-D array, expected 2-D (rows x dim)", path, h.shape.size());
   }
-  if (dims.size() != 2) {
-    HR_THROW(InputError, "{}: a {}-D array, expected 2-D (items x dim)", path, dims.size());
+  *rows = h.shape[0];
+  *cols = h.shape[1];
+  if (*cols < 1 || *cols > kMaxFeatureDim) {
+    HR_THROW(InputError, "{}: feature vectors of dimension {}, expected 1..{}", path, *cols,
+             kMaxFeatureDim);
   }
-  *rows = dims[0];
-  *cols = dims[1];
-  const size_t width = descr == "<f4" ? 4 : 8;
-  const size_t n = static_cast<size_t>(dims[0] * dims[1]);
+  const size_t width = h.descr == "<f4" ? 4 : 8;
   const size_t data = offset + header_len;
-  if (bytes.size() - data < n * width) {
-    HR_THROW(InputError, "{}: {} bytes of data, the header promises {}", path, bytes.size() - data,
-             n * width);
+  // The header's promise against the bytes that are there, before allocating.
+  const uint64_t available = (bytes.size() - data) / width;
+  if (static_cast<uint64_t>(*rows) > available / static_cast<uint64_t>(*cols) ||
+      static_cast<uint64_t>(*rows) * static_cast<uint64_t>(*cols) * width != bytes.size() - data) {
+    HR_THROW(InputError, "{}: {} bytes of data, the header's shape ({}, {}) of '{}' needs {}",
+             path, bytes.size() - data, *rows, *cols, h.descr,
+             fmt::format("{:.0f}", static_cast<double>(*rows) * static_cast<double>(*cols) *
+                                       static_cast<double>(width)));
   }
+  const size_t n = static_cast<size_t>(*rows) * static_cast<size_t>(*cols);
   std::vector<float> out(n);
   if (width == 4) {
     std::memcpy(out.data(), bytes.data() + data, n * 4);
@@ -97,13 +205,21 @@ std::vector<float> read_npy(const std::string& path, int64_t* rows, int64_t* col
 }
 
 std::vector<std::string> read_id_lines(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) HR_THROW(InputError, "{}: cannot be read (the ids of the .npy rows, one per line)", path);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    HR_THROW(InputError, "{}: cannot be read (the ids of the .npy rows, one per line)", path);
+  }
+  LineReader reader(path);
   std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) ids.push_back(line);
+  std::string_view line;
+  while (reader.next(&line)) {
+    if (line.empty()) continue;
+    const std::string problem = id_problem(line);
+    if (!problem.empty()) {
+      HR_THROW(InputError, "{}:{}: id '{}' {}", path, reader.line_number(), quote(line, 60),
+               problem);
+    }
+    ids.emplace_back(line);
   }
   return ids;
 }
@@ -144,8 +260,17 @@ Features read_features(const std::string& path, const std::string& ids_path,
   } else {
     h5::Handle file = h5::open_file(path, what + " features");
     if (!h5::exists(file.get(), "vectors")) HR_THROW(InputError, "{}: no 'vectors' dataset", path);
-    matrix = h5::read_matrix(file.get(), "vectors", &rows, &cols);
     ids = read_h5_ids(file.get(), path);
+    // One row per id and a width HaloRec encodes, checked before reading.
+    h5::matrix_shape(file.get(), "vectors", &rows, &cols);
+    if (static_cast<int64_t>(ids.size()) != rows) {
+      HR_THROW(InputError, "{}: {} ids for {} feature rows", ids_source, ids.size(), rows);
+    }
+    if (cols > kMaxFeatureDim) {
+      HR_THROW(InputError, "{}: feature vectors of dimension {}, expected 1..{}", path, cols,
+               kMaxFeatureDim);
+    }
+    matrix = h5::read_matrix(file.get(), "vectors", &rows, &cols, rows, cols);
   }
   if (static_cast<int64_t>(ids.size()) != rows) {
     HR_THROW(InputError, "{}: {} ids for {} feature rows", ids_source, ids.size(), rows);

@@ -1,10 +1,23 @@
 #include "data/id_table.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <numeric>
 
 namespace halorec::data {
+
+std::string id_problem(std::string_view id) {
+  if (id.size() > 4096) return fmt::format("is {} bytes long (at most 4096)", id.size());
+  for (size_t k = 0; k < id.size(); ++k) {
+    const auto c = static_cast<unsigned char>(id[k]);
+    if (c == 0) return fmt::format("holds a NUL byte at byte {}", k + 1);
+    // A tab is kept (a quoted CSV field may hold one; TSV output escapes it).
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return fmt::format("holds the control byte 0x{:02x} at byte {}", c, k + 1);
+  }
+  return "";
+}
 
 bool parse_int64(std::string_view s, int64_t* out) {
   if (s.empty()) return false;

@@ -42,6 +42,11 @@ class IdTable {
   std::vector<Slot> slots_ = std::vector<Slot>(1024);
 };
 
+// Why `id` cannot be an original id, or "" when it can: control bytes but the
+// tab (a NUL truncates an id in HDF5, others corrupt terminals and logs) and
+// ids over 4096 bytes are refused.
+std::string id_problem(std::string_view id);
+
 // Strict decimal integer (optional '-', digits only, fits int64).
 bool parse_int64(std::string_view s, int64_t* out);
 

@@ -1,6 +1,7 @@
 #include "data/interactions.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "core/check.h"
@@ -138,12 +139,19 @@ void Interactions::sort() {
   if (has_time) permute(time, order);
 }
 
-int64_t Interactions::merge_duplicates() {
+int64_t Interactions::merge_duplicates(const std::function<std::string(int64_t, int64_t)>& name) {
   sort();
   size_t out = 0;
   for (size_t k = 0; k < size(); ++k) {
     if (out > 0 && user[out - 1] == user[k] && item[out - 1] == item[k]) {
-      weight[out - 1] += weight[k];
+      const double sum = static_cast<double>(weight[out - 1]) + weight[k];
+      if (!(sum <= std::numeric_limits<float>::max())) {
+        HR_THROW(InputError, "the records of {} weigh {:.4g} together, more than a weight holds "
+                 "(at most {:.4g}): lower --behavior-weights", name ? name(user[k], item[k])
+                 : fmt::format("user {} and item {}", user[k], item[k]), sum,
+                 std::numeric_limits<float>::max());
+      }
+      weight[out - 1] = static_cast<float>(sum);
       if (has_time) time[out - 1] = std::max(time[out - 1], time[k]);
       continue;
     }

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <string>
 #include <vector>
 
@@ -34,8 +36,10 @@ struct Interactions {
   // Whether (u, i) is a record; the records must be sorted (sort()).
   bool contains(int64_t u, int64_t i) const;
   // Sorts, then merges repeated (user, item) pairs: weights summed, latest time
-  // kept. Returns how many records were merged away.
-  int64_t merge_duplicates();
+  // kept. Returns how many records were merged away. A sum a float cannot
+  // hold is an InputError naming the pair (`name` describes a user and item
+  // for it; without it, their dense ids).
+  int64_t merge_duplicates(const std::function<std::string(int64_t, int64_t)>& name = {});
 };
 
 enum class DropReason {

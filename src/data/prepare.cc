@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/output_path.h"
+#include "core/quote.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "data/cleaning.h"
@@ -117,7 +118,10 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   const int64_t num_items = raw.items.size();
 
   Stopwatch watch;
-  dropped[DropReason::kDuplicate] += train.merge_duplicates();
+  const auto name = [&](int64_t u, int64_t i) {
+    return fmt::format("user '{}' and item '{}'", quote(raw.users.key(u)), quote(raw.items.key(i)));
+  };
+  dropped[DropReason::kDuplicate] += train.merge_duplicates(name);
   log::debug("merged duplicates: {:.2f} s", watch.seconds());
   const std::vector<bool> user_before_kcore = used_ids(train.user, num_users);
   const std::vector<bool> item_before_kcore = used_ids(train.item, num_items);
@@ -127,7 +131,7 @@ Dataset build_dataset(RawInteractions raw, int64_t kcore, const SplitSpec& split
   test.has_time = train.has_time;
   if (raw.test) {
     test = std::move(*raw.test);
-    dropped[DropReason::kDuplicate] += test.merge_duplicates();
+    dropped[DropReason::kDuplicate] += test.merge_duplicates(name);
     filter_given_test(train, user_before_kcore, item_before_kcore, num_users, num_items,
                       keep_unseen, &test, &dropped);
   }
@@ -264,6 +268,7 @@ void read_file(const PrepareOptions& o, const std::string& path, ReadContext* ct
 }  // namespace
 
 PrepareReport run_prepare(const PrepareOptions& o) {
+  const PathLock lock = lock_output({"--out", o.out}, false);
   validate(o);
   Stopwatch watch;
   RawInteractions raw;

@@ -25,6 +25,13 @@ void ReadContext::malformed(const std::string& path, int64_t line, const std::st
 
 bool ReadContext::resolve(const std::string& path, int64_t line, std::string_view user_key,
                           std::string_view item_key, int64_t* user, int64_t* item) {
+  for (const auto& [what, key] : {std::pair{"user", user_key}, std::pair{"item", item_key}}) {
+    const std::string problem = id_problem(key);
+    if (!problem.empty()) {
+      malformed(path, line, fmt::format("{} id '{}' {}", what, quote(key, 60), problem));
+      return false;
+    }
+  }
   if (mode_ == IdMode::kAdd) {
     *user = users_->intern(user_key);
     *item = items_->intern(item_key);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <string_view>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "core/check.h"
 #include "core/digest.h"
 #include "core/quote.h"
+#include "data/id_table.h"
 #include "data/line_reader.h"
 
 namespace halorec::data {
@@ -99,6 +101,13 @@ SocialEdges read_social(const std::string& path, const std::vector<std::string>&
       HR_THROW(InputError, "{}:{}: expected 'USER USER [WEIGHT]' (tab, comma or space separated), "
                "got '{}'", path, reader.line_number(), quote(t, 80));
     }
+    for (size_t k = 0; k < 2; ++k) {
+      const std::string problem = id_problem(fields[k]);
+      if (!problem.empty()) {
+        HR_THROW(InputError, "{}:{}: user id '{}' {}", path, reader.line_number(),
+                 quote(fields[k], 60), problem);
+      }
+    }
     float w = 1.0f;
     if (fields.size() == 3) {
       const std::string text(fields[2]);
@@ -139,7 +148,14 @@ SocialEdges read_social(const std::string& path, const std::vector<std::string>&
   SocialEdges e;
   for (const Pair& p : pairs) {
     if (!e.a.empty() && e.a.back() == p.a && e.b.back() == p.b) {
-      e.weight.back() += p.w;
+      const double sum = static_cast<double>(e.weight.back()) + p.w;
+      if (!(sum <= std::numeric_limits<float>::max())) {
+        HR_THROW(InputError, "data.social '{}': the pairs of users '{}' and '{}' weigh {:.4g} "
+                 "together, more than a weight holds (at most {:.4g})", path,
+                 quote(user_ids[static_cast<size_t>(p.a)]), quote(user_ids[static_cast<size_t>(p.b)]),
+                 sum, std::numeric_limits<float>::max());
+      }
+      e.weight.back() = static_cast<float>(sum);
       ++r.merged;
       continue;
     }

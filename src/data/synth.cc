@@ -300,6 +300,8 @@ SynthReport run_synth(const SynthOptions& o) {
   SynthModel model(o);
   SynthReport report;
   report.out = o.out;
+  // One lock for the file and its companions (communities, social edges).
+  const PathLock lock = lock_output({"--out", o.out}, false);
   if (ends_with(o.out, ".h5")) {
     check_output_file({"--out", o.out}, {}, is_dataset_file);
   } else if (ends_with(o.out, ".tsv") || ends_with(o.out, ".csv")) {

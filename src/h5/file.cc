@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
+#include <new>
+#include <stdexcept>
 
 #include "core/check.h"
 
@@ -10,6 +14,43 @@ namespace halorec::h5 {
 
 namespace {
 constexpr hsize_t kChunk = 1 << 18;
+
+// What a read of `elements` values may allocate is first checked against
+// what the file stores: a dataset is refused when it declares more values
+// than its storage can hold (uncompressed: its allocated bytes; filtered:
+// deflate's 1032:1 bound, with room for small ones), so a small file cannot
+// make HaloRec allocate gigabytes of fill values. Virtual datasets are
+// checked by their readers (their parts are files of their own).
+void check_stored(hid_t dset, hid_t loc, const std::string& name, uint64_t elements) {
+  if (elements == 0) return;
+  Handle plist(H5_CHECK(H5Dget_create_plist(dset), "plist of {}", describe(loc, name)), H5Pclose);
+  const H5D_layout_t layout = H5Pget_layout(plist.get());
+  if (layout == H5D_VIRTUAL || layout == H5D_COMPACT) return;
+  Handle type(H5_CHECK(H5Dget_type(dset), "type of {}", describe(loc, name)), H5Tclose);
+  const uint64_t width = std::max<size_t>(1, H5Tget_size(type.get()));
+  const long double declared = static_cast<long double>(elements) * width;
+  const long double stored = static_cast<long double>(H5Dget_storage_size(dset));
+  const bool filtered = layout == H5D_CHUNKED && H5Pget_nfilters(plist.get()) > 0;
+  const long double can_hold = filtered ? stored * 1100 + (1 << 20) : stored;
+  if (declared > can_hold) {
+    HR_THROW(InputError, "{}: declares {} values ({} bytes) but stores {} bytes{} (truncated, "
+             "or not written by HaloRec?)", describe(loc, name), elements,
+             static_cast<uint64_t>(declared), static_cast<uint64_t>(stored),
+             filtered ? " compressed" : "");
+  }
+}
+
+// A buffer of `n` values, or an IoError naming the dataset when memory is short.
+template <typename V>
+V buffer_for(size_t n, hid_t loc, const std::string& name) {
+  try {
+    return V(n);
+  } catch (const std::bad_alloc&) {
+    HR_THROW(IoError, "{}: not enough memory to read its {} values", describe(loc, name), n);
+  } catch (const std::length_error&) {
+    HR_THROW(IoError, "{}: not enough memory to read its {} values", describe(loc, name), n);
+  }
+}
 
 Handle open_dataset(hid_t loc, const std::string& name) {
   quiet_errors();
@@ -80,7 +121,8 @@ hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
 
 Handle create_file(const std::string& path) {
   quiet_errors();
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // EXCL (O_CREAT|O_EXCL): never through a symlink, never over a file.
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) HR_THROW(IoError, "cannot create HDF5 file '{}' ({})", path, error_stack_message());
   return Handle(id, H5Fclose);
 }
@@ -180,6 +222,19 @@ bool exists(hid_t loc, const std::string& path) {
         H5Eclear2(H5E_DEFAULT);
         return false;
       }
+      // HaloRec's files hold no soft or external links: following one can
+      // loop or open another file.
+      H5L_info_t info;
+      if (H5Lget_info(loc, prefix.c_str(), &info, H5P_DEFAULT) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return false;
+      }
+      if (info.type != H5L_TYPE_HARD) {
+        HR_THROW(InputError, "{}: is a {} link; HaloRec reads only objects stored in the file",
+                 describe(loc, prefix), info.type == H5L_TYPE_SOFT ? "soft"
+                                        : info.type == H5L_TYPE_EXTERNAL ? "external"
+                                                                         : "user-defined");
+      }
     }
     if (slash == std::string::npos) break;
     start = slash + 1;
@@ -220,7 +275,8 @@ std::vector<T> read_array(hid_t loc, const std::string& name) {
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
   check_type_class<T>(dset.get(), loc, name);
-  std::vector<T> out(static_cast<size_t>(n));
+  check_stored(dset.get(), loc, name, static_cast<uint64_t>(n));
+  auto out = buffer_for<std::vector<T>>(static_cast<size_t>(n), loc, name);
   if (n > 0) {
     H5_CHECK(H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
              "cannot read {}", describe(loc, name));
@@ -237,7 +293,8 @@ std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, in
     HR_THROW(InputError, "{}: slice [{}, {}) is outside its {} elements", describe(loc, name),
              offset, offset + count, n);
   }
-  std::vector<T> out(static_cast<size_t>(count));
+  check_stored(dset.get(), loc, name, static_cast<uint64_t>(n));
+  auto out = buffer_for<std::vector<T>>(static_cast<size_t>(count), loc, name);
   if (count == 0) return out;
   Handle file_space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   hsize_t start = offset;
@@ -292,8 +349,20 @@ void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t
   }
 }
 
+void matrix_shape(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols) {
+  Handle dset = open_dataset(loc, name);
+  Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+  if (H5Sget_simple_extent_ndims(space.get()) != 2) {
+    HR_THROW(InputError, "{}: expected a 2-D dataset", describe(loc, name));
+  }
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  *rows = static_cast<int64_t>(dims[0]);
+  *cols = static_cast<int64_t>(dims[1]);
+}
+
 std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows,
-                               int64_t* cols) {
+                               int64_t* cols, int64_t expected_rows, int64_t expected_cols) {
   Handle dset = open_dataset(loc, name);
   Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   if (H5Sget_simple_extent_ndims(space.get()) != 2) {
@@ -304,7 +373,17 @@ std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows
   H5Sget_simple_extent_dims(space.get(), dims, nullptr);
   *rows = static_cast<int64_t>(dims[0]);
   *cols = static_cast<int64_t>(dims[1]);
-  std::vector<float> out(static_cast<size_t>(dims[0] * dims[1]));
+  if ((expected_rows >= 0 && *rows != expected_rows) ||
+      (expected_cols >= 0 && *cols != expected_cols)) {
+    HR_THROW(InputError, "{}: is {}x{}, expected {}x{}", describe(loc, name), *rows, *cols,
+             expected_rows >= 0 ? fmt::to_string(expected_rows) : std::string("N"),
+             expected_cols >= 0 ? fmt::to_string(expected_cols) : std::string("N"));
+  }
+  if (dims[1] != 0 && dims[0] > std::numeric_limits<uint64_t>::max() / dims[1]) {
+    HR_THROW(InputError, "{}: {}x{} values overflow", describe(loc, name), dims[0], dims[1]);
+  }
+  check_stored(dset.get(), loc, name, dims[0] * dims[1]);
+  auto out = buffer_for<std::vector<float>>(static_cast<size_t>(dims[0] * dims[1]), loc, name);
   if (!out.empty()) {
     H5_CHECK(H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
              "cannot read {}", describe(loc, name));
@@ -405,11 +484,18 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
     HR_THROW(InputError, "{}: expected variable-length strings", describe(loc, name));
   }
   Handle type = string_type();
-  std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+  check_stored(dset.get(), loc, name, static_cast<uint64_t>(n));
+  auto ptrs = buffer_for<std::vector<char*>>(static_cast<size_t>(n), loc, name);
   H5_CHECK(H5Dread(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
            "cannot read {}", describe(loc, name));
-  out.reserve(ptrs.size());
-  for (char* p : ptrs) out.emplace_back(p == nullptr ? "" : p);
+  try {
+    out.reserve(ptrs.size());
+    for (char* p : ptrs) out.emplace_back(p == nullptr ? "" : p);
+  } catch (const std::bad_alloc&) {
+    Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
+    H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    HR_THROW(IoError, "{}: not enough memory to read its {} strings", describe(loc, name), n);
+  }
   Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
   return out;

@@ -12,7 +12,8 @@
 
 namespace halorec::h5 {
 
-// Creates (truncates) a file for writing.
+// Creates a new file for writing: an InputError/IoError when anything (a
+// file, a symlink) is at the path already (O_EXCL).
 Handle create_file(const std::string& path);
 // Opens an existing file read-only; `what` names it in errors ("dataset").
 Handle open_file(const std::string& path, const std::string& what = "HDF5 file");
@@ -60,8 +61,13 @@ std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, in
 // binary16 (read by h5py as float16) from float input.
 void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t rows,
                   int64_t cols, bool half = false);
-// A 2-D dataset of floats read as float (converting float16/float64).
-std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols);
+// A 2-D dataset of floats read as float (converting float16/float64). An
+// expected row or column count (>= 0) is checked before anything is read.
+std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols,
+                               int64_t expected_rows = -1, int64_t expected_cols = -1);
+
+// Rows and columns of a 2-D dataset, without reading it.
+void matrix_shape(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols);
 
 // Variable-length UTF-8 strings, readable as str by h5py.
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);

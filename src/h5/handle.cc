@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/staged_path.h"
 
 namespace halorec::h5 {
 
@@ -53,22 +54,8 @@ herr_t collect(unsigned /*n*/, const H5E_error2_t* err, void* data) {
 }
 
 // The name a user knows for a file being written: "out.h5" for the staged
-// ".out.h5.tmp.PID" and for "rank-00000.h5.tmp".
-std::string user_visible(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const size_t tmp = name.rfind(".tmp");
-  if (tmp == std::string::npos) return path;
-  const std::string rest = name.substr(tmp + 4);
-  if (!rest.empty() &&
-      (rest[0] != '.' || rest.find_first_not_of("0123456789", 1) != std::string::npos)) {
-    return path;
-  }
-  name = name.substr(0, tmp);
-  if (!rest.empty() && !name.empty() && name[0] == '.') name = name.substr(1);
-  return dir + name;
-}
+// ".out.h5.tmp-XXXXXX/out.h5".
+std::string user_visible(const std::string& path) { return visible_name(path); }
 }  // namespace
 
 std::string error_stack_message() {

@@ -43,6 +43,7 @@ std::string partition_fingerprint(const PartitionMeta& m) {
 PartitionResult run_partition(const PartitionOptions& o) {
   if (o.parts < 1) HR_THROW(UsageError, "--parts must be >= 1, got {}", o.parts);
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
+  const PathLock lock = lock_output({o.out_option, o.out}, true);
   check_output_folder({o.out_option, o.out}, "partition",
                       {{"--dataset", o.dataset}, {"--social", o.social}}, o.force);
   Stopwatch watch;

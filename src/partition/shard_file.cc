@@ -155,14 +155,26 @@ void validate_shard(const Shard& s, const PartitionMeta& meta, const std::string
       s.value.size() != s.col.size()) {
     bad("halo or adjacency arrays differ in length");
   }
+  // Rows each peer owns (its rows' local indices run 0..count-1).
+  std::vector<int64_t> owned_by(static_cast<size_t>(P), 0);
+  if (owners) {
+    for (int32_t o : meta.owner) ++owned_by[static_cast<size_t>(o)];
+  }
   for (int64_t q = 0; q < P; ++q) {
-    for (int64_t k = s.recv_offsets[static_cast<size_t>(q)];
-         k < s.recv_offsets[static_cast<size_t>(q) + 1]; ++k) {
+    const int64_t begin = s.recv_offsets[static_cast<size_t>(q)];
+    for (int64_t k = begin; k < s.recv_offsets[static_cast<size_t>(q) + 1]; ++k) {
       const auto h = static_cast<size_t>(k);
       const int64_t id = s.halo[h];
       if (id < 0 || id >= nodes || s.halo_owner[h] != q || q == s.rank ||
-          (owners && owner_of(id) != q) || s.halo_owner_local[h] < 0) {
+          (owners && owner_of(id) != q) || s.halo_owner_local[h] < 0 ||
+          (owners && s.halo_owner_local[h] >= owned_by[static_cast<size_t>(q)])) {
         bad(fmt::format("halo node {} (entry {}) does not belong to peer {}", id, k, q));
+      }
+      // A peer's halo rows come by global id, ascending, and so do their
+      // rows at the owner (which owns its nodes in ascending order).
+      if (k > begin && (id <= s.halo[h - 1] || s.halo_owner_local[h] <= s.halo_owner_local[h - 1])) {
+        bad(fmt::format("halo/global_id of peer {} is not strictly ascending at entry {} ({} "
+                        "after {})", q, k, id, s.halo[h - 1]));
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "serve/ann_index.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,9 +11,12 @@
 
 #include "core/check.h"
 #include "core/digest.h"
+#include "core/error.h"
 #include "core/quote.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
+#include "h5/file.h"
+#include "serve/index_check.h"
 
 #ifdef HALOREC_WITH_FAISS
 #include <faiss/IndexFlat.h>
@@ -48,6 +52,7 @@ void parse_index_params(const std::string& text, IndexOptions* o) {
       {"m", &o->m},         {"ef_construction", &o->ef_construction},
       {"ef_search", &o->ef_search}, {"nlist", &o->nlist},
       {"pq_m", &o->pq_m},   {"nprobe", &o->nprobe}};
+  if (text.size() > 4096) HR_THROW(UsageError, "--index-params: {} bytes, at most 4096", text.size());
   size_t at = 0;
   while (at < text.size()) {
     const size_t comma = std::min(text.find(',', at), text.size());
@@ -63,9 +68,11 @@ void parse_index_params(const std::string& text, IndexOptions* o) {
     }
     const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
     char* end = nullptr;
+    errno = 0;
     const long long v = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || v < 0) {
-      HR_THROW(UsageError, "--index-params: {}='{}' is not a non-negative integer", key,
+    if (value.empty() || *end != '\0' || v < 0 || errno == ERANGE ||
+        v > std::numeric_limits<int32_t>::max()) {
+      HR_THROW(UsageError, "--index-params: {}='{}' is not an integer in 0..2147483647", key,
                quote(value));
     }
     *it->second = v;
@@ -76,15 +83,28 @@ void check_index_options(const IndexOptions& o) {
   if (o.kind != "flat" && o.kind != "hnsw" && o.kind != "ivfpq") {
     HR_THROW(UsageError, "--index '{}': expected flat, hnsw or ivfpq", quote(o.kind));
   }
-  if (o.m < 2 || o.m > 256) HR_THROW(UsageError, "--index-params: m must be in 2..256, got {}", o.m);
-  if (o.ef_construction < 1 || o.ef_search < 1 || o.nprobe < 1) {
-    HR_THROW(UsageError, "--index-params: ef_construction, ef_search and nprobe must be >= 1");
+  // Bounds that keep memory to what the index needs: FAISS allocates
+  // ef-sized heaps per query and nlist x pq_m tables.
+  const struct {
+    const char* key;
+    int64_t value, lo, hi;
+  } bounds[] = {{"m", o.m, 2, 256},
+                {"ef_construction", o.ef_construction, 1, 65536},
+                {"ef_search", o.ef_search, 1, 65536},
+                {"nlist", o.nlist, 0, int64_t{1} << 24},
+                {"pq_m", o.pq_m, 0, 4096},
+                {"nprobe", o.nprobe, 1, int64_t{1} << 24}};
+  for (const auto& b : bounds) {
+    if (b.value < b.lo || b.value > b.hi) {
+      HR_THROW(UsageError, "--index-params: {} must be in {}..{}, got {}", b.key, b.lo, b.hi,
+               b.value);
+    }
   }
 }
 
-std::string index_path_for(const std::string& model_path) {
+std::string new_index_path(const std::string& model_path) {
   fs::path p(model_path);
-  p.replace_extension(".faiss");
+  p.replace_extension("." + random_hex(4) + ".faiss");
   return p.string();
 }
 
@@ -95,6 +115,72 @@ bool is_index_file(const std::string& path) {
   if (!in.read(tag, 4)) return false;
   const std::string t(tag, 4);
   return t == "IxFI" || t == "IHNf" || t == "IwPQ";
+}
+
+IndexRecord read_index_record(const std::string& model_path) {
+  IndexRecord r;
+  if (!is_model_file(model_path)) return r;
+  try {
+    h5::Handle file = h5::open_file(model_path, "model");
+    const hid_t f = file.get();
+    if (!h5::has_attr(f, "index_file")) return r;
+    r.file = h5::get_attr_string(f, "index_file");
+    r.sha256 = h5::get_attr_string(f, "index_sha256");
+    r.bytes = h5::get_attr_int(f, "index_bytes");
+  } catch (const std::exception&) {
+    return {};
+  }
+  return r;
+}
+
+namespace {
+
+std::string sha256_of_file(const std::string& path, int64_t limit) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || static_cast<int64_t>(size) > limit) return "";
+  std::ifstream in(path, std::ios::binary);
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) h.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return h.hex();
+}
+
+// NAME.TAG.faiss for model NAME.h5: TAG eight hex digits.
+bool is_tagged_index_name(const std::string& file, const std::string& stem) {
+  if (file.size() != stem.size() + 1 + 8 + 6 || file.compare(0, stem.size(), stem) != 0 ||
+      file[stem.size()] != '.' || file.compare(file.size() - 6, 6, ".faiss") != 0) {
+    return false;
+  }
+  const std::string tag = file.substr(stem.size() + 1, 8);
+  return tag.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
+
+void remove_replaced_indexes(const std::string& model_path, const IndexRecord& old,
+                             const std::string& kept_file) {
+  const fs::path dir = fs::path(model_path).has_parent_path() ? fs::path(model_path).parent_path()
+                                                              : fs::path(".");
+  std::error_code ec;
+  if (!old.file.empty() && old.file != kept_file && old.file.find('/') == std::string::npos) {
+    const std::string p = (dir / old.file).string();
+    if (sha256_of_file(p, old.bytes) == old.sha256) fs::remove(p, ec);
+  }
+  const std::string stem = fs::path(model_path).stem().string();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == kept_file || !is_tagged_index_name(name, stem)) continue;
+    std::error_code st;
+    if (!fs::is_regular_file(fs::symlink_status(e.path(), st)) ||
+        !is_index_file(e.path().string())) {
+      continue;
+    }
+    fs::remove(e.path(), st);
+  }
 }
 
 #ifdef HALOREC_WITH_FAISS
@@ -182,6 +268,7 @@ IndexReport build_index(const ModelFile& m, const IndexOptions& o, const std::st
   }
   staged.commit();
   IndexReport r;
+  r.path = path;
   r.kind = o.kind;
   r.items = n;
   r.bytes = static_cast<int64_t>(bytes.size());
@@ -196,15 +283,23 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const ModelFile& m, const std::string& 
              model_path);
   }
   const std::string path = (fs::path(model_path).parent_path() / m.index_file).string();
-  if (!fs::exists(path)) {
-    HR_THROW(InputError, "{}: the model's index file is missing (keep NAME.faiss beside "
-             "model.h5, or export again with --index)", path);
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    HR_THROW(InputError, "{}: the model's index file is missing (keep it beside model.h5, or "
+             "export again with --index)", path);
+  }
+  if (m.index_bytes < 0 || static_cast<int64_t>(fs::file_size(path, ec)) != m.index_bytes) {
+    HR_THROW(InputError, "{}: not the index exported with {} (its size and digest differ): export "
+             "again with --index", path, model_path);
   }
   std::vector<uint8_t> bytes = file_bytes(path);
   if (static_cast<int64_t>(bytes.size()) != m.index_bytes || sha256_of(bytes) != m.index_sha256) {
     HR_THROW(InputError, "{}: not the index exported with {} (its digest differs): export "
              "again with --index", path, model_path);
   }
+  // FAISS reads nothing that was not checked first (a digest only says the
+  // bytes are the ones model.h5 names, and model.h5 can be edited too).
+  check_index_bytes(bytes, static_cast<int64_t>(m.item_ids.size()), m.dim, path);
   std::unique_ptr<AnnIndex> a(new AnnIndex());
   a->impl_ = std::make_unique<Impl>();
   try {
@@ -286,13 +381,21 @@ IndexReport index_model(const std::string& model_path, const IndexOptions& o) {
   check_index_options(o);
   require_faiss();
   ModelFile m = read_model_file(model_path);
-  const std::string path = index_path_for(model_path);
+  const IndexRecord old = read_index_record(model_path);
+  const std::string path = new_index_path(model_path);
   const IndexReport r = build_index(m, o, path);
   m.index_file = std::filesystem::path(path).filename().string();
   m.index_kind = r.kind;
   m.index_sha256 = r.sha256;
   m.index_bytes = r.bytes;
-  record_model_index(model_path, m);
+  try {
+    record_model_index(model_path, m);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);  // never named by a committed model.h5
+    throw;
+  }
+  remove_replaced_indexes(model_path, old, m.index_file);
   return r;
 }
 

@@ -41,14 +41,32 @@ void require_faiss();
 // "key=value,key=value" (m, ef_construction, ef_search, nlist, pq_m, nprobe)
 // into `o`; UsageError naming the key for an unknown key or a bad value.
 void parse_index_params(const std::string& text, IndexOptions* o);
-// UsageError naming the option when the kind or a value is out of range.
+// UsageError naming the option when the kind or a value is out of range
+// (m 2..256; ef_construction, ef_search 1..65536; nlist 0..2^24; pq_m
+// 0..4096; nprobe 1..2^24).
 void check_index_options(const IndexOptions& o);
 
-// The file name of the index beside model.h5: NAME.faiss for NAME.h5.
-std::string index_path_for(const std::string& model_path);
-// Whether `path` is an index of a kind HaloRec writes (the output rule's
-// probe: its FAISS type tag).
+// A new file name for the index of `model_path` (NAME.h5): NAME.TAG.faiss
+// beside it, TAG eight random hex digits. An index is written under a name
+// of its own and model.h5 is then committed naming it, so a model and its
+// index are replaced together: a crash leaves the old pair or the new one.
+std::string new_index_path(const std::string& model_path);
+// Whether `path` is an index of a kind HaloRec writes (its FAISS type tag).
 bool is_index_file(const std::string& path);
+
+// After model.h5 was committed naming `kept_file` (a file name, "" for no
+// index): removes the index the model named before (`old`, read by
+// read_index_record before the commit) when it is HaloRec's (its bytes have
+// the recorded digest), and NAME.TAG.faiss files beside it that an
+// interrupted export left (HaloRec index files it does not name). Anything
+// else, a user's own NAME.faiss included, is left alone.
+struct IndexRecord {
+  std::string file, sha256;
+  int64_t bytes = 0;
+};
+IndexRecord read_index_record(const std::string& model_path);  // empty when none; never throws
+void remove_replaced_indexes(const std::string& model_path, const IndexRecord& old,
+                             const std::string& kept_file);
 
 struct IndexReport {
   std::string kind;
@@ -56,14 +74,16 @@ struct IndexReport {
   int64_t bytes = 0;
   double seconds = 0;  // training (ivfpq) and adding
   std::string sha256;  // of the file's bytes
+  std::string path;    // where it was written
 };
 
 // Builds the index over m's item rows and writes it to `path` (staged).
 IndexReport build_index(const ModelFile& m, const IndexOptions& o, const std::string& path);
 
 // Builds the index of an existing model.h5 (one file, or a sharded export's
-// model.h5 and parts) into NAME.faiss beside it and records it in model.h5
-// (record_model_index). Callers check the output rule for NAME.faiss first.
+// model.h5 and parts) into a new NAME.TAG.faiss beside it, records it in
+// model.h5 (record_model_index), then removes the index it replaced.
+// Callers hold the model's lock (core/path_lock.h).
 IndexReport index_model(const std::string& model_path, const IndexOptions& o);
 
 // An index opened for a model: read_model_file's model, checked against the
@@ -71,7 +91,8 @@ IndexReport index_model(const std::string& model_path, const IndexOptions& o);
 class AnnIndex {
  public:
   // InputError naming the file when it is missing, not the one the model
-  // names (digest), or does not match the model's items and dimension.
+  // names (digest), or not an index HaloRec writes over the model's items
+  // (serve/index_check.h: checked before FAISS reads a byte of it).
   static std::unique_ptr<AnnIndex> open(const ModelFile& m, const std::string& model_path);
   ~AnnIndex();
   AnnIndex(const AnnIndex&) = delete;

@@ -15,11 +15,14 @@ namespace halorec::serve {
 namespace {
 
 void check_options(const ModelFile& m, const RecommendOptions& o) {
-  if (o.k < 1) HR_THROW(UsageError, "--k must be >= 1, got {}", o.k);
+  // Bounded: a block of queries holds k scores each.
+  if (o.k < 1 || o.k > 100000) HR_THROW(UsageError, "--k must be in 1..100000, got {}", o.k);
   if (!(o.diversity >= 0.0 && o.diversity <= 1.0)) {
     HR_THROW(UsageError, "--diversity must be in [0, 1], got {}", o.diversity);
   }
-  if (o.candidates < 1) HR_THROW(UsageError, "--candidates must be >= 1, got {}", o.candidates);
+  if (o.candidates < 1 || o.candidates > 100000) {
+    HR_THROW(UsageError, "--candidates must be in 1..100000, got {}", o.candidates);
+  }
   if (o.strategy == Strategy::kMulti && m.interests.empty()) {
     HR_THROW(UsageError, "--strategy multi needs a model exported with --interests");
   }

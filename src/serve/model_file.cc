@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
 #include "core/check.h"
 #include "core/quote.h"
@@ -74,6 +76,22 @@ void write_model_part(const ModelPart& part, int64_t dim, const std::string& dty
     h5::close_file(file, path);
   }
   staged.commit();
+}
+
+void read_model_part_items(const std::string& path, int64_t dim, std::vector<std::string>* ids,
+                           std::vector<float>* vectors) {
+  h5::Handle file = h5::open_file(path, "model part");
+  const hid_t f = file.get();
+  if (h5::file_format(path) != kModelPartFormat) {
+    HR_THROW(InputError, "'{}' is not a HaloRec model part", path);
+  }
+  std::vector<std::string> part_ids = h5::read_strings(f, "items/original_id");
+  int64_t rows = 0, cols = 0;
+  std::vector<float> v =
+      h5::read_matrix(f, "items/vector", &rows, &cols, static_cast<int64_t>(part_ids.size()), dim);
+  ids->insert(ids->end(), std::make_move_iterator(part_ids.begin()),
+              std::make_move_iterator(part_ids.end()));
+  vectors->insert(vectors->end(), v.begin(), v.end());
 }
 
 void write_model_index(const ModelFile& m, const std::string& tag,
@@ -216,7 +234,17 @@ ModelFile read_model_file(const std::string& path) {
   if (h5::has_attr(f, "cold_items")) m.cold_items = h5::get_attr_int(f, "cold_items");
   if (h5::has_attr(f, "cold_users")) m.cold_users = h5::get_attr_int(f, "cold_users");
   if (h5::has_attr(f, "key_check")) m.key_check = h5::get_attr_string(f, "key_check");
-  if (h5::has_attr(f, "parts_tag")) check_parts(f, path);
+  // A model joined from part files must say which export they belong to:
+  // without the tag, missing parts would read as zeros and empty ids.
+  bool joined = false;
+  for (const char* name : {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
+    joined = joined || (h5::exists(f, name) && !h5::virtual_files(f, name).empty());
+  }
+  if (joined && !h5::has_attr(f, "parts_tag")) {
+    HR_THROW(InputError, "'{}' joins part files but has no parts_tag (damaged or edited): export "
+             "it again", path);
+  }
+  if (joined || h5::has_attr(f, "parts_tag")) check_parts(f, path);
   if (h5::has_attr(f, "index_file")) {
     m.index_file = h5::get_attr_string(f, "index_file");
     m.index_kind = h5::get_attr_string(f, "index_kind");
@@ -241,10 +269,9 @@ ModelFile read_model_file(const std::string& path) {
   // NaN and serve an arbitrary list without a word.
   auto read_vectors = [&](const char* name, size_t ids) {
     int64_t rows = 0, cols = 0;
-    std::vector<float> values = h5::read_matrix(f, name, &rows, &cols);
-    if (rows != static_cast<int64_t>(ids) || cols != m.dim) {
-      HR_THROW(InputError, "'{}': {} is {}x{}, expected {}x{}", path, name, rows, cols, ids, m.dim);
-    }
+    // The shape is checked before a byte is read.
+    std::vector<float> values =
+        h5::read_matrix(f, name, &rows, &cols, static_cast<int64_t>(ids), m.dim);
     for (size_t k = 0; k < values.size(); ++k) {
       if (!std::isfinite(values[k])) {
         HR_THROW(InputError, "'{}': {} row {} holds a NaN or infinite value", path, name,
@@ -253,6 +280,17 @@ ModelFile read_model_file(const std::string& path) {
     }
     return values;
   };
+  // One row per id: a repeated id would be served whichever row comes first.
+  for (const auto* ids : {&m.user_ids, &m.item_ids}) {
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(ids->size());
+    for (const std::string& id : *ids) {
+      if (!seen.insert(id).second) {
+        HR_THROW(InputError, "'{}': {} id '{}' appears more than once (damaged or edited)", path,
+                 ids == &m.user_ids ? "user" : "item", quote(id));
+      }
+    }
+  }
   m.user_vectors = read_vectors("users/vector", m.user_ids.size());
   m.item_vectors = read_vectors("items/vector", m.item_ids.size());
   const auto users = static_cast<int64_t>(m.user_ids.size());

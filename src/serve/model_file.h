@@ -72,6 +72,11 @@ struct ModelPart {
 // Staged. `tag` names the export the part belongs to.
 void write_model_part(const ModelPart& part, int64_t dim, const std::string& dtype,
                       const std::string& tag, int rank, int ranks, const std::string& path);
+// Appends the item rows of a part file (ids and vectors, as stored: fp16
+// rounds) to `ids` and `vectors`; InputError naming the file when it is not
+// a part of dimension `dim`.
+void read_model_part_items(const std::string& path, int64_t dim, std::vector<std::string>* ids,
+                           std::vector<float>* vectors);
 // Staged: model.h5 with `m`'s attributes (its ids and vectors are ignored)
 // and users/ and items/ joining the parts in order. `part_files` are stored
 // relative to model.h5's folder; part k has users[k] users and items[k] items.

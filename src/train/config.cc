@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -80,7 +81,8 @@ const std::vector<ConfigKey>& config_keys() {
        "id) starts from its row, new nodes as usual; optimizer moments and the schedule start "
        "fresh. A resumable checkpoint of this run (checkpoint.resume) takes precedence"},
       {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
-      {"train.threads", "int", "0", "intra-op threads per rank; 0: cores / ranks on the node"},
+      {"train.threads", "int", "0", "intra-op threads per rank (0..1024); 0: cores / ranks on "
+       "the node; more than the machine's cores is lowered to them, with a warning"},
       {"train.max_steps", "int", "0", "stop after this many steps (smoke runs, timing); 0: no limit"},
       {"train.sampler", "uniform|edge", "uniform",
        "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
@@ -170,11 +172,35 @@ std::string nearest_key(const std::string& key) {
 
 template <typename T>
 T as(const YAML::Node& n, const std::string& key, const std::string& where) {
+  if (!n.IsScalar() && !(std::is_same_v<T, std::vector<int64_t>> && n.IsSequence())) {
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
+  }
   try {
     return n.as<T>();
   } catch (const YAML::Exception&) {
     HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
   }
+}
+
+// The documented type of a key ("int", "path", "mf|lightgcn|ngcf"), or "".
+std::string type_of(const std::string& key) {
+  for (const ConfigKey& k : config_keys()) {
+    if (key == k.name) return k.type;
+  }
+  return "";
+}
+
+// A section of keys ("model" for model.type, model.dim, ...), listed.
+std::string keys_of_section(const std::string& section) {
+  std::string list;
+  int shown = 0;
+  for (const ConfigKey& k : config_keys()) {
+    const std::string name = k.name;
+    if (name.rfind(section + ".", 0) != 0) continue;
+    if (shown++ < 4) list += (list.empty() ? "" : ", ") + name;
+  }
+  if (shown > 4) list += ", ...";
+  return list;
 }
 
 using Setter = std::function<void(TrainConfig&, const YAML::Node&, const std::string&)>;
@@ -279,14 +305,24 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
              const std::string& where) {
   auto it = setters().find(key);
   if (it == setters().end()) {
+    const std::string section_keys = keys_of_section(key);
+    if (!section_keys.empty()) {
+      HR_THROW(ConfigError, "{}'{}' should be a mapping of keys ({}), found '{}'", where,
+               quote(key), section_keys, quote(YAML::Dump(value), 60));
+    }
     HR_THROW(ConfigError, "{}unknown key '{}' (did you mean '{}'?)", where, quote(key),
              nearest_key(key));
+  }
+  // `key:` with nothing after it is YAML's null, not an empty string.
+  if (value.IsNull()) {
+    HR_THROW(ConfigError, "{}{}: no value given (expected {}; write '' for an empty string)",
+             where, key, type_of(key));
   }
   try {
     it->second(c, value, where);
   } catch (const ConfigError& e) {
-    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key,
-             quote(YAML::Dump(value)));
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value (expected {})", where, key,
+             quote(YAML::Dump(value), 80), type_of(key));
   }
 }
 
@@ -296,8 +332,18 @@ void apply_tree(TrainConfig& c, const YAML::Node& node, const std::string& prefi
     HR_THROW(ConfigError, "{}'{}' should be a mapping of keys", where,
              prefix.empty() ? "(top)" : quote(prefix));
   }
+  std::map<std::string, int> seen;  // key -> line, within this mapping
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {
+      HR_THROW(ConfigError, "{}line {}: a key must be a name, found '{}'", where,
+               kv.first.Mark().line + 1, quote(YAML::Dump(kv.first), 60));
+    }
     const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+    const int line = kv.first.Mark().line + 1;
+    if (const auto [at, fresh] = seen.emplace(key, line); !fresh) {
+      HR_THROW(ConfigError, "{}line {}: key '{}' is given twice (also at line {}); keep one",
+               where, line, quote(key), at->second);
+    }
     if (kv.second.IsMap()) {
       apply_tree(c, kv.second, key, where);
     } else {
@@ -362,7 +408,8 @@ void validate(const TrainConfig& c) {
   require(c.lr_decay_epochs >= 1, "train.lr_decay_epochs", c.lr_decay_epochs, ">= 1");
   require(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "train.weight_decay",
           c.weight_decay, "a finite number >= 0");
-  require(c.threads >= 0, "train.threads", c.threads, ">= 0");
+  require(c.threads >= 0 && c.threads <= 1024, "train.threads", c.threads,
+          "0..1024 (0: cores / ranks on the node; above the cores: lowered to them)");
   require(c.max_steps >= 0, "train.max_steps", c.max_steps, ">= 0");
   require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
   require(one_of(c.propagation, {"full", "minibatch"}), "train.propagation", c.propagation,
@@ -425,7 +472,12 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
     }
     YAML::Node root;
     try {
-      root = YAML::LoadFile(path);
+      const std::vector<YAML::Node> docs = YAML::LoadAllFromFile(path);
+      if (docs.size() > 1) {
+        HR_THROW(ConfigError, "{}: holds {} YAML documents ('---'), a config is one", path,
+                 docs.size());
+      }
+      if (!docs.empty()) root = docs.front();
     } catch (const YAML::BadFile&) {
       HR_THROW(ConfigError, "cannot read config '{}'", path);
     } catch (const YAML::Exception& e) {
@@ -438,9 +490,14 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
     if (eq == std::string::npos || eq == 0) {
       HR_THROW(ConfigError, "--set '{}': expected key=value", quote(o));
     }
+    const std::string text = o.substr(eq + 1);
+    if (text.find_first_not_of(" \t") == std::string::npos) {
+      HR_THROW(ConfigError, "--set '{}': no value after '='; write {}='' for an empty string",
+               quote(o), o.substr(0, eq));
+    }
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      value = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       HR_THROW(ConfigError, "--set '{}': {}", quote(o), e.msg);
     }

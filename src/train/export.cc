@@ -7,15 +7,16 @@
 #include <filesystem>
 #include <iterator>
 #include <optional>
-#include <random>
 
 #include "checkpoint/checkpoint.h"
 #include "comm/local_communicator.h"
+#include "comm/shared_name.h"
 #include "core/check.h"
 #include "core/output_path.h"
 #include "core/digest.h"
 #include "core/log.h"
 #include "core/resources.h"
+#include "core/temp_files.h"
 #include "data/dataset.h"
 #include "data/social.h"
 #include "data/split.h"
@@ -194,6 +195,8 @@ std::string social_file_for(const ExportOptions& o, const TrainConfig& c,
 
 ExportReport run_export(const ExportOptions& o) {
   Stopwatch watch;
+  // One writer for model.h5 and its index at a time.
+  const PathLock lock = lock_output({"--out", o.out}, false);
   // Key and output first: a bad key file or output path fails before any work.
   std::string key;
   const std::vector<std::string> committed = start_export(o, &key);
@@ -217,15 +220,14 @@ ExportReport run_export(const ExportOptions& o) {
                      {o.social.empty() ? "data.social of the checkpoint" : "--social",
                       o.social.empty() ? c.social : o.social}},
                     is_model_file);
-  const std::string index_path = serve::index_path_for(o.out);
+  // The index goes to a file of its own name (serve/ann_index.h), named by
+  // the model.h5 that is committed after it.
+  const std::string index_path = serve::new_index_path(o.out);
   serve::IndexOptions index_options = o.index_options;
   index_options.kind = o.index;
   if (!o.index.empty()) {
     serve::check_index_options(index_options);
     serve::require_faiss();
-    check_output_file({"--index (the index file beside --out)", index_path},
-                      {{"--out", o.out}, {"--checkpoint", o.checkpoint}, {"--dataset", dataset_path}},
-                      serve::is_index_file);
   }
   data::Dataset d = data::read_dataset(dataset_path);
   const std::string fingerprint = d.fingerprint();
@@ -353,6 +355,8 @@ ExportReport run_export(const ExportOptions& o) {
     m.key_check = hmac_sha256_hex(key, kKeyCheckMessage);
     pseudonymize_users(m, key, m.cold_users);
   }
+  const serve::IndexRecord old_index = serve::read_index_record(o.out);
+  std::optional<TempPath> new_index;
   if (!o.index.empty()) {
     // Over the vectors as model.h5 stores them (fp16 rounds).
     serve::ModelFile served;
@@ -366,6 +370,7 @@ ExportReport run_export(const ExportOptions& o) {
       v.copy_(v.to(at::kHalf).to(at::kFloat));
     }
     const serve::IndexReport ir = serve::build_index(served, index_options, index_path);
+    new_index.emplace(index_path);  // removed again unless model.h5 commits naming it
     m.index_file = std::filesystem::path(index_path).filename().string();
     m.index_kind = ir.kind;
     m.index_sha256 = ir.sha256;
@@ -375,6 +380,8 @@ ExportReport run_export(const ExportOptions& o) {
     r.index_seconds = ir.seconds;
   }
   write_model_file(m, o.out);
+  if (new_index) new_index->release();
+  serve::remove_replaced_indexes(o.out, old_index, m.index_file);
 
   r.checkpoint = dir;
   r.out = o.out;
@@ -394,18 +401,6 @@ ExportReport run_export(const ExportOptions& o) {
 namespace halorec::train {
 
 namespace {
-
-// Eight hex digits that tell one export's part files from another's.
-std::string new_tag(comm::Communicator& comm) {
-  at::Tensor t = at::zeros({1}, at::kLong);
-  if (comm.rank() == 0) {
-    std::random_device rd;
-    t.fill_(static_cast<int64_t>(rd() & 0xffffffffu));
-  }
-  t = t.to(comm.device());
-  comm.broadcast(t, 0);
-  return fmt::format("{:08x}", static_cast<uint32_t>(t.cpu().item<int64_t>()));
-}
 
 // The file of rank `rank`'s rows in an export by `ranks` ranks.
 std::string part_file(const std::string& tag, int rank, int ranks) {
@@ -460,13 +455,12 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
       {o.social.empty() ? "data.social of the checkpoint" : "--social",
        o.social.empty() ? c.social : o.social},
       {"--parts", o.parts}};
+  // Rank 0 holds the lock on model.h5, its parts and its index for the job.
+  std::optional<PathLock> lock;
   if (rank == 0) {
+    lock.emplace(lock_output({"--out", o.out}, false));
     check_output_file({"--out", o.out}, inputs, is_model_file);
     check_output_folder({"--out (its parts folder)", parts_dir}, "model-parts", inputs, true, true);
-    if (!o.index.empty()) {
-      check_output_file({"--index (the index file beside --out)", serve::index_path_for(o.out)},
-                        inputs, serve::is_index_file);
-    }
     make_marked_folder(parts_dir, "model-parts", "--out");
   }
   const data::DatasetInfo info = data::read_dataset_info(dataset_path);
@@ -474,12 +468,41 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", dir,
              dataset_path);
   }
-  // This rank's shard of a P-part partition: the run's own, or --parts
-  // (made on the fly when absent, stale or for another rank count).
+  // This rank's shard of a P-part partition: --parts (made there when
+  // absent, stale or for another rank count), else the run's own when it
+  // fits (only read: export never writes where a checkpoint's config
+  // points), else a scratch partition beside --out, removed afterwards.
   train::TrainConfig pc = c;
   pc.dataset = dataset_path;
   pc.social = social_file_for(o, c, id, dir);
-  if (!o.parts.empty()) pc.parts = o.parts;
+  std::optional<TempPath> scratch;
+  if (!o.parts.empty()) {
+    pc.parts = o.parts;
+  } else {
+    const std::string run_parts = c.parts.empty() ? c.output_dir + "/parts" : c.parts;
+    at::Tensor fits = at::zeros({1}, at::kLong);
+    if (rank == 0 && train::partition_fits(pc, run_parts, P)) fits.fill_(1);
+    fits = fits.to(comm.device());
+    comm.broadcast(fits, 0);
+    const std::filesystem::path out_dir = std::filesystem::path(o.out).has_parent_path()
+                                              ? std::filesystem::path(o.out).parent_path()
+                                              : std::filesystem::path(".");
+    const std::string folder =
+        (out_dir / ("." + std::filesystem::path(o.out).filename().string().substr(0, 200) +
+                    ".partition-" + comm::shared_random_hex(comm)))
+            .string();
+    if (fits.cpu().item<int64_t>() == 1) {
+      pc.parts = run_parts;
+    } else {
+      pc.parts = folder + "/parts";
+      if (rank == 0) {
+        make_marked_folder(folder, "scratch", "--out");
+        scratch.emplace(folder);
+        log::info("the run's partition does not fit this export: partitioning into {} (give "
+                  "--parts DIR to keep one)", folder);
+      }
+    }
+  }
   const std::string parts = train::ensure_partition(pc, comm);
   const partition::PartitionMeta meta = partition::read_meta(parts, false);
   partition::check_partition_matches(meta, parts, dataset_path, info.fingerprint);
@@ -547,7 +570,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     part.user_ids = std::move(rows.user_ids);
     part.user_vectors = std::move(rows.user_vectors);
   }
-  const std::string tag = new_tag(comm);
+  const std::string tag = comm::shared_random_hex(comm).substr(0, 8);
   write_model_part(part, dim, o.dtype, tag, rank, P,
                    (std::filesystem::path(parts_dir) / part_file(tag, rank, P)).string());
   // Every part is written once every rank has its row counts.
@@ -590,16 +613,33 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
       users.push_back(counts[q][0].item<int64_t>());
       items.push_back(counts[q][1].item<int64_t>());
     }
-    write_model_index(m, tag, files, users, items, o.out);
-    remove_stale_parts(parts_dir, tag);
+    const serve::IndexRecord old_index = serve::read_index_record(o.out);
+    std::optional<TempPath> new_index;
     if (!o.index.empty()) {
-      // Rank 0 reads the committed model.h5 whole (every part) and indexes
-      // its item rows, as `halorec index` would.
-      const serve::IndexReport ir = serve::index_model(o.out, index_options);
-      r.index_file = serve::index_path_for(o.out);
+      // Rank 0 indexes the item rows of every part, in model.h5's order, and
+      // model.h5 commits naming the index: the two are replaced together.
+      ModelFile served;
+      served.dim = dim;
+      for (int q = 0; q < P; ++q) {
+        serve::read_model_part_items(
+            (std::filesystem::path(parts_dir) / part_file(tag, q, P)).string(), dim,
+            &served.item_ids, &served.item_vectors);
+      }
+      const std::string index_path = serve::new_index_path(o.out);
+      const serve::IndexReport ir = serve::build_index(served, index_options, index_path);
+      new_index.emplace(index_path);
+      m.index_file = std::filesystem::path(index_path).filename().string();
+      m.index_kind = ir.kind;
+      m.index_sha256 = ir.sha256;
+      m.index_bytes = ir.bytes;
+      r.index_file = index_path;
       r.index_bytes = ir.bytes;
       r.index_seconds = ir.seconds;
     }
+    write_model_index(m, tag, files, users, items, o.out);
+    if (new_index) new_index->release();
+    remove_stale_parts(parts_dir, tag);
+    serve::remove_replaced_indexes(o.out, old_index, m.index_file);
     r.cold_items = m.cold_items;
     r.cold_users = m.cold_users;
     r.bytes = static_cast<int64_t>(std::filesystem::file_size(o.out));

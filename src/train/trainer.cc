@@ -147,6 +147,7 @@ class Trainer {
   int64_t steps_per_epoch_ = 0;
   bool progress_ = false;
 
+  RunFolders folders_;  // rank 0: the run's locks, held until the run ends
   checkpoint::Identity identity_;
   checkpoint::TrainState state_;
   TrainableState trainable_{};
@@ -154,6 +155,7 @@ class Trainer {
   TrainSummary summary_;
   bool stop_ = false;
   bool signalled_ = false;
+  bool finished_ = false;  // resumed from the end of a run that had ended
   std::string diverged_;  // why training stopped on non-finite values
   // HALOREC_TEST_SIGNAL_AT_STEP=<global step> (a testing aid): rank 0 raises
   // SIGUSR1 during that step, through the real handler, so tests can place a
@@ -169,15 +171,10 @@ Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* repo
       P_(comm.size()),
       device_(comm.device()),
       ckpt_root_(checkpoint_root(c)) {
-  threads_ = c.threads > 0
-                 ? c.threads
-                 : std::max<int64_t>(1, std::thread::hardware_concurrency() / comm.local_size());
+  threads_ = thread_count(c.threads, comm.local_size(), "train.threads");
   at::set_num_threads(static_cast<int>(threads_));
   if (device_.is_cuda()) device_guard_.reset_device(device_);
-  if (comm.rank() == 0) {
-    prepare_run_folders(c, run);
-    write_text_atomically(c.output_dir + "/config.yaml", to_yaml(c));
-  }
+  if (comm.rank() == 0) folders_ = prepare_run_folders(c, run);
   load_shard();
   build_model();
   // A progress line only for a person watching: not in a batch job's output
@@ -187,17 +184,33 @@ Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* repo
   progress_ = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO) && !batch_job;
   resume();
   if (state_.global_step == 0 && !c.init_from.empty()) warm_start();
-  logs_ = std::make_unique<RunLogs>(c.output_dir, comm.rank() == 0, state_.epoch,
-                                    state_.global_step);
-  if (comm.rank() == 0) {
-    log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P_, steps_per_epoch_,
-              sampler_->triples_per_epoch(), c.batch_size);
-  }
   if (!state_.last_metrics_json.empty()) {
     const auto j = nlohmann::json::parse(state_.last_metrics_json, nullptr, false);
     if (j.is_object()) {
       for (const auto& [k, v] : j.items()) summary_.metrics[k] = v.get<double>();
     }
+  }
+  // A resumed run that had already ended (a requeued job, or --resume latest
+  // once more): nothing to train, and its record stays as it is.
+  if (state_.global_step > 0 && state_.epoch > c.epochs) {
+    finished_ = true;
+    if (comm.rank() == 0) {
+      log::info("the run had already ended (epoch {} of train.epochs {}): nothing to train, its "
+                "logs are left as they are; raise train.epochs to train on", state_.epoch - 1,
+                c.epochs);
+    }
+    return;
+  }
+  // Setup passed every check: only now is the run folder's record changed.
+  if (comm.rank() == 0) {
+    write_text_atomically(c.output_dir + "/config.yaml", to_yaml(c));
+    folders_.keep();
+  }
+  logs_ = std::make_unique<RunLogs>(c.output_dir, comm.rank() == 0, state_.epoch,
+                                    state_.global_step);
+  if (comm.rank() == 0) {
+    log::info("{} ranks, {} steps per epoch ({} triples, batch {})", P_, steps_per_epoch_,
+              sampler_->triples_per_epoch(), c.batch_size);
   }
 }
 
@@ -726,6 +739,11 @@ bool Trainer::close_epoch(const EpochStats& st) {
 }
 
 TrainSummary Trainer::run() {
+  if (finished_) {
+    summary_.steps = state_.global_step;
+    summary_.seconds = total_.seconds();
+    return summary_;
+  }
   install_signal_handlers();
   while (state_.epoch <= c_.epochs && !stop_) {
     if (!run_epoch()) break;

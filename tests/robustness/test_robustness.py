@@ -315,7 +315,7 @@ cases = [
     Case("evaluate --k -1", [BIN, "evaluate", "--model", "{W}/model.h5", "--dataset",
          "{W}/d.h5", "--k", "-1"], 2, "--k must be"),
     Case("recommend --k 0", [BIN, "recommend", "--model", "{W}/model.h5", "--user", fx.user, "--k",
-         "0"], 2, "--k must be >= 1"),
+         "0"], 2, r"--k must be in 1\.\.100000"),
     Case("prepare --user-col 0 --item-col 0", [BIN, "prepare", "--format", "tsv", "--input",
          "{W}/log.tsv", "--header", "--user-col", "0", "--item-col", "0", "--out",
          "{W}/same.h5"], 2, "name the same column"),
@@ -399,12 +399,12 @@ def signal_cases():
             break
     else:
         sys.exit("prepare never paused before its commit")
-    temps = [n for n in os.listdir(W) if ".tmp." in n]
+    temps = [n for n in os.listdir(W) if ".tmp-" in n]
     assert temps, "no temporary while paused"
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=30)
     assert p.returncode == -signal.SIGTERM, p.returncode
-    left = [n for n in os.listdir(W) if ".tmp." in n or n == "sig.h5"]
+    left = [n for n in os.listdir(W) if ".tmp-" in n or n == "sig.h5"]
     assert not left, left
     assert snapshot(W) == before
     rows.append(f"ok   SIGTERM during prepare: killed by the signal, temporary {temps[0]} removed")

@@ -3,11 +3,15 @@ gives exactly the exact path's lists; hnsw retrieves nearly the same top-20
 (and never a seen item, always k items); ivfpq runs; FAISS's own Python
 reader opens the file HaloRec wrote and finds the same neighbours; the
 index is tied to its model.h5 (a missing, foreign or stale index is a clear
-error); a user's file at NAME.faiss is never replaced; --index-params
+error); the index is written as NAME.TAG.faiss and named by the model.h5
+committed after it, so a re-export or re-index replaces the pair together
+and removes HaloRec's old index, while a user's own NAME.faiss (or any file
+model.h5 does not name) is never touched; --index-params
 without --index and unknown keys are usage errors; a sharded export (mpirun)
 indexes too, and `halorec index` indexes an existing model.h5."""
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -29,6 +33,20 @@ def agreement(a, b):
     float bit differently from the blocked product, nothing more."""
     same = sum(a[u] == b[u] for u in b) / len(b)
     return same, float(np.mean([len(set(a[u]) & set(b[u])) / max(1, len(b[u])) for u in b]))
+
+
+def index_of(model):
+    """The index file model.h5 names (NAME.TAG.faiss beside it)."""
+    with h5py.File(model) as f:
+        name = f.attrs["index_file"]
+    name = name if isinstance(name, str) else name.decode()
+    stem = os.path.basename(model)[:-3]
+    assert re.fullmatch(re.escape(stem) + r"\.[0-9a-f]{8}\.faiss", name), name
+    return os.path.join(os.path.dirname(model), name)
+
+
+def faiss_files(stem):
+    return sorted(x for x in os.listdir(D) if x.startswith(stem + ".") and x.endswith(".faiss"))
 
 
 def recs(model, *extra):
@@ -58,9 +76,10 @@ with open(users_file, "w") as f:
 # seen items.
 r = json.loads(hr("export", "--checkpoint", ckpt, "--out", f"{D}/flat.h5", "--index", "flat",
                   "--json").stdout)
-assert r["index"] == f"{D}/flat.faiss" and r["index_bytes"] == os.path.getsize(r["index"]), r
+assert r["index"] == index_of(f"{D}/flat.h5"), r
+assert r["index_bytes"] == os.path.getsize(r["index"]), r
 with h5py.File(f"{D}/flat.h5") as f:
-    assert f.attrs["index_file"] == "flat.faiss" and f.attrs["index_kind"] == "flat"
+    assert f.attrs["index_kind"] == "flat"
     user_vectors = f["users/vector"][:].astype("float32")
     model_items = [x.decode() for x in f["items/original_id"][:]]
 exact = recs(f"{D}/flat.h5", "--exclude-seen", ds)
@@ -72,7 +91,7 @@ for a, b in ((recs(f"{D}/flat.h5", "--exclude-seen", ds, "--index"), exact),
 # 2. FAISS's own reader: the same index, the same neighbours (labels are
 # model.h5's item rows).
 import faiss  # noqa: E402  (python3-faiss)
-index = faiss.read_index(f"{D}/flat.faiss")
+index = faiss.read_index(index_of(f"{D}/flat.h5"))
 assert index.ntotal == len(model_items) and index.d == user_vectors.shape[1]
 _, labels = index.search(user_vectors, 20)
 plain = recs(f"{D}/flat.h5", "--index")
@@ -88,7 +107,7 @@ overlap = agreement(approx, exact)[1]
 print(f"hnsw: recall of the exact top-20 {overlap:.4f}, index {r['index_bytes']} bytes")
 assert overlap >= 0.95, overlap
 assert all(len(approx[u]) == 20 and not set(approx[u]) & seen[u] for u in users)
-assert faiss.read_index(f"{D}/hnsw.faiss").ntotal == len(model_items)
+assert faiss.read_index(index_of(f"{D}/hnsw.h5")).ntotal == len(model_items)
 
 # 4. ivfpq (compressed codes): runs, k unseen items per user, better than chance.
 r = json.loads(hr("export", "--checkpoint", ckpt, "--out", f"{D}/pq.h5", "--index", "ivfpq",
@@ -108,24 +127,30 @@ assert "--index" in p.stderr, p.stderr
 hr("export", "--checkpoint", ckpt, "--out", f"{D}/none.h5")
 p = hr("recommend", "--model", f"{D}/none.h5", "--user", one, "--index", expect=2)
 assert "--index" in p.stderr and "none.h5" in p.stderr, p.stderr
-shutil.copy(f"{D}/hnsw.faiss", f"{D}/keep.faiss")
-shutil.copy(f"{D}/flat.faiss", f"{D}/hnsw.faiss")  # another export's index
+hnsw_index = index_of(f"{D}/hnsw.h5")
+shutil.copy(hnsw_index, f"{D}/keep.faiss")
+shutil.copy(index_of(f"{D}/flat.h5"), hnsw_index)  # another export's index
 p = hr("recommend", "--model", f"{D}/hnsw.h5", "--user", one, "--index", expect=2)
-assert "hnsw.faiss" in p.stderr and "digest" in p.stderr, p.stderr
-os.remove(f"{D}/hnsw.faiss")
+assert os.path.basename(hnsw_index) in p.stderr and "digest" in p.stderr, p.stderr
+os.remove(hnsw_index)
 p = hr("recommend", "--model", f"{D}/hnsw.h5", "--user", one, "--index", expect=2)
-assert "hnsw.faiss" in p.stderr and "missing" in p.stderr, p.stderr
-shutil.copy(f"{D}/keep.faiss", f"{D}/hnsw.faiss")
+assert os.path.basename(hnsw_index) in p.stderr and "missing" in p.stderr, p.stderr
+shutil.copy(f"{D}/keep.faiss", hnsw_index)
 hr("recommend", "--model", f"{D}/hnsw.h5", "--user", one, "--index")
 
-# 6. Outputs and usage: a user's file at NAME.faiss is left alone, nothing
-# written; re-export replaces HaloRec's own index.
+# 6. Outputs and usage: a user's file at NAME.faiss is never touched (the
+# index gets a name of its own); re-export replaces HaloRec's own index, and
+# the old one goes; an index an interrupted export left (named by no
+# model.h5) goes with the next export.
 with open(f"{D}/mine.faiss", "w") as f:
     f.write("my notes\n")
-p = hr("export", "--checkpoint", ckpt, "--out", f"{D}/mine.h5", "--index", "flat", expect=2)
-assert "mine.faiss" in p.stderr and not os.path.exists(f"{D}/mine.h5"), p.stderr
+hr("export", "--checkpoint", ckpt, "--out", f"{D}/mine.h5", "--index", "flat")
 assert open(f"{D}/mine.faiss").read() == "my notes\n"
+assert faiss_files("mine") == sorted(["mine.faiss", os.path.basename(index_of(f"{D}/mine.h5"))])
+old_flat = index_of(f"{D}/flat.h5")
+shutil.copy(old_flat, f"{D}/flat.0badc0de.faiss")  # as an interrupted export leaves one
 hr("export", "--checkpoint", ckpt, "--out", f"{D}/flat.h5", "--index", "hnsw")
+assert faiss_files("flat") == [os.path.basename(index_of(f"{D}/flat.h5"))], faiss_files("flat")
 assert recs(f"{D}/flat.h5", "--exclude-seen", ds, "--index").keys() == exact.keys()
 p = hr("export", "--checkpoint", ckpt, "--out", f"{D}/x.h5", "--index-params", "m=8", expect=2)
 assert "--index" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
@@ -138,18 +163,18 @@ assert "links" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
 # exact lists once the model is aligned to its dataset.
 run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint", ckpt, "--out",
     f"{D}/sh.h5", "--index", "flat")
-assert os.path.isdir(f"{D}/sh.h5.parts") and os.path.exists(f"{D}/sh.faiss")
+assert os.path.isdir(f"{D}/sh.h5.parts") and os.path.exists(index_of(f"{D}/sh.h5"))
 same, overlap = agreement(recs(f"{D}/sh.h5", "--exclude-seen", ds, "--index"), exact)
 assert same >= 0.98 and overlap >= 0.999, (same, overlap)
 
 # 8. halorec index: an index for a model.h5 exported without one (and for a
-# sharded one), recorded in it; another kind replaces it; a user's file at
-# NAME.faiss is refused; a missing model or a file that is not a model is an
-# error naming it.
+# sharded one), recorded in it; another kind replaces it (the old file goes);
+# a user's file at NAME.faiss is left alone; a missing model or a file that
+# is not a model is an error naming it.
 r = json.loads(hr("index", "--model", f"{D}/none.h5", "--kind", "flat", "--json").stdout)
-assert r["index"] == f"{D}/none.faiss" and r["bytes"] == os.path.getsize(r["index"]), r
+assert r["index"] == index_of(f"{D}/none.h5") and r["bytes"] == os.path.getsize(r["index"]), r
 with h5py.File(f"{D}/none.h5") as f:
-    assert f.attrs["index_file"] == "none.faiss" and f.attrs["index_kind"] == "flat"
+    assert f.attrs["index_kind"] == "flat"
     assert f.attrs["index_bytes"] == r["bytes"] and f.attrs["index_sha256"] == r["sha256"]
 same, overlap = agreement(recs(f"{D}/none.h5", "--exclude-seen", ds, "--index"), exact)
 assert same >= 0.98 and overlap >= 0.999, (same, overlap)
@@ -157,6 +182,7 @@ hr("index", "--model", f"{D}/none.h5", "--kind", "hnsw", "--index-params",
    "m=16,ef_construction=100")
 approx = recs(f"{D}/none.h5", "--exclude-seen", ds, "--index", "--index-params", "ef_search=64")
 assert agreement(approx, exact)[1] >= 0.95
+assert faiss_files("none") == [os.path.basename(index_of(f"{D}/none.h5"))], faiss_files("none")
 run(MPIRUN, "-np", 2, "--oversubscribe", BIN, "export", "--checkpoint", ckpt, "--out",
     f"{D}/sh2.h5")
 hr("index", "--model", f"{D}/sh2.h5", "--kind", "flat")
@@ -165,10 +191,9 @@ assert same >= 0.98 and overlap >= 0.999, (same, overlap)
 hr("export", "--checkpoint", ckpt, "--out", f"{D}/theirs.h5")
 with open(f"{D}/theirs.faiss", "w") as f:
     f.write("not an index\n")
-p = hr("index", "--model", f"{D}/theirs.h5", "--kind", "flat", expect=2)
-assert "theirs.faiss" in p.stderr and open(f"{D}/theirs.faiss").read() == "not an index\n"
-with h5py.File(f"{D}/theirs.h5") as f:
-    assert "index_file" not in f.attrs
+hr("index", "--model", f"{D}/theirs.h5", "--kind", "flat")
+assert open(f"{D}/theirs.faiss").read() == "not an index\n"
+assert os.path.basename(index_of(f"{D}/theirs.h5")) != "theirs.faiss"
 p = hr("index", "--model", f"{D}/nope.h5", "--kind", "flat", expect=2)
 assert "nope.h5" in p.stderr and "does not exist" in p.stderr, p.stderr
 p = hr("index", "--model", ds, "--kind", "flat", expect=2)
