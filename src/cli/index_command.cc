@@ -38,6 +38,9 @@ class IndexCommand : public Command {
     serve::parse_index_params(index_params_, &o_);
     serve::check_index_options(o_);
     serve::require_faiss();
+    // The model and its index are one set: export to the same --out locks it
+    // too. Locked first: an export may be writing it right now.
+    const PathLock lock = lock_output({"--model", model_}, false);
     std::error_code ec;
     if (!std::filesystem::exists(model_, ec)) {
       HR_THROW(InputError, "--model '{}' does not exist", model_);
@@ -46,8 +49,6 @@ class IndexCommand : public Command {
       HR_THROW(InputError, "--model '{}' is not a HaloRec model file (halorec export writes one)",
                model_);
     }
-    // The model and its index are one set: export to the same --out locks it too.
-    const PathLock lock = lock_output({"--model", model_}, false);
     const int64_t threads = use_threads(threads_);
     const serve::IndexReport r = serve::index_model(model_, o_);
     const std::string& path = r.path;

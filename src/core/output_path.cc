@@ -138,7 +138,7 @@ void check_name_length(const NamedPath& out) {
 
 }  // namespace
 
-PathLock lock_output(const NamedPath& out, bool folder_output) {
+PathLock lock_output(const NamedPath& out, bool folder_output, std::vector<std::string>* made) {
   if (out.path.empty()) HR_THROW(UsageError, "{} is empty", out.option);
   check_name_length(out);
   std::string t = out.path;
@@ -151,10 +151,18 @@ PathLock lock_output(const NamedPath& out, bool folder_output) {
       HR_THROW(InputError, "{} '{}': folder '{}' does not exist; nothing was written",
                out.option, out.path, dir.string());
     }
+    std::vector<fs::path> missing;
+    for (fs::path up = dir; !up.empty() && !fs::exists(up, ec); up = up.parent_path()) {
+      missing.push_back(up);
+      if (up == up.root_path() || !up.has_parent_path()) break;
+    }
     fs::create_directories(dir, ec);
     if (ec) {
       HR_THROW(UsageError, "{} '{}': cannot create the folder '{}': {}", out.option, out.path,
                dir.string(), ec.message());
+    }
+    if (made != nullptr) {
+      for (const fs::path& m : missing) made->push_back(m.string());
     }
   }
   return PathLock(out);

@@ -31,9 +31,11 @@ using OwnFileProbe = std::function<bool(const std::string& path)>;
 
 // Locks an output for this process (core/path_lock.h) before its checks,
 // making the folder that holds it when `folder_output` (a run or partition
-// folder's parent); a file output's folder must exist (InputError naming it).
-// Held until the returned lock goes.
-[[nodiscard]] PathLock lock_output(const NamedPath& out, bool folder_output);
+// folder's parent; the folders it made are appended to `made`, outermost
+// last); a file output's folder must exist (InputError naming it). Held
+// until the returned lock goes.
+[[nodiscard]] PathLock lock_output(const NamedPath& out, bool folder_output,
+                                   std::vector<std::string>* made = nullptr);
 
 // Checks a file output. Without `is_own` (text outputs, which carry no
 // format mark) an existing file is replaced only with `force`.

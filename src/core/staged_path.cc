@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -92,6 +93,18 @@ std::string make_private_folder(const std::string& dir, const std::string& prefi
     throw InputError(message);
   }
   return templ;
+}
+
+bool is_private_folder_name(const std::string& name) {
+  const size_t mark = name.rfind(kTempMark);
+  if (name.size() < 2 || name[0] != '.' || mark == std::string::npos || mark < 2 ||
+      name.size() != mark + std::strlen(kTempMark) + 6) {
+    return false;
+  }
+  for (size_t k = mark + std::strlen(kTempMark); k < name.size(); ++k) {
+    if (!std::isalnum(static_cast<unsigned char>(name[k]))) return false;
+  }
+  return true;
 }
 
 bool exchange_paths(const std::string& from, const std::string& to) {

@@ -51,6 +51,9 @@ class StagedPath {
 std::string make_private_folder(const std::string& dir, const std::string& prefix,
                                 const std::string& what);
 
+// Whether `name` is one of make_private_folder's (".PREFIX.tmp-XXXXXX").
+bool is_private_folder_name(const std::string& name);
+
 // Replaces `to` by `from` atomically where the filesystem can (both exist;
 // afterwards `from` holds what `to` held). Returns false, changing nothing,
 // where it cannot (then rename aside and back by hand).

@@ -15,6 +15,7 @@
 #include "core/quote.h"
 #include "core/resources.h"
 #include "core/staged_path.h"
+#include "core/temp_files.h"
 #include "h5/file.h"
 #include "serve/index_check.h"
 
@@ -384,17 +385,14 @@ IndexReport index_model(const std::string& model_path, const IndexOptions& o) {
   const IndexRecord old = read_index_record(model_path);
   const std::string path = new_index_path(model_path);
   const IndexReport r = build_index(m, o, path);
+  // Removed again (on an error or SIGTERM) unless model.h5 commits naming it.
+  TempPath unnamed(path);
   m.index_file = std::filesystem::path(path).filename().string();
   m.index_kind = r.kind;
   m.index_sha256 = r.sha256;
   m.index_bytes = r.bytes;
-  try {
-    record_model_index(model_path, m);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);  // never named by a committed model.h5
-    throw;
-  }
+  record_model_index(model_path, m);
+  unnamed.release();
   remove_replaced_indexes(model_path, old, m.index_file);
   return r;
 }

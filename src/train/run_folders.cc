@@ -129,10 +129,16 @@ void make_folder(const std::string& dir, const std::string& kind, const std::str
 }  // namespace
 
 RunFolders::~RunFolders() {
-  // Setup failed: folders this run made hold nothing of a user's.
+  // Setup failed: the locked folders this run made hold nothing of a user's;
+  // parents made for them go only when empty (another run may use them).
   for (const std::string& dir : created_) {
     std::error_code ec;
     fs::remove_all(dir, ec);
+  }
+  locks_.clear();
+  for (const std::string& dir : parents_) {
+    std::error_code ec;
+    fs::remove(dir, ec);
   }
 }
 
@@ -142,9 +148,11 @@ RunFolders prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
   const std::string ckpt_key = c.checkpoint_dir.empty() ? "output.dir" : "checkpoint.dir";
   check_roles(c, ckpt_key, ckpt_root);
   // Locks first: what the checks below look at is then this run's alone.
-  folders.locks_.push_back(lock_output({"output.dir", c.output_dir}, true));
+  // (Parents made for them go again when setup fails, like the folders.)
+  std::vector<std::string> parents;
+  folders.locks_.push_back(lock_output({"output.dir", c.output_dir}, true, &parents));
   if (!within(canonical_path(ckpt_root), canonical_path(c.output_dir))) {
-    folders.locks_.push_back(lock_output({ckpt_key, ckpt_root}, true));
+    folders.locks_.push_back(lock_output({ckpt_key, ckpt_root}, true, &parents));
   }
   std::vector<NamedPath> inputs = {{"data.dataset", c.dataset}};
   if (!c.item_features.empty()) inputs.push_back({"data.item_features", c.item_features});
@@ -155,6 +163,18 @@ RunFolders prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
   if (!c.parts.empty()) {
     // A stale partition there is replaced: HaloRec's own, never a user's folder.
     check_output_folder({"data.parts", c.parts}, "partition", inputs, true, true);
+  }
+  // Private folders of staged outputs whose writer was killed (SIGKILL: no
+  // handler ran); this run holds the lock, so no writer is live.
+  for (const std::string& dir : {c.output_dir, ckpt_root}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (is_private_folder_name(e.path().filename().string()) &&
+          fs::is_directory(fs::symlink_status(e.path(), ec))) {
+        std::error_code rm;
+        fs::remove_all(e.path(), rm);
+      }
+    }
   }
   // Leftovers of a crashed commit first (an old step-N moved aside comes back).
   const std::vector<std::string> uncommitted = checkpoint::remove_uncommitted(ckpt_root);
@@ -200,6 +220,7 @@ RunFolders prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
   }
   make_folder(c.output_dir, "run", "output.dir", &folders.created_);
   make_folder(ckpt_root, "checkpoints", ckpt_key, &folders.created_);
+  folders.parents_ = std::move(parents);
   for (const std::string& dir : uncommitted) {
     log::warn("removed {}: a checkpoint that was never committed (a job ended while writing it)",
               dir);

@@ -34,12 +34,16 @@ class RunFolders {
   RunFolders& operator=(RunFolders&&) = default;
   RunFolders(const RunFolders&) = delete;
   RunFolders& operator=(const RunFolders&) = delete;
-  void keep() { created_.clear(); }
+  void keep() {
+    created_.clear();
+    parents_.clear();
+  }
 
  private:
   friend RunFolders prepare_run_folders(const TrainConfig& c, const RunOptions& run);
   std::vector<PathLock> locks_;
   std::vector<std::string> created_;  // made by this run, innermost first
+  std::vector<std::string> parents_;  // made to hold them, innermost first
 };
 
 // Rank 0, before any work: locks output.dir (and checkpoint.dir when it lies

@@ -308,7 +308,15 @@ void Trainer::build_model() {
     }
     net_ = attach_content(std::move(net_), c, features, shard_.owned, shard_.num_users, options);
   }
-  e0_ = model::initial_vectors(shard_.owned, c.dim, c.seed).to(device_).requires_grad_(true);
+  at::Tensor e0 = model::initial_vectors(shard_.owned, c.dim, c.seed);
+  if (const int64_t flip = positive_env("HALOREC_TEST_PERTURB_INIT"); flip > 0 && flip < 256) {
+    // A testing aid: the low mantissa bits of every initial value flipped
+    // (xor FLIP: a few units in the last place, as rounding makes). The
+    // invariance tests measure how far training carries such a difference
+    // and bound the ranks' reassociation by it (tests/train/traintest.py).
+    e0.view(at::kInt).bitwise_xor_(static_cast<int32_t>(flip));
+  }
+  e0_ = e0.to(device_).requires_grad_(true);
   dense_ = net_->dense_parameters();
   params_ = {e0_};
   params_.insert(params_.end(), dense_.begin(), dense_.end());

@@ -1,6 +1,7 @@
-"""Fuzzes every HDF5 file HaloRec reads: dataset.h5, a partition's meta.h5 and
+"""Fuzzes every file HaloRec reads: dataset.h5, a partition's meta.h5 and
 shard, a checkpoint's dense.h5 and rank file, model.h5 and an item feature
-file. Each dataset and attribute of a valid file is mutated (deleted,
+file (HDF5), then FAISS indexes (flat, hnsw, ivfpq) and .npy feature files
+byte by byte (below). Each dataset and attribute of a valid file is mutated (deleted,
 truncated, retyped, reshaped, given out-of-range values or NaN) in a copy,
 and the command that reads that kind of file runs on it. Every run must end
 with exit 0 (a harmless change) or exit 2 with an error message: never a
@@ -211,6 +212,213 @@ with ThreadPoolExecutor(max_workers=2) as pool:
                 print(f"  accepted: {target} {obj} {mut_name}")
             if must_refuse and rc == 0:
                 problems.append(f"{target} {obj} {mut_name}: accepted (exit 0), must be refused")
+
+# --- Binary formats: FAISS indexes and .npy feature files -------------------
+# Bytes overwritten at sampled offsets with values that make lengths, ids and
+# levels lie (0, -1, 2^31, 2^40, 10^9), truncations and an appended byte. For
+# an index, model.h5's recorded size and digest are updated too (as someone
+# who edits both files would): only the structure check stands between the
+# bytes and FAISS. Every run is limited to 4 GiB of address space, so an
+# allocation a count provoked shows as a failure, not a slow machine.
+import hashlib  # noqa: E402
+import resource  # noqa: E402
+import struct  # noqa: E402
+
+
+def limited():
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def run_limited(argv):
+    import subprocess
+    from robust import ENV
+    return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=120,
+                          preexec_fn=limited, errors="replace")
+
+
+def byte_mutations(data, fields, spread=8):
+    """Every structural field (offset, width) set to values that make counts,
+    ids and levels lie, a few bytes in the data between, truncations and an
+    appended byte."""
+    out = []
+    for off, width in fields:
+        for label, value in (("-1", -1), ("2^31", 1 << 31), ("2^40", 1 << 40), ("0", 0)):
+            if width == 4 and abs(value) >= 1 << 31:
+                value = (1 << 31) - 1
+            if width == 1:
+                value = value & 0xff
+            d = bytearray(data)
+            fmt = {1: "<B", 4: "<i", 8: "<q"}[width]
+            struct.pack_into(fmt, d, off, value if width != 1 else value)
+            out.append((f"@{off}={label}", bytes(d)))
+    for k in range(1, spread + 1):
+        d = bytearray(data)
+        off = k * len(data) // (spread + 1)
+        d[off:off + 4] = b"\xff\xff\xff\x7f"
+        out.append((f"data @{off}", bytes(d)))
+    for cut in (4, len(data) // 3, len(data) - 1):
+        out.append((f"truncated to {cut}", data[:cut]))
+    out.append(("a byte appended", data + b"\0"))
+    return out
+
+
+def index_fields(data):
+    """(offset, width) of every count, id and setting in a FAISS 1.7 index of
+    the kinds HaloRec writes, walked as FAISS writes them."""
+    fields, at = [], [0]
+
+    def take(width, n=1):
+        start = at[0]
+        at[0] += width * n
+        return start
+
+    def one(fmt, width):
+        off = take(width)
+        fields.append((off, width))
+        return struct.unpack_from(fmt, data, off)[0]
+
+    def vec(width, keep=2):
+        n = one("<Q", 8)
+        start = take(width, n)
+        for k in range(min(n, keep)):  # the first entries, as counts they hold
+            fields.append((start + k * width, width))
+        return n, start
+
+    def header():
+        one("<i", 4)
+        one("<q", 8)
+        take(16)
+        one("<B", 1)
+        one("<i", 4)
+
+    def flat():
+        take(4)
+        header()
+        vec(4, keep=0)
+
+    tag = data[:4]
+    if tag == b"IxFI":
+        flat()
+    elif tag == b"IHNf":
+        take(4)
+        header()
+        vec(8)
+        vec(4)
+        vec(4, keep=4)
+        vec(8, keep=4)
+        vec(4, keep=8)
+        for _ in range(5):
+            one("<i", 4)
+        flat()
+    elif tag == b"IwPQ":
+        take(4)
+        header()
+        one("<Q", 8)
+        one("<Q", 8)
+        flat()
+        one("<B", 1)
+        vec(8, keep=0)
+        one("<B", 1)
+        one("<Q", 8)
+        for _ in range(3):
+            one("<Q", 8)
+        vec(4, keep=0)
+        take(4)
+        one("<Q", 8)
+        one("<Q", 8)
+        fields.append((take(4), 4))  # list type
+        n, start = vec(8, keep=3)
+    return fields
+
+
+binary_jobs = []
+if not only or __import__("re").search(only, "faiss"):
+    # flat and hnsw over the fixture's model; ivfpq needs >= 256 items.
+    run([BIN, "synth", "--users", "300", "--items", "400", "--interactions", "9000",
+         "--communities", "4", "--seed", "4", "--out", fx.p("big.h5")], check=0)
+    run([BIN, "train", "--set", f"data.dataset={fx.p('big.h5')}", "--set", "train.epochs=1",
+         "--set", "model.dim=16", "--set", "train.threads=1", "--set",
+         f"output.dir={fx.p('run_big')}"], check=0)
+    for kind, params, ckpt in (("flat", "", fx.p("run", "checkpoints")),
+                               ("hnsw", "m=8,ef_construction=40", fx.p("run", "checkpoints")),
+                               ("ivfpq", "nlist=4,pq_m=4,nprobe=2", fx.p("run_big", "checkpoints"))):
+        model = fx.p(f"ix_{kind}.h5")
+        run([BIN, "export", "--checkpoint", ckpt, "--out", model, "--index", kind,
+             *(["--index-params", params] if params else [])], check=0)
+        with h5py.File(model) as h:
+            index = os.path.join(W, h.attrs["index_file"])
+            user = h["users/original_id"][0].decode()
+        data = open(index, "rb").read()
+        for label, mutated in byte_mutations(data, index_fields(data))[::sample]:
+            binary_jobs.append((f"faiss {kind}", model, index, user, label, mutated))
+if not only or __import__("re").search(only, "npy"):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 4), }" % len(items)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    npy = (b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() +
+           np.random.default_rng(2).normal(size=(len(items), 4)).astype("<f4").tobytes())
+    with open(fx.p("feat.ids"), "w") as out:
+        out.write("".join(f"{i}\n" for i in items))
+    muts = byte_mutations(npy, [(6, 1), (8, 1), (9, 1)], spread=4)
+    # Header text with other shapes and types, as hand-edited files have.
+    for text in ("(%d, 4, 1)" % len(items), "(%d,)" % len(items), "(-1, 4)", "(%d, 0)" % len(items),
+                 "(%d, 99999999)" % len(items), "(%d, 4" % len(items), "((1, 2), 4)"):
+        h = header.replace("(%d, 4)" % len(items), text)
+        h = h[: len(header) - 1].ljust(len(header) - 1) + "\n"
+        muts.append((f"shape {text}", npy[:10] + h.encode() + npy[10 + len(header):]))
+    for descr in ("'<i4'", "'>f4'", "'|O'", "'<f2'"):
+        h = header.replace("'<f4'", descr)
+        muts.append((f"descr {descr}", npy[:10] + h.encode() + npy[10 + len(header):]))
+    for label, mutated in muts[::sample]:
+        binary_jobs.append(("npy features", None, None, None, label, mutated))
+
+
+print(f"{len(binary_jobs)} byte-level mutations of FAISS and .npy files", flush=True)
+
+
+def run_binary(k, job):
+    target, model, index, user, label, mutated = job
+    if target.startswith("faiss"):
+        folder = os.path.join(MUT, f"b{k}")
+        os.makedirs(folder)
+        m = shutil.copy2(model, folder)
+        name = os.path.basename(index)
+        with open(os.path.join(folder, name), "wb") as out:
+            out.write(mutated)
+        with h5py.File(m, "r+") as h:
+            h.attrs["index_bytes"] = np.int64(len(mutated))
+            h.attrs["index_sha256"] = hashlib.sha256(mutated).hexdigest()
+        p = run_limited([BIN, "recommend", "--model", m, "--user", user, "--k", "5", "--index"])
+    else:
+        folder = os.path.join(MUT, f"b{k}")
+        os.makedirs(folder)
+        path = os.path.join(folder, "feat.npy")
+        with open(path, "wb") as out:
+            out.write(mutated)
+        shutil.copy2(fx.p("feat.ids"), os.path.join(folder, "feat.ids"))
+        p = run_limited(TRAIN1 + ["--set", f"data.item_features={path}", "--set",
+                                  f"output.dir={os.path.join(folder, 'run')}"])
+    shutil.rmtree(folder, ignore_errors=True)
+    return job, p.returncode, p.stderr
+
+
+with ThreadPoolExecutor(max_workers=2) as pool:
+    for job, rc, err in pool.map(lambda kj: run_binary(*kj), enumerate(binary_jobs)):
+        target, _, _, _, label, _ = job
+        c = counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
+                                       "crashes": 0})
+        c["mutations"] += 1
+        c["runs"] += 1
+        clean = (0, 2, 3) if target == "npy features" else (0, 2)
+        if rc not in clean or "terminate called" in err or "Segmentation" in err or \
+                "out of memory" in err or "not enough memory" in err:
+            c["crashes"] += 1
+            problems.append(f"{target} {label}: exit {rc}\n{err[-1200:]}")
+            continue
+        c[f"exit {rc}"] = c.get(f"exit {rc}", 0) + 1
+        if rc == 2 and "error:" not in err:
+            problems.append(f"{target} {label}: exit 2 without an error message")
+        if verbose and rc == 0:
+            print(f"  accepted: {target} {label}")
 
 print(f"{'file':<22}{'mutations':>10}{'runs':>7}{'exit 0':>8}{'exit 2':>8}{'crashes':>9}")
 for target, c in counts.items():

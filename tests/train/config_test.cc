@@ -89,6 +89,41 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
   EXPECT_NE(m.find("c.yaml:"), std::string::npos) << m;
 }
 
+TEST(Config, AmbiguousYamlIsRefusedNamingKeyAndLine) {
+  testing::TempDir dir;
+  auto refused = [&](const std::string& text) {
+    return message_of([&] { load_config(dir.write("c.yaml", text), {}); });
+  };
+  // A key twice: last-wins would silently train another model.
+  std::string m = refused("data:\n  dataset: d.h5\ntrain:\n  lr: 0.005\n  lr: 50\n");
+  EXPECT_NE(m.find("line 5: key 'train.lr' is given twice (also at line 4)"), std::string::npos)
+      << m;
+  m = refused("data: {dataset: d.h5}\ntrain: {lr: 0.005, lr: 50}\n");
+  EXPECT_NE(m.find("'train.lr' is given twice"), std::string::npos) << m;
+  m = refused("data: {dataset: d.h5}\n---\ntrain: {lr: 50}\n");
+  EXPECT_NE(m.find("2 YAML documents"), std::string::npos) << m;
+  // `dir:` with nothing after it is null, not the folder "null".
+  m = refused("data: {dataset: d.h5}\noutput:\n  dir:\n");
+  EXPECT_NE(m.find("output.dir: no value given"), std::string::npos) << m;
+  // A section given a scalar names the section, not an unknown key.
+  m = refused("data: {dataset: d.h5}\nmodel: 5\n");
+  EXPECT_NE(m.find("'model' should be a mapping of keys (model.type"), std::string::npos) << m;
+  // The wrong type names the type the key takes.
+  m = message_of([] { load_config("", {"data.dataset=x", "train.epochs=ten"}); });
+  EXPECT_NE(m.find("train.epochs: 'ten' is not a valid value (expected int)"), std::string::npos)
+      << m;
+  m = message_of([] { load_config("", {"data.dataset=x", "train.epochs=[1, 2]"}); });
+  EXPECT_NE(m.find("train.epochs"), std::string::npos) << m;
+}
+
+TEST(Config, EmptySetValuesAreRefused) {
+  std::string m = message_of([] { load_config("", {"data.dataset=x", "output.dir="}); });
+  EXPECT_NE(m.find("--set 'output.dir=': no value after '='"), std::string::npos) << m;
+  EXPECT_EQ(load_config("", {"data.dataset=x", "data.parts=''"}).parts, "");
+  m = message_of([] { load_config("", {"data.dataset=x", "train.threads=2000"}); });
+  EXPECT_NE(m.find("train.threads"), std::string::npos) << m;
+}
+
 TEST(Config, ShippedConfigsLoad) {
   // Every config the project ships, so a new one cannot be missed.
   std::vector<std::string> paths;
