@@ -34,4 +34,10 @@ class TempDir {
   std::string path_;
 };
 
+// The whole content of a file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
 }  // namespace halorec::testing

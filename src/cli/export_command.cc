@@ -45,11 +45,12 @@ class ExportCommand : public Command {
                     "(docs/interests.md)");
     add_allow_readable_key(sub, &o_.allow_readable_key);
     sub->add_option("--parts", o_.parts,
-                    "Under mpirun -np P: the P-part partition folder to export by (default: the "
-                    "run's data.parts; made on the fly when absent or for another rank count)");
+                    "Under mpirun -np P: the P-part partition folder to export by, made there "
+                    "when absent or stale (default: the run's data.parts when it fits, else a "
+                    "scratch partition beside --out, removed afterwards)");
     sub->add_option("--index", o_.index,
-                    "Also write an ANN index of the item vectors beside --out (NAME.faiss): "
-                    "flat, hnsw or ivfpq (docs/formats.md)")
+                    "Also write an ANN index of the item vectors beside --out (NAME.TAG.faiss, "
+                    "named by model.h5): flat, hnsw or ivfpq (docs/formats.md)")
         ->check(CLI::IsMember({"flat", "hnsw", "ivfpq"}));
     sub->add_option("--index-params", index_params_,
                     "key=value,... for --index: m, ef_construction, ef_search (hnsw); nlist, "

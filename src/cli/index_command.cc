@@ -1,4 +1,4 @@
-// halorec index: an ANN index (NAME.faiss) for an existing model.h5, one
+// halorec index: an ANN index (NAME.TAG.faiss) for an existing model.h5, one
 // exported by one process or by P ranks (no MPI, no trainer).
 
 #include <fmt/format.h>
@@ -22,7 +22,8 @@ class IndexCommand : public Command {
  public:
   CLI::App* setup(CLI::App& app) override {
     CLI::App* sub = app.add_subcommand(
-        "index", "Build (or rebuild) the ANN index of a model.h5: NAME.faiss beside it");
+        "index",
+        "Build (or rebuild) the ANN index of a model.h5: NAME.TAG.faiss beside it, named by it");
     sub->add_option("--model", model_, "Model file from halorec export")->required();
     sub->add_option("--kind", o_.kind, "flat, hnsw or ivfpq (docs/formats.md)")
         ->required()

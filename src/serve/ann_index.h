@@ -1,6 +1,6 @@
 #pragma once
 // Approximate nearest-neighbour retrieval over a model's item vectors with
-// FAISS (docs/formats.md, "NAME.faiss"). The index holds the item rows of
+// FAISS (docs/formats.md, "NAME.TAG.faiss"). The index holds the item rows of
 // model.h5 in their stored order: FAISS label r is model.h5's item row r, so
 // items/original_id is the label -> item id map. Scores are inner products of
 // the stored vectors, which is how every HaloRec model scores (a cosine

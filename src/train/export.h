@@ -29,7 +29,7 @@ struct ExportOptions {
   std::string pseudonymize_key_file;  // user ids -> HMAC-SHA256(key, id) when set
   bool allow_readable_key = false;    // accept a key file others can read
   std::string parts;  // sharded: partition folder (default: the run's data.parts)
-  std::string index;  // flat | hnsw | ivfpq: also write NAME.faiss (serve/ann_index.h)
+  std::string index;  // flat | hnsw | ivfpq: also write NAME.TAG.faiss (serve/ann_index.h)
   serve::IndexOptions index_options;
 };
 
@@ -41,7 +41,7 @@ struct ExportReport {
   int64_t cold_items = 0;  // items with content features but no interactions
   int64_t cold_users = 0;  // users likewise
   double interest_seconds = 0;
-  std::string index_file;  // NAME.faiss when written
+  std::string index_file;  // NAME.TAG.faiss when written
   int64_t index_bytes = 0;
   double index_seconds = 0;
   double seconds = 0;

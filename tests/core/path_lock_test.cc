@@ -17,10 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using testing::read_text;
 
 // A child process that holds the lock on `target` until killed; returns its pid
 // once it holds it.
@@ -65,7 +62,7 @@ TEST(PathLock, ASecondWriterIsRefusedNamingTheHolder) {
   {
     PathLock taken({"output.dir", target});
     EXPECT_TRUE(taken.held());
-    EXPECT_NE(read(lock_file_for(target)).find("pid " + std::to_string(::getpid())),
+    EXPECT_NE(read_text(lock_file_for(target)).find("pid " + std::to_string(::getpid())),
               std::string::npos);
   }
   EXPECT_FALSE(fs::exists(lock_file_for(target)));  // released: removed
@@ -89,7 +86,7 @@ TEST(PathLock, ALinkAtTheLockFileIsRefused) {
   const std::string victim = dir.write("victim", "keep");
   fs::create_symlink(victim, lock_file_for(dir.file("m.h5")));
   EXPECT_THROW(PathLock lock({"--out", dir.file("m.h5")}), UsageError);
-  EXPECT_EQ(read(victim), "keep");
+  EXPECT_EQ(read_text(victim), "keep");
 }
 
 TEST(PathLock, LockOutputNeedsTheFileOutputsFolder) {

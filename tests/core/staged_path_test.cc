@@ -14,10 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read(const std::string& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using testing::read_text;
 
 TEST(StagedPath, CommitReplacesTargetAtomically) {
   testing::TempDir dir;
@@ -25,10 +22,10 @@ TEST(StagedPath, CommitReplacesTargetAtomically) {
   {
     StagedPath staged(target);
     std::ofstream(staged.temp()) << "new";
-    EXPECT_EQ(read(target), "old");  // not visible before commit
+    EXPECT_EQ(read_text(target), "old");  // not visible before commit
     staged.commit();
   }
-  EXPECT_EQ(read(target), "new");
+  EXPECT_EQ(read_text(target), "new");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
 }
 
@@ -42,7 +39,7 @@ TEST(StagedPath, WithoutCommitTheTargetSurvivesAndTheTemporaryIsRemoved) {
     std::ofstream(temp) << "half";
   }
   EXPECT_FALSE(fs::exists(temp));
-  EXPECT_EQ(read(target), "old");
+  EXPECT_EQ(read_text(target), "old");
 }
 
 TEST(StagedPath, MissingFolderIsAnInputErrorNamingIt) {
@@ -82,7 +79,7 @@ TEST(StagedPath, NeverReplacesAUsersFolder) {
     std::ofstream(staged.temp()) << "a file";
     EXPECT_THROW(staged.commit(), InternalError);
   }
-  EXPECT_EQ(read(dir.file("mine/thesis.tex")), "years of work");
+  EXPECT_EQ(read_text(dir.file("mine/thesis.tex")), "years of work");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}), 1);
 }
 
@@ -106,8 +103,8 @@ TEST(StagedPath, TheTemporaryIsInANewPrivateFolderNeverThroughALink) {
     std::ofstream(a.temp()) << "new";
     a.commit();
   }
-  EXPECT_EQ(read(input), "the user's input");
-  EXPECT_EQ(read(dir.file("out.h5")), "new");
+  EXPECT_EQ(read_text(input), "the user's input");
+  EXPECT_EQ(read_text(dir.file("out.h5")), "new");
   EXPECT_FALSE(fs::exists(fs::path(first).parent_path()));
   EXPECT_FALSE(fs::exists(fs::path(second).parent_path()));
 }
@@ -118,7 +115,7 @@ TEST(StagedPath, LongNamesFitTheirPrivateFolder) {
   StagedPath staged(dir.file(name));
   std::ofstream(staged.temp()) << "x";
   staged.commit();
-  EXPECT_EQ(read(dir.file(name)), "x");
+  EXPECT_EQ(read_text(dir.file(name)), "x");
 }
 
 TEST(StagedPath, VisibleNames) {

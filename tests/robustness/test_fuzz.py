@@ -188,34 +188,42 @@ def run_job(k, job):
 
 
 problems, counts = [], {}
+
+
+def record(target, what, rc, err, trains, must_refuse=False):
+    """Counts one run: exit 0 or 2 with a message (3 too for a training run,
+    which stops on non-finite values it met), else a problem; an allocation
+    the 4 GiB limit refused counts as a crash."""
+    c = counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
+                                   "crashes": 0})
+    c["runs"] += 1
+    clean = (0, 2, 3) if trains else (0, 2)
+    if rc not in clean or "terminate called" in err or "Exception raised from" in err or \
+            "Segmentation" in err or "out of memory" in err or "not enough memory" in err:
+        c["crashes"] += 1
+        problems.append(f"{target} {what}: exit {rc}\n{err[-1200:]}")
+        return
+    c[f"exit {rc}"] = c.get(f"exit {rc}", 0) + 1
+    if rc == 2 and "error:" not in err:
+        problems.append(f"{target} {what}: exit 2 without an error message")
+    if verbose and rc == 0:
+        print(f"  accepted: {target} {what}")
+    if must_refuse and rc == 0:
+        problems.append(f"{target} {what}: accepted (exit 0), must be refused")
+
+
 with ThreadPoolExecutor(max_workers=2) as pool:
     for job, results in pool.map(lambda kj: run_job(*kj), enumerate(jobs)):
-        target, _, _, obj, mut_name, must_refuse, _, _ = job
-        c = counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
-                                       "crashes": 0})
-        c["mutations"] += 1
+        target, _, _, obj, mut_name, must_refuse, _, commands = job
+        counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
+                                   "crashes": 0})["mutations"] += 1
         for rc, err in results:
-            c["runs"] += 1
-            # Exit 3: training stopped on non-finite values it met (extreme but
-            # finite inputs), a documented clean end.
-            clean = (0, 2, 3) if "train" in job[7][0] else (0, 2)
-            crashed = rc not in clean or "terminate called" in err or \
-                "Exception raised from" in err or "Segmentation" in err
-            if crashed:
-                c["crashes"] += 1
-                problems.append(f"{target} {obj} {mut_name}: exit {rc}\n{err[-1200:]}")
-                continue
-            c[f"exit {rc}"] = c.get(f"exit {rc}", 0) + 1
-            if rc == 2 and "error:" not in err:
-                problems.append(f"{target} {obj} {mut_name}: exit 2 without an error message")
-            if verbose and rc == 0:
-                print(f"  accepted: {target} {obj} {mut_name}")
-            if must_refuse and rc == 0:
-                problems.append(f"{target} {obj} {mut_name}: accepted (exit 0), must be refused")
+            record(target, f"{obj} {mut_name}", rc, err, "train" in commands[0], must_refuse)
 
 # --- Binary formats: FAISS indexes and .npy feature files -------------------
-# Bytes overwritten at sampled offsets with values that make lengths, ids and
-# levels lie (0, -1, 2^31, 2^40, 10^9), truncations and an appended byte. For
+# Every structural field (counts, ids, levels, settings; walked as FAISS 1.7
+# writes them) set to -1, 2^31, 2^40 and 0, a few data bytes changed,
+# truncations and an appended byte. For
 # an index, model.h5's recorded size and digest are updated too (as someone
 # who edits both files would): only the structure check stands between the
 # bytes and FAISS. Every run is limited to 4 GiB of address space, so an
@@ -404,21 +412,9 @@ def run_binary(k, job):
 with ThreadPoolExecutor(max_workers=2) as pool:
     for job, rc, err in pool.map(lambda kj: run_binary(*kj), enumerate(binary_jobs)):
         target, _, _, _, label, _ = job
-        c = counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
-                                       "crashes": 0})
-        c["mutations"] += 1
-        c["runs"] += 1
-        clean = (0, 2, 3) if target == "npy features" else (0, 2)
-        if rc not in clean or "terminate called" in err or "Segmentation" in err or \
-                "out of memory" in err or "not enough memory" in err:
-            c["crashes"] += 1
-            problems.append(f"{target} {label}: exit {rc}\n{err[-1200:]}")
-            continue
-        c[f"exit {rc}"] = c.get(f"exit {rc}", 0) + 1
-        if rc == 2 and "error:" not in err:
-            problems.append(f"{target} {label}: exit 2 without an error message")
-        if verbose and rc == 0:
-            print(f"  accepted: {target} {label}")
+        counts.setdefault(target, {"mutations": 0, "runs": 0, "exit 0": 0, "exit 2": 0,
+                                   "crashes": 0})["mutations"] += 1
+        record(target, label, rc, err, target == "npy features")
 
 print(f"{'file':<22}{'mutations':>10}{'runs':>7}{'exit 0':>8}{'exit 2':>8}{'crashes':>9}")
 for target, c in counts.items():
