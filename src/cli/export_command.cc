@@ -10,7 +10,7 @@
 #include "comm/mpi_runtime.h"
 #include "core/check.h"
 #include "core/resources.h"
-#include "train/export.h"
+#include "export/export.h"
 
 namespace halorec::cli {
 
@@ -72,20 +72,20 @@ class ExportCommand : public Command {
         HR_THROW(UsageError, "--parts is for an export under mpirun -np P (P > 1)");
       }
       use_threads(threads_);
-      return report(train::run_export(o_), 0);
+      return report(exporting::run_export(o_), 0);
     }
     // Each rank exports its shard and writes its own rows (docs/formats.md).
     comm::MpiRuntime mpi(nullptr, nullptr);
     return comm::run_or_abort_job([&] {
       auto comm = comm::make_communicator("mpi", false, 600);
       use_threads(threads_, comm->local_size());
-      const train::ExportReport r = train::run_sharded_export(o_, *comm);
+      const exporting::ExportReport r = exporting::run_sharded_export(o_, *comm);
       return comm->rank() == 0 ? report(r, comm->size()) : 0;
     });
   }
 
  private:
-  int report(const train::ExportReport& r, int ranks) const {
+  int report(const exporting::ExportReport& r, int ranks) const {
     const nlohmann::json j = {{"checkpoint", r.checkpoint},
                               {"out", r.out},
                               {"users", r.users},
@@ -113,7 +113,7 @@ class ExportCommand : public Command {
     return 0;
   }
 
-  train::ExportOptions o_;
+  exporting::ExportOptions o_;
   std::string index_params_;
   int64_t threads_ = 0;
   bool json_ = false;

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "comm/mpi_check.h"
+#include "comm/mpi_node.h"
 #include "comm/mpi_runtime.h"
+#include "comm/rows.h"
 #include "core/check.h"
 
 namespace halorec::comm {
@@ -67,25 +69,6 @@ at::Tensor host_buffer(const at::Tensor& t) {
   return t.contiguous();
 }
 
-int64_t elements_per_row(const at::Tensor& t, int rank) {
-  if (t.dim() < 1) HR_THROW(CommError, "rank {}: row-wise operations need a tensor of rank >= 1", rank);
-  int64_t n = 1;
-  for (int64_t d = 1; d < t.dim(); ++d) n *= t.size(d);
-  return n;
-}
-
-std::vector<int64_t> shape_with_rows(const at::Tensor& t, int64_t rows) {
-  std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-  shape[0] = rows;
-  return shape;
-}
-
-int64_t sum(const std::vector<int64_t>& v) {
-  int64_t s = 0;
-  for (int64_t x : v) s += x;
-  return s;
-}
-
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm parent) : max_elements_(INT_MAX) {
@@ -93,12 +76,9 @@ MpiCommunicator::MpiCommunicator(MPI_Comm parent) : max_elements_(INT_MAX) {
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   MPI_CHECK(MPI_Comm_rank(comm_, &rank_), -1);
   MPI_CHECK(MPI_Comm_size(comm_, &size_), rank_);
-  MPI_Comm local;
-  MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local),
-            rank_);
-  MPI_Comm_rank(local, &local_rank_);
-  MPI_Comm_size(local, &local_size_);
-  MPI_Comm_free(&local);
+  const NodePlace place = node_place(comm_, rank_);
+  local_rank_ = place.local_rank;
+  local_size_ = place.local_size;
   // Every rank's node, for messages that name where a silent rank runs.
   char name[MPI_MAX_PROCESSOR_NAME] = {};
   int len = 0;
@@ -270,19 +250,11 @@ void MpiCommunicator::exchange(MPI_Datatype type, int64_t element_bytes,
 at::Tensor MpiCommunicator::all_to_all_v(const at::Tensor& input,
                                          const std::vector<int64_t>& send_counts,
                                          const std::vector<int64_t>& recv_counts) {
-  if (static_cast<int>(send_counts.size()) != size_ ||
-      static_cast<int>(recv_counts.size()) != size_) {
-    HR_THROW(CommError, "rank {}: allToAllV needs {} send and receive counts, got {} and {}",
-             rank_, size_, send_counts.size(), recv_counts.size());
-  }
+  check_all_to_all(input, send_counts, recv_counts, size_, rank_);
   const int64_t row = elements_per_row(input, rank_);
-  if (sum(send_counts) != input.size(0)) {
-    HR_THROW(CommError, "rank {}: allToAllV send counts add up to {}, the input has {} rows",
-             rank_, sum(send_counts), input.size(0));
-  }
   const MPI_Datatype type = mpi_type(input.scalar_type(), false, rank_);
   const at::Tensor in = host_buffer(input);
-  at::Tensor out = at::empty(shape_with_rows(input, sum(recv_counts)),
+  at::Tensor out = at::empty(shape_with_rows(input, total_rows(recv_counts)),
                              in.options().pinned_memory(input.is_cuda()));
   const int64_t eb = in.element_size();
   std::vector<const char*> send_ptr(size_);
@@ -314,7 +286,7 @@ at::Tensor MpiCommunicator::all_gather_v(const at::Tensor& input, std::vector<in
   }
   const MPI_Datatype type = mpi_type(input.scalar_type(), false, rank_);
   const at::Tensor in = host_buffer(input);
-  at::Tensor out = at::empty(shape_with_rows(input, sum(rows)),
+  at::Tensor out = at::empty(shape_with_rows(input, total_rows(rows)),
                              in.options().pinned_memory(input.is_cuda()));
   const int64_t eb = in.element_size();
   std::vector<const char*> send_ptr(size_, static_cast<const char*>(in.data_ptr()));

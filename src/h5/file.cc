@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/check.h"
+#include "h5/library_lock.h"
 
 namespace halorec::h5 {
 
@@ -22,6 +23,7 @@ constexpr hsize_t kChunk = 1 << 18;
 // make HaloRec allocate gigabytes of fill values. Virtual datasets are
 // checked by their readers (their parts are files of their own).
 void check_stored(hid_t dset, hid_t loc, const std::string& name, uint64_t elements) {
+  const LibraryLock lock;
   if (elements == 0) return;
   Handle plist(H5_CHECK(H5Dget_create_plist(dset), "plist of {}", describe(loc, name)), H5Pclose);
   const H5D_layout_t layout = H5Pget_layout(plist.get());
@@ -43,6 +45,7 @@ void check_stored(hid_t dset, hid_t loc, const std::string& name, uint64_t eleme
 // A buffer of `n` values, or an IoError naming the dataset when memory is short.
 template <typename V>
 V buffer_for(size_t n, hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   try {
     return V(n);
   } catch (const std::bad_alloc&) {
@@ -53,6 +56,7 @@ V buffer_for(size_t n, hid_t loc, const std::string& name) {
 }
 
 Handle open_dataset(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   quiet_errors();
   if (!exists(loc, name)) {
     HR_THROW(InputError, "{}: missing dataset", describe(loc, name));
@@ -63,6 +67,7 @@ Handle open_dataset(hid_t loc, const std::string& name) {
 }
 
 int64_t checked_size_1d(hid_t dset, hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle space(H5_CHECK(H5Dget_space(dset), "dataspace of {}", describe(loc, name)), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank != 1) {
@@ -76,6 +81,7 @@ int64_t checked_size_1d(hid_t dset, hid_t loc, const std::string& name) {
 // InputError unless the dataset's stored type is of T's class.
 template <typename T>
 void check_type_class(hid_t dset, hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle type(H5_CHECK(H5Dget_type(dset), "type of {}", describe(loc, name)), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   const bool ok = std::is_floating_point_v<T> ? cls == H5T_FLOAT : cls == H5T_INTEGER;
@@ -88,6 +94,7 @@ void check_type_class(hid_t dset, hid_t loc, const std::string& name) {
 }
 
 Handle open_attr(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   quiet_errors();
   if (H5Aexists(loc, name.c_str()) <= 0) {
     HR_THROW(InputError, "{}: missing attribute '{}'", describe(loc), name);
@@ -98,6 +105,7 @@ Handle open_attr(hid_t loc, const std::string& name) {
 }
 
 void replace_attr(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   if (H5Aexists(loc, name.c_str()) > 0) {
     H5_CHECK(H5Adelete(loc, name.c_str()), "cannot replace attribute '{}'", name);
   }
@@ -120,6 +128,7 @@ template <>
 hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
 
 Handle create_file(const std::string& path) {
+  const LibraryLock lock;
   quiet_errors();
   // EXCL (O_CREAT|O_EXCL): never through a symlink, never over a file.
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
@@ -128,6 +137,7 @@ Handle create_file(const std::string& path) {
 }
 
 Handle open_file(const std::string& path, const std::string& what) {
+  const LibraryLock lock;
   quiet_errors();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -146,6 +156,7 @@ Handle open_file(const std::string& path, const std::string& what) {
 }
 
 Handle open_file_for_update(const std::string& path, const std::string& what) {
+  const LibraryLock lock;
   open_file(path, what);  // the same checks and errors
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   if (id < 0) {
@@ -156,6 +167,7 @@ Handle open_file_for_update(const std::string& path, const std::string& what) {
 }
 
 void close_file(Handle& file, const std::string& path) {
+  const LibraryLock lock;
   if (!file.valid()) return;
   const hid_t id = file.get();
   if (H5Fflush(id, H5F_SCOPE_GLOBAL) < 0) {
@@ -170,6 +182,7 @@ void close_file(Handle& file, const std::string& path) {
 }
 
 std::string file_format(const std::string& path) {
+  const LibraryLock lock;
   quiet_errors();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return "";
@@ -191,6 +204,7 @@ std::string file_format(const std::string& path) {
 }
 
 Handle create_group(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   // No modification times, so that equal content gives byte-identical files.
   Handle gcpl(H5_CHECK(H5Pcreate(H5P_GROUP_CREATE), "plist"), H5Pclose);
   H5_CHECK(H5Pset_obj_track_times(gcpl.get(), 0), "plist");
@@ -200,6 +214,7 @@ Handle create_group(hid_t loc, const std::string& name) {
 }
 
 Handle open_group(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   quiet_errors();
   if (!exists(loc, name)) HR_THROW(InputError, "{}: missing group", describe(loc, name));
   hid_t id = H5_CHECK(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), "cannot open group {}",
@@ -208,6 +223,7 @@ Handle open_group(hid_t loc, const std::string& name) {
 }
 
 bool exists(hid_t loc, const std::string& path) {
+  const LibraryLock lock;
   quiet_errors();
   // Check each component so that a missing parent is "no", not an error.
   std::string prefix;
@@ -245,6 +261,7 @@ bool exists(hid_t loc, const std::string& path) {
 template <typename T>
 void write_array(hid_t loc, const std::string& name, const T* data, size_t n,
                  const WriteOptions& options) {
+  const LibraryLock lock;
   hsize_t dim = n;
   Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
   Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
@@ -266,12 +283,14 @@ void write_array(hid_t loc, const std::string& name, const T* data, size_t n,
 }
 
 int64_t array_size(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   return checked_size_1d(dset.get(), loc, name);
 }
 
 template <typename T>
 std::vector<T> read_array(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
   check_type_class<T>(dset.get(), loc, name);
@@ -286,6 +305,7 @@ std::vector<T> read_array(hid_t loc, const std::string& name) {
 
 template <typename T>
 std::vector<T> read_slice(hid_t loc, const std::string& name, int64_t offset, int64_t count) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
   check_type_class<T>(dset.get(), loc, name);
@@ -324,6 +344,7 @@ HALOREC_H5_INSTANTIATE(double)
 
 namespace {
 Handle half_type() {
+  const LibraryLock lock;
   Handle t(H5_CHECK(H5Tcopy(H5T_IEEE_F32LE), "half type"), H5Tclose);
   H5_CHECK(H5Tset_fields(t.get(), 15, 10, 5, 0, 10), "half type");
   H5_CHECK(H5Tset_size(t.get(), 2), "half type");
@@ -334,6 +355,7 @@ Handle half_type() {
 
 void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t rows,
                   int64_t cols, bool half) {
+  const LibraryLock lock;
   hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
   Handle space(H5_CHECK(H5Screate_simple(2, dims, nullptr), "dataspace"), H5Sclose);
   Handle plist(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), "plist"), H5Pclose);
@@ -350,6 +372,7 @@ void write_matrix(hid_t loc, const std::string& name, const float* data, int64_t
 }
 
 void matrix_shape(hid_t loc, const std::string& name, int64_t* rows, int64_t* cols) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   if (H5Sget_simple_extent_ndims(space.get()) != 2) {
@@ -363,6 +386,7 @@ void matrix_shape(hid_t loc, const std::string& name, int64_t* rows, int64_t* co
 
 std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows,
                                int64_t* cols, int64_t expected_rows, int64_t expected_cols) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   Handle space(H5_CHECK(H5Dget_space(dset.get()), "dataspace"), H5Sclose);
   if (H5Sget_simple_extent_ndims(space.get()) != 2) {
@@ -393,6 +417,7 @@ std::vector<float> read_matrix(hid_t loc, const std::string& name, int64_t* rows
 
 namespace {
 Handle string_type() {
+  const LibraryLock lock;
   Handle t(H5_CHECK(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
   H5_CHECK(H5Tset_size(t.get(), H5T_VARIABLE), "string type");
   H5_CHECK(H5Tset_cset(t.get(), H5T_CSET_UTF8), "string type");
@@ -401,6 +426,7 @@ Handle string_type() {
 }  // namespace
 
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
+  const LibraryLock lock;
   hsize_t dim = v.size();
   Handle space(H5_CHECK(H5Screate_simple(1, &dim, nullptr), "dataspace"), H5Sclose);
   Handle type = string_type();
@@ -423,6 +449,7 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
 
 void write_virtual(hid_t loc, const std::string& name, VirtualType type, int64_t cols,
                    const std::vector<VirtualPart>& parts) {
+  const LibraryLock lock;
   int64_t rows = 0;
   for (const VirtualPart& p : parts) rows += p.rows;
   const int rank = cols > 0 ? 2 : 1;
@@ -456,6 +483,7 @@ void write_virtual(hid_t loc, const std::string& name, VirtualType type, int64_t
 }
 
 std::vector<std::string> virtual_files(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   Handle plist(H5_CHECK(H5Dget_create_plist(dset.get()), "plist of {}", describe(loc, name)),
                H5Pclose);
@@ -475,6 +503,7 @@ std::vector<std::string> virtual_files(hid_t loc, const std::string& name) {
 }
 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
   std::vector<std::string> out;
@@ -503,6 +532,7 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
 
 std::vector<std::string> read_strings_at(hid_t loc, const std::string& name,
                                          const std::vector<int64_t>& rows) {
+  const LibraryLock lock;
   Handle dset = open_dataset(loc, name);
   const int64_t n = checked_size_1d(dset.get(), loc, name);
   std::vector<std::string> out;
@@ -535,6 +565,7 @@ std::vector<std::string> read_strings_at(hid_t loc, const std::string& name,
 }
 
 void set_attr(hid_t loc, const std::string& name, int64_t value) {
+  const LibraryLock lock;
   replace_attr(loc, name);
   Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
   Handle attr(H5_CHECK(H5Acreate2(loc, name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT,
@@ -545,6 +576,7 @@ void set_attr(hid_t loc, const std::string& name, int64_t value) {
 }
 
 void set_attr(hid_t loc, const std::string& name, double value) {
+  const LibraryLock lock;
   replace_attr(loc, name);
   Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
   Handle attr(H5_CHECK(H5Acreate2(loc, name.c_str(), H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT,
@@ -555,6 +587,7 @@ void set_attr(hid_t loc, const std::string& name, double value) {
 }
 
 void set_attr(hid_t loc, const std::string& name, const std::string& value) {
+  const LibraryLock lock;
   replace_attr(loc, name);
   Handle space(H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose);
   Handle type = string_type();
@@ -567,11 +600,13 @@ void set_attr(hid_t loc, const std::string& name, const std::string& value) {
 }
 
 bool has_attr(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   quiet_errors();
   return H5Aexists(loc, name.c_str()) > 0;
 }
 
 int64_t get_attr_int(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle attr = open_attr(loc, name);
   Handle type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER) {
@@ -583,6 +618,7 @@ int64_t get_attr_int(hid_t loc, const std::string& name) {
 }
 
 double get_attr_double(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle attr = open_attr(loc, name);
   Handle type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
@@ -595,6 +631,7 @@ double get_attr_double(hid_t loc, const std::string& name) {
 }
 
 std::string get_attr_string(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   Handle attr = open_attr(loc, name);
   Handle file_type(H5_CHECK(H5Aget_type(attr.get()), "type"), H5Tclose);
   if (H5Tget_class(file_type.get()) != H5T_STRING) {

@@ -7,10 +7,12 @@
 
 #include "core/error.h"
 #include "core/staged_path.h"
+#include "h5/library_lock.h"
 
 namespace halorec::h5 {
 
 void Handle::reset() noexcept {
+  const LibraryLock lock;
   if (id_ >= 0 && closer_ != nullptr && closer_(id_) < 0 && closer_ == H5Fclose) {
     // HDF5 keeps a file it could not flush (disk full) and crashes on it in
     // its exit handlers: the process must end without running them.
@@ -20,6 +22,7 @@ void Handle::reset() noexcept {
 }
 
 void quiet_errors() {
+  const LibraryLock lock;
   static const bool done = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
@@ -59,6 +62,7 @@ std::string user_visible(const std::string& path) { return visible_name(path); }
 }  // namespace
 
 std::string error_stack_message() {
+  const LibraryLock lock;
   std::vector<std::string> descs;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &descs);
   H5Eclear2(H5E_DEFAULT);
@@ -73,6 +77,7 @@ const char* base_name(const char* path) {
 }
 
 std::string describe(hid_t loc, const std::string& name) {
+  const LibraryLock lock;
   char file[1024] = {0};
   char path[1024] = {0};
   H5Fget_name(loc, file, sizeof file);

@@ -7,7 +7,7 @@
 
 #include "comm/exchange_plan.h"
 #include "comm/row_exchange.h"
-#include "train/contrastive_step.h"
+#include "model/scoring.h"
 
 namespace halorec::train {
 
@@ -118,9 +118,9 @@ StepResult bpr_forward_backward(const BprInputs& in, const Triples& t, int64_t g
   std::vector<int64_t> items(t.pos);
   items.insert(items.end(), t.neg.begin(), t.neg.end());
   const GatheredBatch g = gather_batch(in, t, items, global_step);
-  const at::Tensor eu = scoring_vectors(g.user_final, in.cosine);
-  const at::Tensor ep = scoring_vectors(g.item_final.slice(0, 0, b), in.cosine);
-  const at::Tensor en = scoring_vectors(g.item_final.slice(0, b, 2 * b), in.cosine);
+  const at::Tensor eu = model::scoring_vectors(g.user_final, in.cosine);
+  const at::Tensor ep = model::scoring_vectors(g.item_final.slice(0, 0, b), in.cosine);
+  const at::Tensor en = model::scoring_vectors(g.item_final.slice(0, b, 2 * b), in.cosine);
   const at::Tensor bpr = at::softplus((eu * en).sum(1) - (eu * ep).sum(1)).sum();
   const at::Tensor reg = (g.user_e0.pow(2).sum() + g.item_e0.pow(2).sum()) / 2;
   const double norm = 1.0 / static_cast<double>(std::max<int64_t>(1, t.global_count));

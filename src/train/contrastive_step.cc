@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "model/scoring.h"
 
 namespace halorec::train {
 
@@ -26,11 +27,6 @@ std::vector<int64_t> shared_negatives(uint64_t seed, int64_t epoch, int64_t step
   for (int64_t& item : out)
     item = static_cast<int64_t>(rng.below(static_cast<uint64_t>(num_items)));
   return out;
-}
-
-at::Tensor scoring_vectors(const at::Tensor& final, bool cosine) {
-  if (!cosine) return final;
-  return final / final.norm(2, {1}, true).clamp_min(1e-12);
 }
 
 at::Tensor item_shares(const std::vector<int64_t>& train_items, int64_t num_items,
@@ -72,9 +68,9 @@ StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
   const GatheredBatch g = gather_batch(in, t, items, global_step);
   const at::Tensor& item_final = g.item_final;
   const at::Tensor& item_e0 = g.item_e0;
-  const at::Tensor eu = scoring_vectors(g.user_final, loss.cosine);
-  const at::Tensor ep = scoring_vectors(item_final.slice(0, offset, offset + b), loss.cosine);
-  const at::Tensor en = scoring_vectors(item_final.slice(0, B, B + n), loss.cosine);
+  const at::Tensor eu = model::scoring_vectors(g.user_final, loss.cosine);
+  const at::Tensor ep = model::scoring_vectors(item_final.slice(0, offset, offset + b), loss.cosine);
+  const at::Tensor en = model::scoring_vectors(item_final.slice(0, B, B + n), loss.cosine);
   const at::Tensor pos = (eu * ep).sum(1);    // [b]
   const at::Tensor neg = at::mm(eu, en.t());  // [b, n]: the step's GEMM
   at::Tensor per_triple;
@@ -88,7 +84,7 @@ StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
     const at::Tensor expected =
         loss.item_share.index_select(0, ids) * static_cast<double>(B) +
         static_cast<double>(n) / static_cast<double>(loss.item_share.size(0));
-    const at::Tensor eb = scoring_vectors(item_final.slice(0, 0, B), loss.cosine);
+    const at::Tensor eb = model::scoring_vectors(item_final.slice(0, 0, B), loss.cosine);
     const at::Tensor candidates = at::cat({at::mm(eu, eb.t()), neg}, 1);  // [b, B + n]
     const at::Tensor logits_neg =
         (candidates / loss.temperature - expected.log().unsqueeze(0))

@@ -62,8 +62,4 @@ StepResult contrastive_forward_backward(const BprInputs& in, const Triples& t,
                                     const std::vector<int64_t>& negatives, const LossConfig& loss,
                                     int64_t global_step);
 
-// The vectors scores are dot products of: `final` itself, or its rows scaled
-// to unit length for model.score cosine (training's evaluation and export).
-at::Tensor scoring_vectors(const at::Tensor& final, bool cosine);
-
 }  // namespace halorec::train

@@ -30,6 +30,7 @@
 #include "data/dataset.h"
 #include "model/local_graph.h"
 #include "model/model.h"
+#include "model/scoring.h"
 #include "partition/shard_file.h"
 #include "train/adam.h"
 #include "train/bpr_step.h"
@@ -486,7 +487,7 @@ void Trainer::warm_start() {
 // latest (summary, checkpointed position).
 EvalResult Trainer::evaluate_now() {
   at::NoGradGuard no_grad;
-  const at::Tensor final_owned = scoring_vectors(
+  const at::Tensor final_owned = model::scoring_vectors(
       net_->forward(e0_.detach(), state_.global_step, false), inputs_.cosine);
   EvalResult r = evaluator_->evaluate(final_owned, comm_);
   if (validator_) {

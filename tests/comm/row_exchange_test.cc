@@ -1,11 +1,14 @@
 // HaloExchange and RemoteGather against a single-process computation on the
 // global graph: forward values, gradients through two chained exchanges, and
-// a numerical gradient check.
+// a numerical gradient check. Rank tests (rank_test.h): under mpirun and as
+// 2..5 ranks in threads.
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <mutex>
 
 #include "comm/row_exchange.h"
 #include "core/error.h"
@@ -13,15 +16,15 @@
 #include "data/prepare.h"
 #include "data/synth.h"
 #include "graph/csr.h"
-#include "mpi_test_support.h"
 #include "partition/halo_plan.h"
 #include "partition/partitioner.h"
+#include "rank_test.h"
 #include "synth_support.h"
 
 namespace halorec::comm {
 namespace {
 
-using testing::MpiWorld;
+using testing::test_comm;
 constexpr int64_t kDim = 4;
 
 // A small dataset made identically on every rank, partitioned with METIS.
@@ -48,9 +51,9 @@ struct World {
     data::PrepareReport report;
     d = data::build_dataset(std::move(raw), 0, data::parse_split("none"), 1, &report);
     a = graph::normalized_adjacency(d);
-    const int P = MpiWorld::comm().size();
+    const int P = test_comm().size();
     owner = partition::assign_owners(a, P, partition::Method::kMetis, 3);
-    shard = std::move(partition::build_shards(d, a, owner, P)[MpiWorld::comm().rank()]);
+    shard = std::move(partition::build_shards(d, a, owner, P)[test_comm().rank()]);
     plan = make_exchange_plan(shard.send_index, shard.send_offsets, shard.recv_offsets,
                               at::TensorOptions());
     owned_ids = at::tensor(at::ArrayRef<int64_t>(shard.owned), at::kLong);
@@ -78,9 +81,16 @@ struct World {
   }
 };
 
+// One per rank (a thread under run_ranks), built one rank at a time: METIS
+// and the synthetic log are not made for concurrent callers.
 World& world() {
-  static World w;
-  return w;
+  static std::mutex building;
+  thread_local std::unique_ptr<World> w;
+  if (!w) {
+    std::lock_guard<std::mutex> lock(building);
+    w = std::make_unique<World>();
+  }
+  return *w;
 }
 
 at::Tensor global_x(int64_t n) {
@@ -101,7 +111,7 @@ at::Tensor global_w(int64_t n) {
 
 // Two propagation layers and a nonlinear loss; returns this rank's share.
 at::Tensor two_layer_loss(const World& w, const at::Tensor& owned_x, const at::Tensor& owned_w) {
-  Communicator& c = MpiWorld::comm();
+  Communicator& c = test_comm();
   const at::Tensor y1 = w.spmm(halo_exchange(owned_x, w.plan, c));
   const at::Tensor y2 = w.spmm(halo_exchange(y1, w.plan, c));
   return (y2 * y2 * owned_w).sum();
@@ -109,14 +119,14 @@ at::Tensor two_layer_loss(const World& w, const at::Tensor& owned_x, const at::T
 
 double global_sum(double v) {
   at::Tensor t = at::full({1}, v, at::kDouble);
-  MpiWorld::comm().all_reduce(t, ReduceOp::kSum);
+  test_comm().all_reduce(t, ReduceOp::kSum);
   return t.item<double>();
 }
 
-TEST(HaloExchange, ForwardFillsTheHaloWithOwnersRows) {
+RANK_TEST(HaloExchange, ForwardFillsTheHaloWithOwnersRows) {
   World& w = world();
   const at::Tensor x = global_x(w.n());
-  const at::Tensor full = halo_exchange(x.index_select(0, w.owned_ids), w.plan, MpiWorld::comm());
+  const at::Tensor full = halo_exchange(x.index_select(0, w.owned_ids), w.plan, test_comm());
   ASSERT_EQ(full.size(0), w.shard.num_owned() + w.shard.num_halo());
   std::vector<int64_t> local_to_global = w.shard.owned;
   local_to_global.insert(local_to_global.end(), w.shard.halo.begin(), w.shard.halo.end());
@@ -124,7 +134,7 @@ TEST(HaloExchange, ForwardFillsTheHaloWithOwnersRows) {
   EXPECT_TRUE(at::equal(full, x.index_select(0, ids)));
 }
 
-TEST(HaloExchange, TwoLayersMatchTheGlobalGraphForwardAndBackward) {
+RANK_TEST(HaloExchange, TwoLayersMatchTheGlobalGraphForwardAndBackward) {
   World& w = world();
   const at::Tensor x = global_x(w.n()), wt = global_w(w.n());
   at::Tensor owned_x = x.index_select(0, w.owned_ids).requires_grad_(true);
@@ -139,7 +149,7 @@ TEST(HaloExchange, TwoLayersMatchTheGlobalGraphForwardAndBackward) {
   EXPECT_TRUE(at::allclose(owned_x.grad(), gx.index_select(0, w.owned_ids), 1e-10, 1e-12));
 }
 
-TEST(HaloExchange, NumericalGradientCheck) {
+RANK_TEST(HaloExchange, NumericalGradientCheck) {
   World& w = world();
   const at::Tensor x = global_x(w.n()), wt = global_w(w.n());
   const at::Tensor owned_w = wt.index_select(0, w.owned_ids);
@@ -166,9 +176,9 @@ TEST(HaloExchange, NumericalGradientCheck) {
   }
 }
 
-TEST(RemoteGather, FetchesRowsByGlobalIdAndRoutesGradientsBack) {
+RANK_TEST(RemoteGather, FetchesRowsByGlobalIdAndRoutesGradientsBack) {
   World& w = world();
-  Communicator& c = MpiWorld::comm();
+  Communicator& c = test_comm();
   const int P = c.size();
   const at::Tensor x = global_x(w.n());
   auto requests_of = [&](int r) {  // repeats, own rows and remote rows
@@ -198,9 +208,9 @@ TEST(RemoteGather, FetchesRowsByGlobalIdAndRoutesGradientsBack) {
   EXPECT_TRUE(at::allclose(owned_x.grad(), expected.index_select(0, w.owned_ids)));
 }
 
-TEST(RemoteGather, AskingANonOwnerIsACommError) {
+RANK_TEST(RemoteGather, AskingANonOwnerIsACommError) {
   World& w = world();
-  Communicator& c = MpiWorld::comm();
+  Communicator& c = test_comm();
   if (c.size() == 1) GTEST_SKIP() << "needs two ranks";
   // Claim every node is owned by rank 0: rank 0 gets asked for nodes it does not own.
   const at::Tensor wrong_owner = at::zeros({w.n()}, at::kInt);

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "comm/mpi_check.h"
+#include "comm/mpi_node.h"
+#include "comm/rows.h"
 #include "core/check.h"
 #ifdef HALOREC_TORCH_CUDA
 #include <c10/cuda/CUDAStream.h>
@@ -119,12 +121,6 @@ ncclDataType_t nccl_type(at::ScalarType t, int rank) {
   HR_THROW(CommError, "rank {}: nccl does not support {} tensors", rank, c10::toString(t));
 }
 
-int64_t elements_per_row(const at::Tensor& t) {
-  int64_t n = 1;
-  for (int64_t d = 1; d < t.dim(); ++d) n *= t.size(d);
-  return n;
-}
-
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(MPI_Comm parent, double timeout_seconds)
@@ -134,12 +130,9 @@ NcclCommunicator::NcclCommunicator(MPI_Comm parent, double timeout_seconds)
   MPI_CHECK(MPI_Comm_dup(parent, &m.mpi), -1);
   MPI_Comm_rank(m.mpi, &m.rank);
   MPI_Comm_size(m.mpi, &m.size);
-  MPI_Comm local;
-  MPI_CHECK(MPI_Comm_split_type(m.mpi, MPI_COMM_TYPE_SHARED, m.rank, MPI_INFO_NULL, &local),
-            m.rank);
-  MPI_Comm_rank(local, &m.local_rank);
-  MPI_Comm_size(local, &m.local_size);
-  MPI_Comm_free(&local);
+  const NodePlace place = node_place(m.mpi, m.rank);
+  m.local_rank = place.local_rank;
+  m.local_size = place.local_size;
   int devices = 0;
   CUDA_CHECK(cudaGetDeviceCount(&devices), m.rank);
   if (m.local_rank >= devices) {
@@ -202,23 +195,10 @@ at::Tensor NcclCommunicator::all_to_all_v(const at::Tensor& input,
   ++rounds_;
   Impl& m = *impl_;
   m.check(input, "allToAllV");
-  if (static_cast<int>(send_counts.size()) != m.size ||
-      static_cast<int>(recv_counts.size()) != m.size) {
-    HR_THROW(CommError, "rank {}: allToAllV needs {} send and receive counts", m.rank, m.size);
-  }
+  check_all_to_all(input, send_counts, recv_counts, m.size, m.rank);
   const at::Tensor in = input.contiguous();
-  const int64_t row = elements_per_row(in);
-  int64_t total_send = 0, total_recv = 0;
-  for (int q = 0; q < m.size; ++q) {
-    total_send += send_counts[q];
-    total_recv += recv_counts[q];
-  }
-  if (total_send != in.size(0)) {
-    HR_THROW(CommError, "rank {}: allToAllV send counts add up to {}, the input has {} rows",
-             m.rank, total_send, in.size(0));
-  }
-  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
-  shape[0] = total_recv;
+  const int64_t row = elements_per_row(in, m.rank);
+  const std::vector<int64_t> shape = shape_with_rows(in, total_rows(recv_counts));
   at::Tensor out = at::empty(shape, in.options());
   const ncclDataType_t type = nccl_type(in.scalar_type(), m.rank);
   const int64_t eb = in.element_size();
@@ -262,11 +242,8 @@ at::Tensor NcclCommunicator::all_gather_v(const at::Tensor& input, std::vector<i
   std::vector<int64_t> rows(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + m.size);
   // Every rank sends its one block to every rank.
   const at::Tensor in = input.contiguous();
-  const int64_t row = elements_per_row(in);
-  int64_t total = 0;
-  for (int64_t r : rows) total += r;
-  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
-  shape[0] = total;
+  const int64_t row = elements_per_row(in, m.rank);
+  const std::vector<int64_t> shape = shape_with_rows(in, total_rows(rows));
   at::Tensor out = at::empty(shape, in.options());
   const ncclDataType_t type = nccl_type(in.scalar_type(), m.rank);
   const int64_t eb = in.element_size();

@@ -3,7 +3,9 @@
 // final vectors the model scores with (after propagation), by original id.
 // run_export runs in one process over the whole graph; run_sharded_export
 // runs on every rank of a job over its shard, and each rank writes its own
-// rows (model_file.h: ModelPart, write_model_index).
+// rows (serve/model_file.h: ModelPart, write_model_index). Both begin with
+// start_export (export/start.h). The namespace is `exporting`: `export` is
+// a C++ keyword.
 
 #include <cstdint>
 #include <string>
@@ -16,7 +18,7 @@ namespace halorec::comm {
 class Communicator;
 }
 
-namespace halorec::train {
+namespace halorec::exporting {
 
 struct ExportOptions {
   std::string checkpoint;  // a checkpoint, or a folder whose newest committed one is used
@@ -54,4 +56,4 @@ ExportReport run_export(const ExportOptions& options);
 // per rank; the report's bytes (model.h5 and parts) on rank 0 only.
 ExportReport run_sharded_export(const ExportOptions& options, comm::Communicator& comm);
 
-}  // namespace halorec::train
+}  // namespace halorec::exporting

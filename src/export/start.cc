@@ -1,0 +1,98 @@
+#include "export/start.h"
+
+#include <filesystem>
+
+#include "core/check.h"
+#include "core/digest.h"
+#include "core/log.h"
+#include "data/social.h"
+
+namespace halorec::exporting {
+
+namespace {
+
+// The first of committed[from..] (newest first) whose identity and config
+// read; each one skipped is named, the last one's error is thrown.
+void read_newest_from(size_t from, ExportStart* s) {
+  for (size_t pick = from;; ++pick) {
+    try {
+      std::string config_yaml;
+      s->id = checkpoint::read_identity(s->committed[pick], &config_yaml);
+      s->config = train::config_from_yaml(config_yaml, s->committed[pick] + "/dense.h5:config");
+      s->pick = pick;
+      return;
+    } catch (const std::exception& e) {
+      const bool ours = dynamic_cast<const InputError*>(&e) != nullptr ||
+                        dynamic_cast<const ConfigError*>(&e) != nullptr;
+      if (!ours || pick + 1 >= s->committed.size()) throw;
+      log::warn("skipping checkpoint {}: {}; trying the one before it", s->committed[pick],
+                e.what());
+    }
+  }
+}
+
+}  // namespace
+
+void ExportStart::skip(const std::exception& why) {
+  if (pick + 1 >= committed.size()) throw;
+  log::warn("skipping checkpoint {}: {}; trying the one before it", committed[pick], why.what());
+  read_newest_from(pick + 1, this);
+}
+
+ExportStart start_export(const ExportOptions& o) {
+  if (o.dtype != "fp32" && o.dtype != "fp16") {
+    HR_THROW(UsageError, "--dtype '{}': expected fp32 or fp16", o.dtype);
+  }
+  ExportStart s;
+  s.index = o.index_options;
+  s.index.kind = o.index;
+  if (!o.index.empty()) {
+    serve::check_index_options(s.index);
+    serve::require_faiss();
+  }
+  s.key = o.pseudonymize_key_file.empty()
+              ? std::string()
+              : read_key_file(o.pseudonymize_key_file, o.allow_readable_key);
+  s.committed = checkpoint::list_committed(o.checkpoint);
+  if (s.committed.empty()) {
+    HR_THROW(InputError, "--checkpoint '{}': no committed checkpoint there", o.checkpoint);
+  }
+  // (A single checkpoint given by name is used or refused, never replaced.)
+  read_newest_from(0, &s);
+  s.dataset = o.dataset.empty() ? s.config.dataset : o.dataset;
+  s.inputs = {{"--checkpoint", o.checkpoint},
+              {"--checkpoint", s.dir()},
+              {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset", s.dataset},
+              {"--pseudonymize", o.pseudonymize_key_file},
+              {o.social.empty() ? "data.social of the checkpoint" : "--social",
+               o.social.empty() ? s.config.social : o.social},
+              {"--parts", o.parts}};
+  return s;
+}
+
+std::string social_file_for(const ExportOptions& o, const ExportStart& s) {
+  const std::string& dir = s.dir();
+  if (s.id.social_fingerprint.empty()) {
+    if (!o.social.empty()) {
+      HR_THROW(UsageError, "--social '{}': checkpoint '{}' was trained without social edges",
+               o.social, dir);
+    }
+    return "";
+  }
+  const std::string path = o.social.empty() ? s.config.social : o.social;
+  const char* named = o.social.empty() ? "data.social of the checkpoint" : "--social";
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::is_regular_file(path, ec)) {
+    HR_THROW(InputError, "checkpoint '{}' was trained with social edges ({} '{}'), and that file "
+             "is not there: give --social FILE with the same pairs", dir, named, path);
+  }
+  const std::string fingerprint = data::social_fingerprint(path);
+  if (fingerprint != s.id.social_fingerprint) {
+    HR_THROW(InputError, "{} '{}' is not the social edges file checkpoint '{}' was trained with "
+             "(fingerprint {}..., the checkpoint's {}...)", named, path, dir,
+             fingerprint.substr(0, 12), s.id.social_fingerprint.substr(0, 12));
+  }
+  return path;
+}
+
+}  // namespace halorec::exporting
