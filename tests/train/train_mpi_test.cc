@@ -1,4 +1,5 @@
-// Under mpirun: evaluation equals a brute-force reference; the sampler's
+// Rank tests (rank_test.h: under mpirun and as 2..5 ranks in threads):
+// evaluation equals a brute-force reference; the sampler's
 // triples do not depend on the rank count; NGCF's replicated weights end
 // bit-identical on every rank; minibatch propagation over exact neighbourhoods
 // gives the full graph's vectors, and its sampled neighbourhoods are the same
@@ -11,15 +12,17 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <tuple>
 
 #include "data/synth.h"
 #include "graph/csr.h"
-#include "mpi_test_support.h"
 #include "partition/halo_plan.h"
 #include "partition/partitioner.h"
+#include "rank_test.h"
 #include "synth_support.h"
 #include "comm/exchange_plan.h"
+#include "comm/local_communicator.h"
 #include "comm/row_exchange.h"
 #include "core/counter_rng.h"
 #include "model/local_graph.h"
@@ -32,11 +35,11 @@
 namespace halorec::train {
 namespace {
 
-using halorec::testing::MpiWorld;
+using halorec::testing::test_comm;
 
 // A folder every rank sees: made by rank 0, its name broadcast.
 std::string shared_dir() {
-  comm::Communicator& c = MpiWorld::comm();
+  comm::Communicator& c = test_comm();
   std::string path(256, '\0');
   if (c.rank() == 0) {
     std::string tmpl = "/tmp/halorec-mpitest-XXXXXX";
@@ -57,7 +60,7 @@ struct Fixture {
   partition::Shard whole;  // one shard holding everything (the P=1 reference)
 
   Fixture() {
-    comm::Communicator& c = MpiWorld::comm();
+    comm::Communicator& c = test_comm();
     dir = shared_dir();
     if (c.rank() == 0) {
       data::run_synth(
@@ -70,19 +73,22 @@ struct Fixture {
     shard = std::move(partition::build_shards(d, a, owner, c.size())[c.rank()]);
     whole = std::move(partition::build_shards(d, a, std::vector<int32_t>(owner.size(), 0), 1)[0]);
   }
-  // Runs at exit, after MPI ended: rank 0 removes the folder (all tests are done).
+  // Runs at exit (after MPI ended; as threads, when rank 0's thread ends after
+  // the test's last collective): rank 0 removes the folder.
   ~Fixture() {
     if (owner_rank == 0) {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
   }
-  int owner_rank = MpiWorld::comm().rank();
+  int owner_rank = test_comm().rank();
 };
 
+// One per rank (a thread under run_ranks); made collectively on first use.
 Fixture& fixture() {
-  static Fixture f;
-  return f;
+  thread_local std::unique_ptr<Fixture> f;
+  if (!f) f = std::make_unique<Fixture>();
+  return *f;
 }
 
 // Final vectors with distinct, exactly representable scores per user:
@@ -103,11 +109,11 @@ at::Tensor planted_vectors(const partition::Shard& s) {
   return v;
 }
 
-TEST(Evaluation, EqualsBruteForce) {
+RANK_TEST(Evaluation, EqualsBruteForce) {
   Fixture& f = fixture();
   const std::vector<int64_t> topk = {1, 5, 20};
   const Evaluator ev(f.shard, topk, 7);
-  const EvalResult got = ev.evaluate(planted_vectors(f.shard), MpiWorld::comm());
+  const EvalResult got = ev.evaluate(planted_vectors(f.shard), test_comm());
   // Brute force over the global dataset, in double.
   const int64_t U = f.d.num_users(), I = f.d.num_items();
   std::map<std::string, double> sums;
@@ -150,7 +156,7 @@ TEST(Evaluation, EqualsBruteForce) {
 }
 
 std::vector<std::tuple<int64_t, int64_t, int64_t>> gather_triples(const Triples& t) {
-  comm::Communicator& c = MpiWorld::comm();
+  comm::Communicator& c = test_comm();
   const int64_t n = static_cast<int64_t>(t.user.size());
   at::Tensor mine = at::empty({n, 3}, at::kLong);
   for (int64_t k = 0; k < n; ++k) {
@@ -167,11 +173,11 @@ std::vector<std::tuple<int64_t, int64_t, int64_t>> gather_triples(const Triples&
   return out;
 }
 
-TEST(Sampler, TriplesDoNotDependOnTheRankCount) {
+RANK_TEST(Sampler, TriplesDoNotDependOnTheRankCount) {
   Fixture& f = fixture();
-  comm::MpiCommunicator self(MPI_COMM_SELF);
+  comm::LocalCommunicator self;  // the one-rank reference
   for (const char* kind : {"uniform", "edge"}) {
-    const Sampler dist(parse_sampler(kind), 3, 64, f.shard, f.owner, MpiWorld::comm());
+    const Sampler dist(parse_sampler(kind), 3, 64, f.shard, f.owner, test_comm());
     const std::vector<int32_t> one(f.owner.size(), 0);
     const Sampler ref(parse_sampler(kind), 3, 64, f.whole, one, self);
     ASSERT_EQ(dist.steps_per_epoch(), ref.steps_per_epoch());
@@ -201,7 +207,7 @@ TEST(Sampler, TriplesDoNotDependOnTheRankCount) {
   }
 }
 
-TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
+RANK_TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
   Fixture& f = fixture();
   TrainConfig c;
   c.dataset = f.dir + "/d.h5";
@@ -215,12 +221,12 @@ TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
   c.lr = 0.01;
   c.threads = 1;
   c.partition_method = "random";
-  const TrainSummary s = run_training(c, MpiWorld::comm());
+  const TrainSummary s = run_training(c, test_comm());
   ASSERT_FALSE(s.dense_digest.empty());
   std::string digest = s.dense_digest;
   at::Tensor mine = at::from_blob(digest.data(), {64}, at::kChar).clone();
-  const at::Tensor all = MpiWorld::comm().all_gather_v(mine);
-  for (int r = 1; r < MpiWorld::comm().size(); ++r) {
+  const at::Tensor all = test_comm().all_gather_v(mine);
+  for (int r = 1; r < test_comm().size(); ++r) {
     EXPECT_TRUE(at::equal(all.slice(0, 0, 64), all.slice(0, 64 * r, 64 * (r + 1)))) << "rank " << r;
   }
   EXPECT_GT(s.metrics.at("recall@20"), 0.0);
@@ -234,7 +240,7 @@ struct ShardModel {
   std::unique_ptr<model::Model> net;
 
   ShardModel(const Fixture& f, const model::ModelConfig& mc) {
-    comm::Communicator& c = MpiWorld::comm();
+    comm::Communicator& c = test_comm();
     const partition::Shard& s = f.shard;
     graph = model::make_local_graph(s.num_owned() + s.num_halo(), s.indptr, s.col, s.value,
                                     c.size() == 1);
@@ -247,7 +253,7 @@ struct ShardModel {
   }
   // Final vectors of global ids `targets` from full-graph propagation.
   at::Tensor full(const at::Tensor& e0, const std::vector<int64_t>& targets, int64_t step) {
-    comm::Communicator& c = MpiWorld::comm();
+    comm::Communicator& c = test_comm();
     const at::Tensor final_owned = net->forward(e0, step, true);
     const comm::GatherPlan plan =
         comm::make_gather_plan(c, at::tensor(targets, at::kLong), owner, owned_ids);
@@ -256,7 +262,7 @@ struct ShardModel {
   // The same from the sampled neighbourhood of `targets` (ascending, distinct).
   at::Tensor sampled(const NeighborSampler& ns, const at::Tensor& e0,
                      const std::vector<int64_t>& targets, int64_t step) {
-    comm::Communicator& c = MpiWorld::comm();
+    comm::Communicator& c = test_comm();
     const model::Blocks b = ns.sample(targets, step);
     const at::Tensor ids = at::tensor(b.nodes, at::kLong);
     const comm::GatherPlan plan = comm::make_gather_plan(c, ids, owner, owned_ids);
@@ -269,14 +275,14 @@ struct ShardModel {
 std::vector<int64_t> some_targets(const partition::Shard& s, uint64_t key) {
   std::vector<int64_t> t;
   for (int64_t v = 0; v < s.num_users + s.num_items; ++v) {
-    CounterRng rng(hash_key(key, static_cast<uint64_t>(MpiWorld::comm().rank()),
+    CounterRng rng(hash_key(key, static_cast<uint64_t>(test_comm().rank()),
                             static_cast<uint64_t>(v)));
     if (rng.uniform() < 0.15) t.push_back(v);
   }
   return t;
 }
 
-TEST(Minibatch, ExactNeighbourhoodsGiveTheFullGraphVectors) {
+RANK_TEST(Minibatch, ExactNeighbourhoodsGiveTheFullGraphVectors) {
   Fixture& f = fixture();
   for (const char* type : {"lightgcn", "ngcf"}) {
     model::ModelConfig mc;
@@ -286,7 +292,7 @@ TEST(Minibatch, ExactNeighbourhoodsGiveTheFullGraphVectors) {
     mc.dropout = 0.2;  // ngcf: masks keyed by node, so both paths drop the same
     ShardModel m(f, mc);
     const at::Tensor e0 = model::initial_vectors(f.shard.owned, mc.dim, 7);
-    const NeighborSampler exact(f.shard, f.owner, mc.layers, {}, 3, MpiWorld::comm());
+    const NeighborSampler exact(f.shard, f.owner, mc.layers, {}, 3, test_comm());
     const std::vector<int64_t> targets = some_targets(f.shard, 1);
     at::NoGradGuard no_grad;
     const at::Tensor want = m.full(e0, targets, 5);
@@ -297,9 +303,9 @@ TEST(Minibatch, ExactNeighbourhoodsGiveTheFullGraphVectors) {
   }
 }
 
-TEST(Minibatch, SampledNeighbourhoodsAreCappedAndTheSameOnEveryRank) {
+RANK_TEST(Minibatch, SampledNeighbourhoodsAreCappedAndTheSameOnEveryRank) {
   Fixture& f = fixture();
-  comm::Communicator& c = MpiWorld::comm();
+  comm::Communicator& c = test_comm();
   const NeighborSampler ns(f.shard, f.owner, 2, {3, 2}, 3, c);
   // The same targets on every rank: the same blocks, whoever owns the rows.
   std::vector<int64_t> targets;
@@ -331,7 +337,7 @@ TEST(Minibatch, SampledNeighbourhoodsAreCappedAndTheSameOnEveryRank) {
   EXPECT_FALSE(other.nodes == b.nodes && at::equal(other.graphs[1].col, b.graphs[1].col));
 }
 
-TEST(Minibatch, SampledLayersAreUnbiased) {
+RANK_TEST(Minibatch, SampledLayersAreUnbiased) {
   Fixture& f = fixture();
   model::ModelConfig mc;
   mc.type = "lightgcn";
@@ -339,7 +345,7 @@ TEST(Minibatch, SampledLayersAreUnbiased) {
   mc.layers = 2;
   ShardModel m(f, mc);
   const at::Tensor e0 = model::initial_vectors(f.shard.owned, mc.dim, 7);
-  const NeighborSampler ns(f.shard, f.owner, mc.layers, {4, 2}, 3, MpiWorld::comm());
+  const NeighborSampler ns(f.shard, f.owner, mc.layers, {4, 2}, 3, test_comm());
   const std::vector<int64_t> targets = some_targets(f.shard, 2);
   at::NoGradGuard no_grad;
   const at::Tensor exact = m.full(e0, targets, 0);
