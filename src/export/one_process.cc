@@ -129,7 +129,7 @@ ExportReport run_export(const ExportOptions& o) {
   // model.score cosine: stored as unit vectors, so every reader's dot product
   // is the model's score.
   const at::Tensor final_vectors =
-      model::scoring_vectors(net->forward(content.e0, 0, false), c.score == "cosine")
+      model::scoring_vectors(net->forward(content.e0, 0, false), c.score == train::Score::kCosine)
           .contiguous();
 
   serve::ModelFile m;
@@ -143,7 +143,7 @@ ExportReport run_export(const ExportOptions& o) {
               &m.item_vectors, &m.cold_items);
   append_cold(cold_vectors(false, features, c, dense), features.users.cold_ids, &m.user_ids,
               &m.user_vectors, &m.cold_users);
-  if (c.model_type == "lightgcn" && c.layers > 0 && !with_features) {
+  if (c.model_type == train::ModelType::kLightgcn && c.layers > 0 && !with_features) {
     store_fold_in(*net, content.e0, w.degree, U, c.layers, &m);
   }
   describe_model(s, content.state, fingerprint, o.dtype, &m);

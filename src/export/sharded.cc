@@ -217,7 +217,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   at::NoGradGuard no_grad;
   const std::vector<at::Tensor> dense = load_dense(*net, content, s.dir());
   const at::Tensor final_vectors =
-      model::scoring_vectors(net->forward(content.e0, 0, false), c.score == "cosine")
+      model::scoring_vectors(net->forward(content.e0, 0, false), c.score == train::Score::kCosine)
           .contiguous();
   const int64_t dim = final_vectors.size(1);
 

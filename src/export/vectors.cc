@@ -70,7 +70,7 @@ at::Tensor cold_vectors(bool items, const train::NodeFeatures& features,
   at::NoGradGuard no_grad;
   for (size_t k = 0; k < cold_dense.size(); ++k) cold_dense[k].detach().copy_(dense[k]);
   return model::scoring_vectors(cold_net->forward(at::zeros({nc, c.dim}), 0, false),
-                                c.score == "cosine")
+                                c.score == train::Score::kCosine)
       .contiguous();
 }
 
@@ -93,8 +93,8 @@ void describe_model(const ExportStart& s, const checkpoint::TrainState& state,
                     const std::string& fingerprint, const std::string& dtype,
                     serve::ModelFile* m) {
   const train::TrainConfig& c = s.config;
-  m->model_type = c.model_type;
-  m->score = c.score;
+  m->model_type = train::name_of(c.model_type);
+  m->score = train::name_of(c.score);
   m->layers = c.layers;
   m->dataset_fingerprint = fingerprint;
   m->step = state.global_step;

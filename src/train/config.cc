@@ -16,130 +16,367 @@
 
 namespace halorec::train {
 
-const std::vector<ConfigKey>& config_keys() {
-  static const std::vector<ConfigKey> keys = {
-      {"data.dataset", "path", "(required)", "dataset.h5 from halorec prepare or synth"},
-      {"data.parts", "path", "<output.dir>/parts",
-       "partition folder; made (or remade) on the fly when absent, stale or for another rank count"},
-      {"data.item_features", "path", "''",
-       "content vectors of items (.h5 with `ids` and `vectors`, or .npy with ids beside it); "
-       "docs/interests.md"},
-      {"data.item_feature_ids", "path", "<item_features without .npy>.ids",
-       "for a .npy data.item_features: the original item id of each row, one per line"},
-      {"data.user_features", "path", "''",
-       "content vectors of users, the same formats as data.item_features; empty: none"},
-      {"data.user_feature_ids", "path", "<user_features without .npy>.ids",
-       "for a .npy data.user_features: the original user id of each row, one per line"},
-      {"data.missing_features", "error|zero", "error",
-       "a dataset item (user) without a feature row: error, or zero features (id vector only)"},
-      {"data.unknown_feature_ids", "error|cold", "error",
-       "a feature row whose id is not a dataset item (user): error, or a cold-start item (user) "
-       "with content and no interactions, which export gives a vector"},
-      {"data.validation", "float", "0",
-       "carve this fraction of each user's train interactions into a validation split (0: "
-       "none): the graph and training leave them out; evaluations report validation "
-       "(val_ metrics) and test apart, and early stopping, train.lr_schedule plateau and "
-       "checkpoint.keep_best watch validation"},
-      {"data.validation_seed", "int", "2020",
-       "seed of the validation carve (a user's draws depend on it and the user only)"},
-      {"data.social", "path", "''",
-       "social edges: a file of user-user pairs `USER USER [WEIGHT]` (original ids; tab, comma "
-       "or space separated) joining the graph as undirected edges that lightgcn and ngcf "
-       "propagate over (docs/living.md); the partition, checkpoints and exports record its "
-       "fingerprint"},
-      {"model.type", "mf|lightgcn|ngcf", "lightgcn", "the model"},
-      {"model.dim", "int", "64", "vector dimension"},
-      {"model.layers", "int", "3", "propagation layers (lightgcn, ngcf; mf ignores it)"},
-      {"model.dropout", "float", "0.1", "ngcf message dropout"},
-      {"model.features", "add|concat|only", "add",
-       "with data.item_features: item layer-0 vector = id vector + encoder(features), "
-       "encoder([id vector, features]), or encoder(features) alone"},
-      {"model.feature_widths", "list of int", "[256]",
-       "hidden layer widths of the content encoder MLP (ReLU); its output width is model.dim"},
-      {"model.score", "dot|cosine", "dot",
-       "how a user scores an item: the dot product of their final vectors, or their cosine "
-       "(training's loss and evaluation, and export, which then stores unit vectors)"},
-      {"train.epochs", "int", "10", "epochs to train"},
-      {"train.batch_size", "int", "2048", "global batch size (triples per step over all ranks)"},
-      {"train.lr", "float", "0.001", "Adam learning rate"},
-      {"train.lr_schedule", "constant|cosine|step|plateau", "constant",
-       "constant: train.lr throughout; cosine: from train.lr down to train.lr_min over all "
-       "train.epochs; step: times train.lr_decay every train.lr_decay_epochs epochs; plateau: "
-       "times train.lr_decay (not below train.lr_min) after train.plateau_patience "
-       "evaluations without a better validation eval.metric (needs data.validation)"},
-      {"train.warmup_steps", "int", "0", "the first N steps ramp the rate linearly up to the "
-       "schedule's"},
-      {"train.lr_min", "float", "0", "cosine: the rate at the end"},
-      {"train.lr_decay", "float", "0.5", "step, plateau: the factor"},
-      {"train.lr_decay_epochs", "int", "10", "step: epochs between decays"},
-      {"train.plateau_patience", "int", "2",
-       "plateau: evaluations without improvement before each decay"},
-      {"train.weight_decay", "float", "1e-4", "L2 weight on the batch's layer-0 vectors"},
-      {"train.init_from", "path", "''",
-       "warm start: a checkpoint (or the newest in a folder) of the same model.type and "
-       "model.dim, from any dataset and rank count; every node it knows (matched by original "
-       "id) starts from its row, new nodes as usual; optimizer moments and the schedule start "
-       "fresh. A resumable checkpoint of this run (checkpoint.resume) takes precedence"},
-      {"train.seed", "int", "2020", "seed of initial vectors, sampling, dropout and partitioning"},
-      {"train.threads", "int", "0", "intra-op threads per rank (0..1024); 0: cores / ranks on "
-       "the node; more than the machine's cores is lowered to them, with a warning"},
-      {"train.max_steps", "int", "0", "stop after this many steps (smoke runs, timing); 0: no limit"},
-      {"train.sampler", "uniform|edge", "uniform",
-       "uniform: |train| triples per epoch from uniformly drawn users (the LightGCN reference); "
-       "edge: every train interaction once per epoch"},
-      {"train.propagation", "full|minibatch", "full",
-       "full: every step propagates the whole graph (the LightGCN reference); minibatch: a step "
-       "computes final vectors only for its users and items, from their sampled L-hop "
-       "neighbourhoods (train.fanouts)"},
-      {"train.fanouts", "list of int", "[]",
-       "minibatch: neighbours sampled per node for each hop from the batch outward (one entry "
-       "per layer, or one for all; 0 or []: all neighbours, exact)"},
-      {"train.device", "auto|cpu|cuda", "auto", "where each rank trains"},
-      {"train.loss", "bpr|softmax|ccl", "bpr",
-       "bpr: one sampled negative per positive; softmax: sampled softmax over train.negatives "
-       "uniform negatives shared by the global batch; ccl: SimpleX's cosine contrastive loss "
-       "over the same shared negatives"},
-      {"train.negatives", "int", "256", "softmax, ccl: negatives per step, shared by every "
-       "triple of the global batch (one GEMM)"},
-      {"train.margin", "float", "0.9", "ccl: negatives score below this cost nothing"},
-      {"train.negative_weight", "float", "150", "ccl: weight of the mean negative term"},
-      {"train.temperature", "float", "0.1", "softmax: scores are divided by it"},
-      {"train.in_batch_negatives", "bool", "false",
-       "softmax: the global batch's positives are negatives too (beside train.negatives "
-       "uniform ones), every negative's logit corrected by -log of its expected count in the "
-       "step (logQ: popular items are drawn more often)"},
-      {"train.on_nonfinite", "stop|skip", "stop",
-       "a step whose loss or gradient is NaN or infinite on any rank: stop (exit 3, nothing of "
-       "it checkpointed, earlier checkpoints kept) or skip its update (counted; an epoch with "
-       "every step skipped stops as with stop)"},
-      {"partition.method", "metis|random|hash|fennel", "metis", "partitioner when partitioning on the fly"},
-      {"eval.every", "int", "1", "evaluate every N epochs; 0: never"},
-      {"eval.topk", "list of int", "[20]", "cut-offs K of Recall, NDCG, Precision and HitRate"},
-      {"eval.metric", "string", "recall@20", "metric that early stopping watches"},
-      {"eval.patience", "int", "0", "stop after this many evaluations without improvement; 0: off"},
-      {"eval.batch_users", "int", "1024", "users scored per block in evaluation"},
-      {"eval.items", "auto|replicated|sharded", "auto",
-       "where item vectors live in evaluation: replicated (all-gathered to every rank), sharded "
-       "(with their owners; each rank returns a local top-K per user, merged by the user's "
-       "owner); auto: sharded with P > 1 ranks once the item matrix passes 128 MiB"},
-      {"eval.users", "int", "0", "evaluate a sample of about this many test users (chosen by a "
-       "hash of the user id: the same users at any rank count); 0: all"},
-      {"output.dir", "path", "runs/default", "run folder: metrics.jsonl, config.yaml, parts"},
-      {"comm.backend", "auto|mpi|nccl", "auto", "auto: nccl on CUDA when built with it, else mpi"},
-      {"comm.timeout_s", "int", "600",
-       "a collective that waits longer than this (a rank stopped, hung or died) ends the whole "
-       "job, naming the waiting rank and the operation; 0: wait forever"},
-      {"checkpoint.dir", "path", "<output.dir>/checkpoints", "where checkpoints go"},
-      {"checkpoint.every", "int", "1", "checkpoint every N epochs (and at the end, and on "
-       "SIGTERM/SIGUSR1); 0: only at the end and on signals"},
-      {"checkpoint.keep", "int", "2", "committed checkpoints kept"},
-      {"checkpoint.keep_best", "bool", "false",
-       "also keep the checkpoint of the best validation eval.metric so far in "
-       "<checkpoint.dir>/best (needs data.validation); export it with --checkpoint .../best"},
-      {"checkpoint.resume", "string", "''", "'latest' (newest in checkpoint.dir, if any) or a "
-       "checkpoint or folder of checkpoints to continue from"},
+const Choices<ModelType> kModelTypes = {
+    {"mf", ModelType::kMf}, {"lightgcn", ModelType::kLightgcn}, {"ngcf", ModelType::kNgcf}};
+const Choices<Score> kScores = {{"dot", Score::kDot}, {"cosine", Score::kCosine}};
+const Choices<LrSchedule> kLrSchedules = {{"constant", LrSchedule::kConstant},
+                                          {"cosine", LrSchedule::kCosine},
+                                          {"step", LrSchedule::kStep},
+                                          {"plateau", LrSchedule::kPlateau}};
+const Choices<Propagation> kPropagations = {{"full", Propagation::kFull},
+                                            {"minibatch", Propagation::kMinibatch}};
+const Choices<OnNonfinite> kOnNonfinite = {{"stop", OnNonfinite::kStop},
+                                           {"skip", OnNonfinite::kSkip}};
+const Choices<ItemPlacement> kItemPlacements = {{"auto", ItemPlacement::kAuto},
+                                                {"replicated", ItemPlacement::kReplicated},
+                                                {"sharded", ItemPlacement::kSharded}};
+
+namespace {
+
+// One row per key: its documentation (name, type or choices, default,
+// meaning) and how it is read from YAML and written back. Everything about a
+// key is here: setters, YAML output, choice checks and docs/config.md's
+// table (config_test checks the docs against it) come from this row.
+struct KeyRow {
+  std::string name, type, default_value, meaning;
+  std::string kind;  // what errors say is expected: int, float, bool, list of int, or the type
+  std::vector<std::string> choices;  // a choice key's accepted values; empty otherwise
+  std::function<void(TrainConfig&, const YAML::Node&, const std::string&)> set;
+  std::function<void(const TrainConfig&, YAML::Emitter&)> emit;
+};
+
+template <typename T>
+T as(const YAML::Node& n, const std::string& key, const std::string& where) {
+  if (!n.IsScalar() && !(std::is_same_v<T, std::vector<int64_t>> && n.IsSequence())) {
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
+  }
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
+  }
+}
+
+std::vector<std::string> split_choices(const std::string& type) {
+  std::vector<std::string> out;
+  if (type.find('|') == std::string::npos) return out;
+  size_t from = 0;
+  for (size_t bar; (bar = type.find('|', from)) != std::string::npos; from = bar + 1) {
+    out.push_back(type.substr(from, bar - from));
+  }
+  out.push_back(type.substr(from));
+  return out;
+}
+
+// A plain value (string, number, bool, list of int: one int stands for a
+// list of one). A string whose type lists choices ("uniform|edge") must be
+// one of them.
+template <typename T>
+KeyRow field(const char* name, T TrainConfig::*member, const char* type, const char* default_value,
+             const char* meaning) {
+  KeyRow r{name, type, default_value, meaning, type, split_choices(type), nullptr, nullptr};
+  if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>) r.kind = "int";
+  if constexpr (std::is_same_v<T, double>) r.kind = "float";
+  if constexpr (std::is_same_v<T, bool>) r.kind = "bool";
+  if constexpr (std::is_same_v<T, std::vector<int64_t>>) r.kind = "list of int";
+  r.set = [member](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+    if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+      c.*member = n.IsSequence() ? as<T>(n, "", w) : T{as<int64_t>(n, "", w)};
+    } else {
+      c.*member = as<T>(n, "", w);
+    }
   };
+  r.emit = [member](const TrainConfig& c, YAML::Emitter& out) {
+    if constexpr (std::is_same_v<T, std::vector<int64_t>>) out << YAML::Flow;
+    out << c.*member;
+  };
+  return r;
+}
+
+// A key whose value selects code: read once into its enum.
+template <typename E>
+KeyRow choice(const char* name, E TrainConfig::*member, const Choices<E>& values,
+              const char* default_value, const char* meaning) {
+  KeyRow r{name, "", default_value, meaning, "", {}, nullptr, nullptr};
+  for (const auto& [text, value] : values) {
+    r.type += (r.type.empty() ? "" : "|") + std::string(text);
+    r.choices.push_back(text);
+  }
+  r.kind = r.type;
+  r.set = [member, &values](TrainConfig& c, const YAML::Node& n, const std::string& w) {
+    const std::string text = as<std::string>(n, "", w);
+    for (const auto& [t, value] : values) {
+      if (text == t) c.*member = value;
+    }
+  };
+  r.emit = [member, &values](const TrainConfig& c, YAML::Emitter& out) {
+    out << choice_name(values, c.*member);
+  };
+  return r;
+}
+
+const std::vector<KeyRow>& key_table() {
+  static const std::vector<KeyRow> rows = {
+      field("data.dataset", &TrainConfig::dataset, "path", "(required)",
+            "dataset.h5 from `halorec prepare` or `synth`"),
+      field("data.parts", &TrainConfig::parts, "path", "`<output.dir>/parts`",
+            "partition folder; made (or remade, with a log line) on the fly by rank 0 when "
+            "absent, stale (another dataset fingerprint) or for another rank count"),
+      field("data.item_features", &TrainConfig::item_features, "path", "''",
+            "content vectors of items: `.h5` with `ids` and `vectors`, or `.npy` with ids in a "
+            "text file ([interests.md](interests.md)); empty: none"),
+      field("data.item_feature_ids", &TrainConfig::item_feature_ids, "path", "`<name>.ids`",
+            "for a `.npy` `data.item_features` (`NAME.npy`): the original item id of each row, "
+            "one per line"),
+      field("data.user_features", &TrainConfig::user_features, "path", "''",
+            "content vectors of users, the same formats; their own encoder"),
+      field("data.user_feature_ids", &TrainConfig::user_feature_ids, "path", "`<name>.ids`",
+            "for a `.npy` `data.user_features`: the original user id of each row, one per line"),
+      field("data.missing_features", &TrainConfig::missing_features, "error|zero", "error",
+            "a dataset item (user) without a feature row: an error listing them, or zero "
+            "features (it keeps its id vector alone)"),
+      field("data.unknown_feature_ids", &TrainConfig::unknown_feature_ids, "error|cold", "error",
+            "a feature row whose id is not a dataset item (user): an error listing them, or a "
+            "cold-start item (user), with content and no interactions, that `export` gives a "
+            "vector"),
+      field("data.validation", &TrainConfig::validation, "float in [0, 0.5]", "0",
+            "carve this fraction of each user's train interactions into a validation split "
+            "(round(f × n) of a user's n, at most n − 1; 0: none). Training, its graph and its "
+            "sampler leave them out; every evaluation ranks validation (its metrics logged as "
+            "`val_recall@20`, ... in metrics.jsonl) and test apart; test ranking masks the "
+            "carved records too (they are the user's train interactions), as `halorec evaluate` "
+            "does. Early stopping (`eval.patience`), `train.lr_schedule: plateau` and "
+            "`checkpoint.keep_best` then watch the validation `eval.metric`, never test. The "
+            "carve is made by the partition (`halorec partition --validation`), so it is the "
+            "same at every rank count; `export` propagates over the same carved graph. A resume "
+            "must use the same carve"),
+      field("data.validation_seed", &TrainConfig::validation_seed, "int >= 0", "2020",
+            "seed of the carve: a user's draws depend on it and the user's id only"),
+      field("data.social", &TrainConfig::social, "path", "''",
+            "social edges: a file of user-user pairs `USER USER [WEIGHT]` (original user ids; "
+            "tab, comma or space separated; docs/formats.md \"Social edges\") joining the "
+            "interest graph as undirected user-user edges valued w / sqrt(D_u D_v), their "
+            "weights counted in the users' degrees. LightGCN and NGCF propagate over them (MF "
+            "does not propagate: they change nothing there); the partition is made (or remade) "
+            "with them, the halo plans gain the user-user neighbours, and the partition, "
+            "checkpoints and exports record the file's SHA-256: a resume with other social edges "
+            "is refused, and `export` rebuilds the graph from the same file (`export --social "
+            "FILE` names a moved copy). docs/living.md"),
+      choice("model.type", &TrainConfig::model_type, kModelTypes, "lightgcn",
+            "the model (docs/architecture.md)"),
+      field("model.dim", &TrainConfig::dim, "int 1..4096", "64",
+            "vector dimension"),
+      field("model.layers", &TrainConfig::layers, "int 0..16", "3",
+            "propagation layers (lightgcn, ngcf; mf ignores it)"),
+      field("model.dropout", &TrainConfig::dropout, "float [0, 1)", "0.1",
+            "ngcf message dropout (masks keyed by seed, step, layer and node id)"),
+      field("model.features", &TrainConfig::features, "add|concat|only", "add",
+            "with `data.item_features` / `data.user_features`: a node's layer-0 vector is id "
+            "vector + encoder(features), encoder([id vector, features]), or encoder(features) "
+            "alone"),
+      field("model.feature_widths", &TrainConfig::feature_widths, "list of int 1..65536", "[256]",
+            "hidden widths of the content encoder (an MLP with ReLU; output width `model.dim`); "
+            "its weights are replicated, gradients all-reduced"),
+      choice("model.score", &TrainConfig::score, kScores, "dot",
+            "how a user scores an item: the dot product of their final vectors, or their cosine. "
+            "Used by every loss and by training's evaluation; `export` then stores unit vectors "
+            "(model.h5 `score = cosine`), so every reader's dot product is the model's score"),
+      field("train.epochs", &TrainConfig::epochs, "int >= 1", "10",
+            "epochs to train"),
+      field("train.batch_size", &TrainConfig::batch_size, "int >= 1", "2048",
+            "global batch: triples per step over all ranks"),
+      field("train.lr", &TrainConfig::lr, "finite float > 0", "0.001",
+            "Adam learning rate"),
+      choice("train.lr_schedule", &TrainConfig::lr_schedule, kLrSchedules, "constant",
+            "`constant`: `train.lr` throughout; `cosine`: from `train.lr` down to `train.lr_min` "
+            "along half a cosine over all `train.epochs`; `step`: times `train.lr_decay` every "
+            "`train.lr_decay_epochs` epochs; `plateau` (reduce on plateau; needs "
+            "`data.validation`): times `train.lr_decay`, not below `train.lr_min`, each time "
+            "`train.plateau_patience` evaluations in a row did not improve the validation "
+            "`eval.metric`. The first three are pure functions of the global step; plateau's "
+            "factor is checkpointed; either way a resumed run continues exactly. Epochs of a "
+            "non-constant schedule log their `lr` in metrics.jsonl"),
+      field("train.warmup_steps", &TrainConfig::warmup_steps, "int >= 0", "0",
+            "the first N steps ramp the rate linearly up to the schedule's (large batches with a "
+            "scaled-up rate)"),
+      field("train.lr_min", &TrainConfig::lr_min, "float in [0, train.lr]", "0",
+            "cosine: the rate at the end"),
+      field("train.lr_decay", &TrainConfig::lr_decay, "float in (0, 1]", "0.5",
+            "step, plateau: the factor"),
+      field("train.lr_decay_epochs", &TrainConfig::lr_decay_epochs, "int >= 1", "10",
+            "step: epochs between decays"),
+      field("train.plateau_patience", &TrainConfig::plateau_patience, "int >= 1", "2",
+            "plateau: evaluations without improvement before each decay"),
+      field("train.weight_decay", &TrainConfig::weight_decay, "finite float >= 0", "1e-4",
+            "L2 weight on the batch's layer-0 vectors (normalized by the global batch size)"),
+      field("train.init_from", &TrainConfig::init_from, "path", "''",
+            "warm start (`train --init-from DIR`): a checkpoint, or the newest in a folder, of "
+            "the same `model.type` and `model.dim` from any dataset and rank count; every node "
+            "it knows, matched by original id through its dataset, starts from its row (dense "
+            "parameters too when their shapes match), new nodes as in a fresh run; Adam's "
+            "moments and the schedule start fresh. A resumable checkpoint of this run "
+            "(`checkpoint.resume`) takes precedence. docs/living.md"),
+      field("train.seed", &TrainConfig::seed, "int", "2020",
+            "seed of initial vectors, sampling, dropout and on-the-fly partitioning"),
+      field("train.threads", &TrainConfig::threads, "int 0..1024", "0",
+            "intra-op threads per rank; 0: hardware threads / ranks on the node; more than the "
+            "machine's cores is lowered to them, with a warning"),
+      field("train.max_steps", &TrainConfig::max_steps, "int >= 0", "0",
+            "stop after this many steps (smoke runs, timing); 0: no limit"),
+      field("train.sampler", &TrainConfig::sampler, "uniform|edge", "uniform",
+            "uniform: \\|train\\| triples per epoch, users drawn uniformly among users with "
+            "train items (the LightGCN reference); edge: each train interaction once per epoch "
+            "in a seeded order"),
+      choice("train.propagation", &TrainConfig::propagation, kPropagations, "full",
+            "`full`: every step propagates the whole graph (the LightGCN reference: an epoch "
+            "costs steps × edges). `minibatch`: a step computes final vectors only for its users "
+            "and items (positives, negatives) from their L-hop neighbourhoods, sampled per "
+            "`train.fanouts`, with layer-0 rows fetched from their owners and the neighbour "
+            "lists from the rows' owners; the step's cost and memory follow the batch, not the "
+            "graph. Only the layer-0 rows a step touched are updated (lazy Adam): for MF this is "
+            "the cheap step (5.7x faster than `full` on Gowalla at dim 256, where `full` updates "
+            "every row and its Adam moments each step; configs/gowalla_best.yaml); with content "
+            "features the fusion still runs over every owned row each step (it does not scale "
+            "yet); evaluation still propagates the whole shard once, without autograd. "
+            "Partition-invariant for a given seed like `full` "
+            "(tests/train/test_train_invariance.py); with exact neighbourhoods (`fanouts: []`) a "
+            "step's forward equals `full`'s (tests/train/train_mpi_test.cc). Architecture and "
+            "memory: [architecture.md](architecture.md#minibatch-propagation)"),
+      field("train.fanouts", &TrainConfig::fanouts, "list of int in 0..1000000", "[]",
+            "minibatch: neighbours sampled per node for each hop from the batch outward (hop 1 "
+            "first: `[10, 5]` with 2 layers takes 10 neighbours of each batch node and 5 of each "
+            "of those); one entry applies to every hop; 0 or `[]`: all neighbours (exact). A "
+            "node with more neighbours than its fanout takes that many distinct ones uniformly, "
+            "keyed by (seed, step, layer, node), their weights scaled by degree / fanout, so "
+            "each layer is an unbiased estimate of the exact one (for lightgcn and mf; ngcf's "
+            "nonlinearity makes its sampled layers approximate). More entries than "
+            "`model.layers` or fewer (other than one) is an error"),
+      field("train.device", &TrainConfig::device, "auto|cpu|cuda", "auto",
+            "where each rank trains (cuda: GPU = node-local rank)"),
+      field("train.loss", &TrainConfig::loss, "bpr|softmax|ccl", "bpr",
+            "`bpr`: one sampled negative per positive (the LightGCN recipe). `softmax`: sampled "
+            "softmax (InfoNCE) of the positive against `train.negatives` uniform negatives, "
+            "scores divided by `train.temperature`. `ccl`: SimpleX's cosine contrastive loss, "
+            "`(1 - s(u,i+)) + negative_weight * mean_j max(0, s(u,j) - margin)`. The softmax and "
+            "ccl negatives are drawn per step (keyed by seed, epoch, step: the same on every "
+            "rank, uniform over items, with replacement, not excluding the user's items), "
+            "fetched once and scored for the whole batch by one GEMM; L2 covers the batch's "
+            "users and positives and, once, the negatives. All normalized by the global batch: "
+            "partition-invariant like bpr (tests/train/test_train_invariance.py)"),
+      field("train.negatives", &TrainConfig::negatives, "int 1..1000000", "256",
+            "softmax, ccl: negatives per step, shared by every positive of the global batch"),
+      field("train.margin", &TrainConfig::margin, "float in (-1, 1)", "0.9",
+            "ccl: a negative whose score is below the margin costs nothing"),
+      field("train.negative_weight", &TrainConfig::negative_weight, "float >= 0", "150",
+            "ccl: weight of the mean over negatives"),
+      field("train.temperature", &TrainConfig::temperature, "float > 0", "0.1",
+            "softmax: scores are divided by it"),
+      field("train.in_batch_negatives", &TrainConfig::in_batch_negatives, "bool", "false",
+            "softmax only (ConfigError otherwise): the global batch's positives (every rank's, "
+            "gathered once per step, the same list on every rank) are negatives too, beside the "
+            "`train.negatives` uniform ones; every negative's logit is corrected by −log E[j], "
+            "E[j] = B·q_j + n/I its expected count in the step (B positives drawn with q_j, item "
+            "j's share of the train records, exact for `train.sampler: edge`; n uniform draws "
+            "over I items: the logQ correction, so popular items are not over-penalized), and a "
+            "negative that is the triple's own positive item is masked out. Partition-invariant "
+            "like every loss. One more [batch, B] GEMM per step"),
+      choice("train.on_nonfinite", &TrainConfig::on_nonfinite, kOnNonfinite, "stop",
+            "a step whose loss or gradient is NaN or infinite on any rank (checked before the "
+            "update, one flag in the step's all-reduce): `stop` ends the run with exit code 3 "
+            "and commits nothing of it (the earlier checkpoints stay; the message names the "
+            "newest); `skip` drops that step's update, counts it (`skipped_steps` in "
+            "metrics.jsonl) and goes on, and stops as `stop` when every step of an epoch was "
+            "skipped. Parameters are checked again before every checkpoint: a non-finite one is "
+            "never committed"),
+      field("partition.method", &TrainConfig::partition_method, "metis|random|hash|fennel", "metis",
+            "partitioner for on-the-fly partitioning (docs/partitioning.md)"),
+      field("eval.every", &TrainConfig::eval_every, "int >= 0", "1",
+            "evaluate every N epochs (and after the last); 0: never"),
+      field("eval.topk", &TrainConfig::topk, "list of int", "[20]",
+            "cut-offs K of Recall, NDCG, Precision and HitRate"),
+      field("eval.metric", &TrainConfig::eval_metric, "string", "recall@20",
+            "metric early stopping watches: recall@K, ndcg@K, precision@K or hitrate@K, K in "
+            "eval.topk"),
+      field("eval.patience", &TrainConfig::patience, "int >= 0", "0",
+            "stop after this many evaluations without improvement of eval.metric; 0: off"),
+      field("eval.batch_users", &TrainConfig::eval_batch_users, "int >= 1", "1024",
+            "users scored per block in evaluation, fewer where a block's scores would pass 256 "
+            "MiB (users × items × 4 bytes)"),
+      choice("eval.items", &TrainConfig::eval_items, kItemPlacements, "auto",
+            "where item vectors live during evaluation. replicated: all-gathered to every rank "
+            "(I × D floats each), each rank scores its own users against all items. sharded: "
+            "items stay with their owners (I / P × D per rank); every rank scores each round's "
+            "user blocks of all ranks against its own items and returns a local top-K per user, "
+            "which the user's owner merges (traffic per evaluation: U × D + train items of the "
+            "users + U × P × K). The same metrics either way (up to ties of equal scores). auto: "
+            "sharded when P > 1 and I × D × 4 bytes pass 128 MiB"),
+      field("eval.users", &TrainConfig::eval_users, "int >= 0", "0",
+            "evaluate a sample of about this many test users (large runs: scoring every user "
+            "against every item costs users × items × dim); user u is in the sample iff a hash "
+            "of u alone is below the fraction wanted, so the sample is the same at any rank "
+            "count and in `halorec baseline --eval-users N` on the same dataset; 0: every test "
+            "user"),
+      field("output.dir", &TrainConfig::output_dir, "path", "runs/default",
+            "run folder: metrics.jsonl, config.yaml, parts/, checkpoints/. It must be new, empty "
+            "or a HaloRec run folder (a `.halorec` marker); a fresh run (no `--resume`) into one "
+            "that holds committed checkpoints is refused unless `train --force`, which removes "
+            "those checkpoints and the logs, nothing else ([errors.md](errors.md#outputs))"),
+      field("comm.backend", &TrainConfig::comm_backend, "auto|mpi|nccl", "auto",
+            "auto: nccl when training on CUDA and built with NCCL, else mpi"),
+      field("comm.timeout_s", &TrainConfig::comm_timeout_s, "int 0..604800", "600",
+            "a collective that waits longer than this for the other ranks (one stopped, hung or "
+            "died) ends the whole job with exit code 1 and a message naming the waiting rank and "
+            "the operation (`mpi allReduce waited 600 s ...`); MPI collectives are started "
+            "non-blocking and polled against the deadline, NCCL ones are aborted "
+            "(`ncclCommAbort`). The wait while rank 0 partitions on the fly is not limited. 0: "
+            "wait forever"),
+      field("checkpoint.dir", &TrainConfig::checkpoint_dir, "path", "`<output.dir>/checkpoints`",
+            "where sharded checkpoints go (docs/formats.md); new, empty or HaloRec's own, "
+            "checked writable before any work"),
+      field("checkpoint.every", &TrainConfig::checkpoint_every, "int >= 0", "1",
+            "checkpoint every N epochs, and always at the end and on SIGTERM/SIGUSR1 (then "
+            "stop); 0: only at the end and on signals"),
+      field("checkpoint.keep", &TrainConfig::checkpoint_keep, "int >= 1", "2",
+            "committed checkpoints kept; the newest is never removed before a newer one is "
+            "committed"),
+      field("checkpoint.keep_best", &TrainConfig::keep_best, "bool", "false",
+            "also keep the checkpoint of the best validation `eval.metric` so far, alone in "
+            "`<checkpoint.dir>/best` (needs `data.validation`): model selection on validation. "
+            "`halorec export --checkpoint <checkpoint.dir>/best` exports it; `--force` removes "
+            "it with the run's other checkpoints"),
+      field("checkpoint.resume", &TrainConfig::resume, "string", "''",
+            "`latest`: continue from the newest committed checkpoint in checkpoint.dir that "
+            "every rank can read (an unreadable or inconsistent one is skipped with a warning "
+            "naming it; start fresh if there is none at all); a folder of checkpoints: the same "
+            "there; one checkpoint: that one or an error. `train --resume DIR` sets it"),
+  };
+  return rows;
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> out;
+    for (const KeyRow& r : key_table()) {
+      out.push_back({r.name.c_str(), r.type.c_str(), r.default_value.c_str(), r.meaning.c_str()});
+    }
+    return out;
+  }();
   return keys;
+}
+
+std::string config_table_markdown() {
+  std::string out = "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
+  for (const KeyRow& r : key_table()) {
+    std::string type = r.type;
+    if (!r.choices.empty()) {
+      type.clear();
+      for (const std::string& c : r.choices) type += (type.empty() ? "" : ", ") + c;
+    }
+    out += fmt::format("| `{}` | {} | {} | {} |\n", r.name, type, r.default_value, r.meaning);
+  }
+  return out;
 }
 
 namespace {
@@ -170,22 +407,10 @@ std::string nearest_key(const std::string& key) {
   return best;
 }
 
-template <typename T>
-T as(const YAML::Node& n, const std::string& key, const std::string& where) {
-  if (!n.IsScalar() && !(std::is_same_v<T, std::vector<int64_t>> && n.IsSequence())) {
-    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
-  }
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    HR_THROW(ConfigError, "{}{}: '{}' is not a valid value", where, key, quote(YAML::Dump(n)));
-  }
-}
-
-// The documented type of a key ("int", "path", "mf|lightgcn|ngcf"), or "".
+// What a key's value must be ("int", "path", "mf|lightgcn|ngcf"), or "".
 std::string type_of(const std::string& key) {
-  for (const ConfigKey& k : config_keys()) {
-    if (key == k.name) return k.type;
+  for (const KeyRow& r : key_table()) {
+    if (key == r.name) return r.kind;
   }
   return "";
 }
@@ -203,108 +428,26 @@ std::string keys_of_section(const std::string& section) {
   return list;
 }
 
-using Setter = std::function<void(TrainConfig&, const YAML::Node&, const std::string&)>;
+const KeyRow* row_of(const std::string& key) {
+  for (const KeyRow& r : key_table()) {
+    if (r.name == key) return &r;
+  }
+  return nullptr;
+}
 
-const std::map<std::string, Setter>& setters() {
-  static const std::map<std::string, Setter> s = [] {
-    std::map<std::string, Setter> m;
-    auto str = [](std::string TrainConfig::*f) {
-      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-        c.*f = as<std::string>(n, "", w);
-      });
-    };
-    auto i64 = [](int64_t TrainConfig::*f) {
-      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-        c.*f = as<int64_t>(n, "", w);
-      });
-    };
-    auto dbl = [](double TrainConfig::*f) {
-      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-        c.*f = as<double>(n, "", w);
-      });
-    };
-    // A list of int, or one int standing for a list of one.
-    auto i64_list = [](std::vector<int64_t> TrainConfig::*f) {
-      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-        c.*f = n.IsSequence() ? as<std::vector<int64_t>>(n, "", w)
-                              : std::vector<int64_t>{as<int64_t>(n, "", w)};
-      });
-    };
-    auto boolean = [](bool TrainConfig::*f) {
-      return Setter([f](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-        c.*f = as<bool>(n, "", w);
-      });
-    };
-    m["data.dataset"] = str(&TrainConfig::dataset);
-    m["data.validation"] = dbl(&TrainConfig::validation);
-    m["data.validation_seed"] = i64(&TrainConfig::validation_seed);
-    m["data.social"] = str(&TrainConfig::social);
-    m["train.plateau_patience"] = i64(&TrainConfig::plateau_patience);
-    m["train.init_from"] = str(&TrainConfig::init_from);
-    m["checkpoint.keep_best"] = boolean(&TrainConfig::keep_best);
-    m["data.parts"] = str(&TrainConfig::parts);
-    m["data.item_features"] = str(&TrainConfig::item_features);
-    m["data.item_feature_ids"] = str(&TrainConfig::item_feature_ids);
-    m["data.user_features"] = str(&TrainConfig::user_features);
-    m["data.user_feature_ids"] = str(&TrainConfig::user_feature_ids);
-    m["data.missing_features"] = str(&TrainConfig::missing_features);
-    m["data.unknown_feature_ids"] = str(&TrainConfig::unknown_feature_ids);
-    m["model.type"] = str(&TrainConfig::model_type);
-    m["model.dim"] = i64(&TrainConfig::dim);
-    m["model.layers"] = i64(&TrainConfig::layers);
-    m["model.dropout"] = dbl(&TrainConfig::dropout);
-    m["model.features"] = str(&TrainConfig::features);
-    m["model.feature_widths"] = i64_list(&TrainConfig::feature_widths);
-    m["model.score"] = str(&TrainConfig::score);
-    m["train.epochs"] = i64(&TrainConfig::epochs);
-    m["train.batch_size"] = i64(&TrainConfig::batch_size);
-    m["train.lr"] = dbl(&TrainConfig::lr);
-    m["train.weight_decay"] = dbl(&TrainConfig::weight_decay);
-    m["train.lr_schedule"] = str(&TrainConfig::lr_schedule);
-    m["train.warmup_steps"] = i64(&TrainConfig::warmup_steps);
-    m["train.lr_min"] = dbl(&TrainConfig::lr_min);
-    m["train.lr_decay"] = dbl(&TrainConfig::lr_decay);
-    m["train.lr_decay_epochs"] = i64(&TrainConfig::lr_decay_epochs);
-    m["train.seed"] = [](TrainConfig& c, const YAML::Node& n, const std::string& w) {
-      c.seed = as<uint64_t>(n, "", w);
-    };
-    m["train.threads"] = i64(&TrainConfig::threads);
-    m["train.max_steps"] = i64(&TrainConfig::max_steps);
-    m["train.sampler"] = str(&TrainConfig::sampler);
-    m["train.propagation"] = str(&TrainConfig::propagation);
-    m["train.fanouts"] = i64_list(&TrainConfig::fanouts);
-    m["train.device"] = str(&TrainConfig::device);
-    m["train.on_nonfinite"] = str(&TrainConfig::on_nonfinite);
-    m["train.loss"] = str(&TrainConfig::loss);
-    m["train.negatives"] = i64(&TrainConfig::negatives);
-    m["train.margin"] = dbl(&TrainConfig::margin);
-    m["train.negative_weight"] = dbl(&TrainConfig::negative_weight);
-    m["train.temperature"] = dbl(&TrainConfig::temperature);
-    m["train.in_batch_negatives"] = boolean(&TrainConfig::in_batch_negatives);
-    m["partition.method"] = str(&TrainConfig::partition_method);
-    m["eval.every"] = i64(&TrainConfig::eval_every);
-    m["eval.topk"] = i64_list(&TrainConfig::topk);
-    m["eval.metric"] = str(&TrainConfig::eval_metric);
-    m["eval.patience"] = i64(&TrainConfig::patience);
-    m["eval.batch_users"] = i64(&TrainConfig::eval_batch_users);
-    m["eval.users"] = i64(&TrainConfig::eval_users);
-    m["eval.items"] = str(&TrainConfig::eval_items);
-    m["output.dir"] = str(&TrainConfig::output_dir);
-    m["comm.backend"] = str(&TrainConfig::comm_backend);
-    m["comm.timeout_s"] = i64(&TrainConfig::comm_timeout_s);
-    m["checkpoint.dir"] = str(&TrainConfig::checkpoint_dir);
-    m["checkpoint.every"] = i64(&TrainConfig::checkpoint_every);
-    m["checkpoint.keep"] = i64(&TrainConfig::checkpoint_keep);
-    m["checkpoint.resume"] = str(&TrainConfig::resume);
-    return m;
-  }();
-  return s;
+// "a, b or c"
+std::string either(const std::vector<std::string>& choices) {
+  std::string out;
+  for (size_t k = 0; k < choices.size(); ++k) {
+    out += (k == 0 ? "" : k + 1 == choices.size() ? " or " : ", ") + choices[k];
+  }
+  return out;
 }
 
 void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
              const std::string& where) {
-  auto it = setters().find(key);
-  if (it == setters().end()) {
+  const KeyRow* row = row_of(key);
+  if (row == nullptr) {
     const std::string section_keys = keys_of_section(key);
     if (!section_keys.empty()) {
       HR_THROW(ConfigError, "{}'{}' should be a mapping of keys ({}), found '{}'", where,
@@ -318,8 +461,16 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
     HR_THROW(ConfigError, "{}{}: no value given (expected {}; write '' for an empty string)",
              where, key, type_of(key));
   }
+  if (!row->choices.empty()) {
+    const std::string text = value.IsScalar() ? value.Scalar() : YAML::Dump(value);
+    if (!value.IsScalar() ||
+        std::find(row->choices.begin(), row->choices.end(), text) == row->choices.end()) {
+      HR_THROW(ConfigError, "{}{}: '{}' is not valid, expected {}", where, key, quote(text, 80),
+               either(row->choices));
+    }
+  }
   try {
-    it->second(c, value, where);
+    row->set(c, value, where);
   } catch (const ConfigError& e) {
     HR_THROW(ConfigError, "{}{}: '{}' is not a valid value (expected {})", where, key,
              quote(YAML::Dump(value), 80), type_of(key));
@@ -357,40 +508,23 @@ void require(bool ok, const char* key, const T& value, const char* expected) {
   if (!ok) HR_THROW(ConfigError, "{}: {} is not valid, expected {}", key, value, expected);
 }
 
-bool one_of(const std::string& v, std::initializer_list<const char*> options) {
-  for (const char* o : options) {
-    if (v == o) return true;
-  }
-  return false;
-}
-
 void validate(const TrainConfig& c) {
   if (c.dataset.empty()) HR_THROW(ConfigError, "data.dataset is required");
-  require(one_of(c.model_type, {"mf", "lightgcn", "ngcf"}), "model.type", c.model_type,
-          "mf, lightgcn or ngcf");
   require(c.dim >= 1 && c.dim <= 4096, "model.dim", c.dim, "1..4096");
   require(c.layers >= 0 && c.layers <= 16, "model.layers", c.layers, "0..16");
   require(c.dropout >= 0 && c.dropout < 1, "model.dropout", c.dropout, "[0, 1)");
-  require(one_of(c.features, {"add", "concat", "only"}), "model.features", c.features,
-          "add, concat or only");
   for (int64_t w : c.feature_widths) {
     require(w >= 1 && w <= 65536, "model.feature_widths", w, "values in 1..65536");
   }
-  require(one_of(c.missing_features, {"error", "zero"}), "data.missing_features",
-          c.missing_features, "error or zero");
-  require(one_of(c.unknown_feature_ids, {"error", "cold"}), "data.unknown_feature_ids",
-          c.unknown_feature_ids, "error or cold");
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
   require(c.lr > 0 && std::isfinite(c.lr), "train.lr", c.lr, "a finite number > 0");
   require(c.validation >= 0 && c.validation <= 0.5, "data.validation", c.validation,
           "a fraction in [0, 0.5]");
   require(c.validation_seed >= 0, "data.validation_seed", c.validation_seed, ">= 0");
-  require(one_of(c.lr_schedule, {"constant", "cosine", "step", "plateau"}), "train.lr_schedule",
-          c.lr_schedule, "constant, cosine, step or plateau");
   require(c.plateau_patience >= 1, "train.plateau_patience", c.plateau_patience, ">= 1");
   // Selection by the test split is not a protocol HaloRec offers.
-  if (c.lr_schedule == "plateau" && c.validation <= 0) {
+  if (c.lr_schedule == LrSchedule::kPlateau && c.validation <= 0) {
     HR_THROW(ConfigError, "train.lr_schedule: plateau watches a validation metric; set "
              "data.validation (e.g. 0.1) to carve one from train");
   }
@@ -398,7 +532,7 @@ void validate(const TrainConfig& c) {
     HR_THROW(ConfigError, "checkpoint.keep_best selects by a validation metric; set "
              "data.validation (e.g. 0.1) to carve one from train");
   }
-  if ((c.lr_schedule == "plateau" || c.keep_best) && c.eval_every == 0) {
+  if ((c.lr_schedule == LrSchedule::kPlateau || c.keep_best) && c.eval_every == 0) {
     HR_THROW(ConfigError, "{} needs evaluations: eval.every is 0",
              c.keep_best ? "checkpoint.keep_best" : "train.lr_schedule: plateau");
   }
@@ -411,18 +545,11 @@ void validate(const TrainConfig& c) {
   require(c.threads >= 0 && c.threads <= 1024, "train.threads", c.threads,
           "0..1024 (0: cores / ranks on the node; above the cores: lowered to them)");
   require(c.max_steps >= 0, "train.max_steps", c.max_steps, ">= 0");
-  require(one_of(c.sampler, {"uniform", "edge"}), "train.sampler", c.sampler, "uniform or edge");
-  require(one_of(c.propagation, {"full", "minibatch"}), "train.propagation", c.propagation,
-          "full or minibatch");
   for (int64_t f : c.fanouts) require(f >= 0 && f <= 1000000, "train.fanouts", f, "values in 0..1000000");
   if (c.fanouts.size() > 1 && static_cast<int64_t>(c.fanouts.size()) != c.layers) {
     HR_THROW(ConfigError, "train.fanouts: {} entries, but model.layers is {} (one fanout per "
              "layer, one for every layer, or [] for all neighbours)", c.fanouts.size(), c.layers);
   }
-  require(one_of(c.device, {"auto", "cpu", "cuda"}), "train.device", c.device,
-          "auto, cpu or cuda");
-  require(one_of(c.score, {"dot", "cosine"}), "model.score", c.score, "dot or cosine");
-  require(one_of(c.loss, {"bpr", "softmax", "ccl"}), "train.loss", c.loss, "bpr, softmax or ccl");
   require(c.negatives >= 1 && c.negatives <= 1000000, "train.negatives", c.negatives,
           "1..1000000");
   require(c.margin > -1 && c.margin < 1, "train.margin", c.margin, "in (-1, 1)");
@@ -434,18 +561,12 @@ void validate(const TrainConfig& c) {
     HR_THROW(ConfigError, "train.in_batch_negatives: true needs train.loss: softmax (it is {})",
              c.loss);
   }
-  require(one_of(c.on_nonfinite, {"stop", "skip"}), "train.on_nonfinite", c.on_nonfinite,
-          "stop or skip");
-  require(one_of(c.partition_method, {"metis", "random", "hash", "fennel"}), "partition.method",
-          c.partition_method, "metis, random, hash or fennel");
   require(c.eval_every >= 0, "eval.every", c.eval_every, ">= 0");
   require(!c.topk.empty(), "eval.topk", "[]", "a non-empty list");
   for (int64_t k : c.topk) require(k >= 1 && k <= 10000, "eval.topk", k, "values in 1..10000");
   require(c.patience >= 0, "eval.patience", c.patience, ">= 0");
   require(c.eval_batch_users >= 1, "eval.batch_users", c.eval_batch_users, ">= 1");
   require(c.eval_users >= 0, "eval.users", c.eval_users, ">= 0");
-  require(one_of(c.eval_items, {"auto", "replicated", "sharded"}), "eval.items", c.eval_items,
-          "auto, replicated or sharded");
   bool metric_ok = false;
   for (const char* m : {"recall", "ndcg", "precision", "hitrate"}) {
     for (int64_t k : c.topk) metric_ok |= c.eval_metric == fmt::format("{}@{}", m, k);
@@ -453,8 +574,6 @@ void validate(const TrainConfig& c) {
   require(metric_ok, "eval.metric", c.eval_metric,
           "recall@K, ndcg@K, precision@K or hitrate@K with K in eval.topk");
   require(!c.output_dir.empty(), "output.dir", "''", "a folder");
-  require(one_of(c.comm_backend, {"auto", "mpi", "nccl"}), "comm.backend", c.comm_backend,
-          "auto, mpi or nccl");
   require(c.comm_timeout_s >= 0 && c.comm_timeout_s <= 7 * 86400, "comm.timeout_s",
           c.comm_timeout_s, "0..604800 seconds");
   require(c.checkpoint_every >= 0, "checkpoint.every", c.checkpoint_every, ">= 0");
@@ -523,10 +642,10 @@ TrainConfig config_from_yaml(const std::string& text, const std::string& where) 
 double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch) {
   double lr = c.lr;
   const int64_t total = std::max<int64_t>(1, c.epochs * steps_per_epoch);
-  if (c.lr_schedule == "cosine") {
+  if (c.lr_schedule == LrSchedule::kCosine) {
     const double p = std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
     lr = c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + std::cos(M_PI * p));
-  } else if (c.lr_schedule == "step") {
+  } else if (c.lr_schedule == LrSchedule::kStep) {
     const int64_t epoch = step / std::max<int64_t>(1, steps_per_epoch);
     lr = c.lr * std::pow(c.lr_decay, static_cast<double>(epoch / c.lr_decay_epochs));
   }
@@ -537,64 +656,21 @@ double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch
 }
 
 std::string to_yaml(const TrainConfig& c) {
+  // Sections in the table's order, each key in its section's order.
   YAML::Emitter out;
   out << YAML::BeginMap;
-  out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "dataset"
-      << YAML::Value << c.dataset << YAML::Key << "parts" << YAML::Value << c.parts
-      << YAML::Key << "item_features" << YAML::Value << c.item_features << YAML::Key
-      << "item_feature_ids" << YAML::Value << c.item_feature_ids << YAML::Key << "user_features"
-      << YAML::Value << c.user_features << YAML::Key << "user_feature_ids" << YAML::Value
-      << c.user_feature_ids << YAML::Key
-      << "missing_features" << YAML::Value << c.missing_features << YAML::Key
-      << "unknown_feature_ids" << YAML::Value << c.unknown_feature_ids << YAML::Key
-      << "validation" << YAML::Value << c.validation << YAML::Key << "validation_seed"
-      << YAML::Value << c.validation_seed << YAML::Key << "social" << YAML::Value << c.social
-      << YAML::EndMap;
-  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type"
-      << YAML::Value << c.model_type << YAML::Key << "dim" << YAML::Value << c.dim << YAML::Key
-      << "layers" << YAML::Value << c.layers << YAML::Key << "dropout" << YAML::Value
-      << c.dropout << YAML::Key << "features" << YAML::Value << c.features << YAML::Key
-      << "feature_widths" << YAML::Value << YAML::Flow << c.feature_widths << YAML::Key << "score"
-      << YAML::Value << c.score << YAML::EndMap;
-  out << YAML::Key << "train" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs"
-      << YAML::Value << c.epochs << YAML::Key << "batch_size" << YAML::Value << c.batch_size
-      << YAML::Key << "lr" << YAML::Value << c.lr << YAML::Key << "lr_schedule" << YAML::Value
-      << c.lr_schedule << YAML::Key << "warmup_steps" << YAML::Value << c.warmup_steps
-      << YAML::Key << "lr_min" << YAML::Value << c.lr_min << YAML::Key << "lr_decay"
-      << YAML::Value << c.lr_decay << YAML::Key << "lr_decay_epochs" << YAML::Value
-      << c.lr_decay_epochs << YAML::Key << "plateau_patience" << YAML::Value
-      << c.plateau_patience << YAML::Key << "weight_decay" << YAML::Value
-      << c.weight_decay << YAML::Key << "seed" << YAML::Value << c.seed << YAML::Key << "threads"
-      << YAML::Value << c.threads << YAML::Key << "max_steps" << YAML::Value << c.max_steps
-      << YAML::Key << "sampler" << YAML::Value << c.sampler << YAML::Key << "propagation"
-      << YAML::Value << c.propagation << YAML::Key << "fanouts" << YAML::Value << YAML::Flow
-      << c.fanouts << YAML::Key << "device"
-      << YAML::Value << c.device << YAML::Key << "on_nonfinite" << YAML::Value << c.on_nonfinite
-      << YAML::Key << "init_from" << YAML::Value << c.init_from
-      << YAML::Key << "loss" << YAML::Value << c.loss << YAML::Key << "negatives" << YAML::Value
-      << c.negatives << YAML::Key << "margin" << YAML::Value << c.margin << YAML::Key
-      << "negative_weight" << YAML::Value << c.negative_weight << YAML::Key << "temperature"
-      << YAML::Value << c.temperature << YAML::Key << "in_batch_negatives" << YAML::Value
-      << c.in_batch_negatives << YAML::EndMap;
-  out << YAML::Key << "partition" << YAML::Value << YAML::BeginMap << YAML::Key << "method"
-      << YAML::Value << c.partition_method << YAML::EndMap;
-  out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap << YAML::Key << "every"
-      << YAML::Value << c.eval_every << YAML::Key << "topk" << YAML::Value << YAML::Flow
-      << c.topk << YAML::Key << "metric" << YAML::Value << c.eval_metric << YAML::Key
-      << "patience" << YAML::Value << c.patience << YAML::Key << "batch_users" << YAML::Value
-      << c.eval_batch_users << YAML::Key << "users" << YAML::Value << c.eval_users << YAML::Key
-      << "items" << YAML::Value << c.eval_items << YAML::EndMap;
-  out << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
-      << YAML::Value << c.output_dir << YAML::EndMap;
-  out << YAML::Key << "comm" << YAML::Value << YAML::BeginMap << YAML::Key << "backend"
-      << YAML::Value << c.comm_backend << YAML::Key << "timeout_s" << YAML::Value
-      << c.comm_timeout_s << YAML::EndMap;
-  out << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap << YAML::Key << "dir"
-      << YAML::Value << c.checkpoint_dir << YAML::Key << "every" << YAML::Value
-      << c.checkpoint_every << YAML::Key << "keep" << YAML::Value << c.checkpoint_keep
-      << YAML::Key << "keep_best" << YAML::Value << c.keep_best
-      << YAML::Key << "resume" << YAML::Value << c.resume << YAML::EndMap;
-  out << YAML::EndMap;
+  std::string section;
+  for (const KeyRow& r : key_table()) {
+    const size_t dot = r.name.find('.');
+    if (r.name.substr(0, dot) != section) {
+      if (!section.empty()) out << YAML::EndMap;
+      section = r.name.substr(0, dot);
+      out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+    }
+    out << YAML::Key << r.name.substr(dot + 1) << YAML::Value;
+    r.emit(c, out);
+  }
+  out << YAML::EndMap << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
 

@@ -5,9 +5,47 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace halorec::train {
+
+// The keys whose value selects code are read once into these (load_config);
+// their YAML names are the tables below, which docs/config.md lists.
+enum class ModelType { kMf, kLightgcn, kNgcf };
+enum class Score { kDot, kCosine };
+enum class LrSchedule { kConstant, kCosine, kStep, kPlateau };
+enum class Propagation { kFull, kMinibatch };
+enum class OnNonfinite { kStop, kSkip };
+// Where item vectors live during evaluation (eval.items).
+enum class ItemPlacement {
+  kAuto,        // sharded when P > 1 and the item matrix passes 128 MiB
+  kReplicated,  // all-gathered to every rank: I x D floats per rank
+  kSharded,     // with their owners: I / P x D per rank, user blocks travel
+};
+
+template <typename E>
+using Choices = std::vector<std::pair<const char*, E>>;
+extern const Choices<ModelType> kModelTypes;
+extern const Choices<Score> kScores;
+extern const Choices<LrSchedule> kLrSchedules;
+extern const Choices<Propagation> kPropagations;
+extern const Choices<OnNonfinite> kOnNonfinite;
+extern const Choices<ItemPlacement> kItemPlacements;
+
+template <typename E>
+const char* choice_name(const Choices<E>& choices, E value) {
+  for (const auto& [name, v] : choices) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+inline const char* name_of(ModelType v) { return choice_name(kModelTypes, v); }
+inline const char* name_of(Score v) { return choice_name(kScores, v); }
+inline const char* name_of(LrSchedule v) { return choice_name(kLrSchedules, v); }
+inline const char* name_of(Propagation v) { return choice_name(kPropagations, v); }
+inline const char* name_of(OnNonfinite v) { return choice_name(kOnNonfinite, v); }
+inline const char* name_of(ItemPlacement v) { return choice_name(kItemPlacements, v); }
 
 struct TrainConfig {
   // data
@@ -23,18 +61,18 @@ struct TrainConfig {
   int64_t validation_seed = 2020;   // keys the carve's draws
   std::string social;  // user-user pairs joining the graph (data.social); empty: none
   // model
-  std::string model_type = "lightgcn";  // mf | lightgcn | ngcf
+  ModelType model_type = ModelType::kLightgcn;
   int64_t dim = 64;
   int64_t layers = 3;
   double dropout = 0.1;  // ngcf message dropout
   std::string features = "add";  // add | concat | only (with data.item_features)
   std::vector<int64_t> feature_widths = {256};  // hidden widths of the content encoder
-  std::string score = "dot";  // dot | cosine: how a user scores an item
+  Score score = Score::kDot;  // how a user scores an item
   // train
   int64_t epochs = 10;
   int64_t batch_size = 2048;
   double lr = 0.001;
-  std::string lr_schedule = "constant";  // constant | cosine | step | plateau
+  LrSchedule lr_schedule = LrSchedule::kConstant;
   int64_t warmup_steps = 0;
   double lr_min = 0;         // cosine: the floor
   double lr_decay = 0.5;     // step: factor
@@ -45,10 +83,10 @@ struct TrainConfig {
   int64_t threads = 0;    // 0: cores / ranks on the node
   int64_t max_steps = 0;  // 0: no limit
   std::string sampler = "uniform";  // uniform | edge
-  std::string propagation = "full";  // full | minibatch
+  Propagation propagation = Propagation::kFull;
   std::vector<int64_t> fanouts;      // minibatch: neighbours per node per hop; empty/0: all
   std::string device = "auto";      // auto | cpu | cuda
-  std::string on_nonfinite = "stop";  // stop | skip: a step with a NaN/Inf loss or gradient
+  OnNonfinite on_nonfinite = OnNonfinite::kStop;  // a step with a NaN/Inf loss or gradient
   std::string init_from;              // warm start: a checkpoint (folder); empty: none
   std::string loss = "bpr";           // bpr | softmax | ccl
   int64_t negatives = 256;            // softmax, ccl: shared negatives per step
@@ -65,7 +103,7 @@ struct TrainConfig {
   int64_t patience = 0;  // evaluations without improvement before stopping; 0: off
   int64_t eval_batch_users = 1024;
   int64_t eval_users = 0;  // evaluate about this many sampled test users; 0: all
-  std::string eval_items = "auto";  // auto | replicated | sharded (ItemPlacement)
+  ItemPlacement eval_items = ItemPlacement::kAuto;
   // output
   std::string output_dir = "runs/default";
   // comm
@@ -85,8 +123,9 @@ struct TrainConfig {
 // checkpointed factor its evaluations have set.
 double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch);
 
-// Every key with its type, default and meaning (docs/config.md is generated
-// from the same list by hand; a test keeps them in step).
+// Every key with its type (or choices, "a|b"), default and meaning, in the
+// order of config.cc's key table; docs/config.md's table lists the same
+// rows (config_test fails when they differ).
 struct ConfigKey {
   const char* name;
   const char* type;
@@ -94,6 +133,9 @@ struct ConfigKey {
   const char* meaning;
 };
 const std::vector<ConfigKey>& config_keys();
+// docs/config.md's table of keys, rendered from config_keys(): one row per
+// key (choices shown as "a, b, c").
+std::string config_table_markdown();
 
 // Loads `path` (may be empty: defaults only), then applies `overrides`
 // ("key=value", value in YAML syntax). ConfigError naming the key or file.

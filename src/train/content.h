@@ -25,7 +25,7 @@ NodeFeatures load_features(const TrainConfig& c, const std::string& dataset = ""
 
 // The model settings of a run's config (model.type, dim, layers, dropout, seed).
 inline model::ModelConfig model_config(const TrainConfig& c) {
-  return {c.model_type, c.dim, c.layers, c.dropout, c.seed};
+  return {name_of(c.model_type), c.dim, c.layers, c.dropout, c.seed};
 }
 
 // The encoder configuration of items (kind "item") or users ("user").

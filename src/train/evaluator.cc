@@ -37,13 +37,6 @@ double eval_user_fraction(const partition::Shard& shard, int64_t users, comm::Co
   return all <= static_cast<double>(users) ? 1.0 : static_cast<double>(users) / all;
 }
 
-ItemPlacement parse_item_placement(const std::string& s, const std::string& where) {
-  if (s == "auto") return ItemPlacement::kAuto;
-  if (s == "replicated") return ItemPlacement::kReplicated;
-  if (s == "sharded") return ItemPlacement::kSharded;
-  HR_THROW(ConfigError, "{}: '{}' is not auto, replicated or sharded", where, s);
-}
-
 Evaluator::Evaluator(const partition::Shard& shard, std::vector<int64_t> topk, int64_t batch_users,
                      double user_fraction, ItemPlacement items, EvalSplit split)
     : shard_(shard),

@@ -17,6 +17,7 @@
 
 #include "comm/communicator.h"
 #include "partition/shard.h"
+#include "train/config.h"
 
 namespace halorec::train {
 
@@ -26,13 +27,6 @@ struct EvalResult {
   double seconds = 0;
 };
 
-// Where item vectors live during evaluation (eval.items).
-enum class ItemPlacement {
-  kAuto,        // sharded when P > 1 and the item matrix passes 128 MiB
-  kReplicated,  // all-gathered to every rank: I x D floats per rank
-  kSharded,     // with their owners: I / P x D per rank, user blocks travel
-};
-ItemPlacement parse_item_placement(const std::string& s, const std::string& where);
 
 // Validation metrics go by the test metric's name after this prefix
 // (metrics.jsonl: "val_recall@20" beside "recall@20").

@@ -253,7 +253,7 @@ void Trainer::load_shard() {
   }
   if (!c_.social.empty() && comm_.rank() == 0) {
     log::info("social: {} user-user edges from {} in the graph{}", meta_.num_social, c_.social,
-              c_.model_type == "mf" ? " (model.type mf does not propagate: they change nothing)"
+              c_.model_type == ModelType::kMf ? " (model.type mf does not propagate: they change nothing)"
                                     : "");
   }
   shard_ = partition::read_shard(parts, comm_.rank(), meta_);
@@ -269,12 +269,12 @@ void Trainer::build_model() {
   // Minibatch training propagates the whole shard only to evaluate, without
   // autograd: no transpose. Its sampler keeps its own copy of the rows (by
   // global id), after which the shard's copy is released.
-  const bool minibatch = c.propagation == "minibatch";
+  const bool minibatch = c.propagation == Propagation::kMinibatch;
   graph_ = model::make_local_graph(shard_.num_owned() + shard_.num_halo(), shard_.indptr,
                                    shard_.col, shard_.value, P_ == 1, !minibatch);
   if (minibatch) {
     neighbors_ = std::make_unique<NeighborSampler>(
-        shard_, meta_.owner, c.model_type == "mf" ? 0 : c.layers, c.fanouts, c.seed, comm_);
+        shard_, meta_.owner, c.model_type == ModelType::kMf ? 0 : c.layers, c.fanouts, c.seed, comm_);
     std::vector<int64_t>().swap(shard_.col);
     std::vector<float>().swap(shard_.value);
   }
@@ -326,14 +326,14 @@ void Trainer::build_model() {
                                        meta_.owner, comm_);
   evaluator_ = std::make_unique<Evaluator>(shard_, c.topk, c.eval_batch_users,
                                            eval_user_fraction(shard_, c.eval_users, comm_),
-                                           parse_item_placement(c.eval_items, "eval.items"));
+                                           c.eval_items);
   if (c.validation > 0) {
     validator_ = std::make_unique<Evaluator>(
         shard_, c.topk, c.eval_batch_users,
         eval_user_fraction(shard_, c.eval_users, comm_, EvalSplit::kValidation),
-        parse_item_placement(c.eval_items, "eval.items"), EvalSplit::kValidation);
+        c.eval_items, EvalSplit::kValidation);
   }
-  const bool cosine = c.score == "cosine";
+  const bool cosine = c.score == Score::kCosine;
   inputs_ = BprInputs{net_.get(),      e0_,    owned_ids_, owner_,         shard_.num_users,
                       c.weight_decay, &comm_, cosine,     neighbors_.get()};
   loss_ = LossConfig{};
@@ -348,7 +348,7 @@ void Trainer::build_model() {
     loss_.item_share = item_shares(shard_.train.item, shard_.num_items, comm_);
   }
   steps_per_epoch_ = sampler_->steps_per_epoch();
-  identity_ = checkpoint::Identity{info_.fingerprint, c.model_type, c.dim, c.layers,
+  identity_ = checkpoint::Identity{info_.fingerprint, name_of(c.model_type), c.dim, c.layers,
                                    meta_.social_fingerprint};
   trainable_ = TrainableState{&shard_.owned, e0_, dense_, adam_.get()};
 }
@@ -406,10 +406,10 @@ void Trainer::warm_start() {
   std::string yaml;
   const checkpoint::Identity old_id = checkpoint::read_identity(dir, &yaml);
   const TrainConfig then = config_from_yaml(yaml, dir + "/dense.h5 config");
-  if (old_id.model_type != c_.model_type || old_id.dim != c_.dim) {
+  if (old_id.model_type != name_of(c_.model_type) || old_id.dim != c_.dim) {
     HR_THROW(CheckpointError, "train.init_from: '{}' holds a {} model of dim {}, this run trains "
              "{} of dim {} (model.type, model.dim)", dir, old_id.model_type, old_id.dim,
-             c_.model_type, c_.dim);
+             name_of(c_.model_type), c_.dim);
   }
   // The checkpoint's dataset: its own, or this one when the fingerprints agree.
   std::string old_path = then.dataset;
@@ -567,7 +567,7 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   st->step_ms.push_back(step_watch.seconds() * 1e3);
   logs_->step(state_.global_step, epoch, global_loss, st->step_ms.back());
   if (!finite) {
-    if (c_.on_nonfinite == "stop") {
+    if (c_.on_nonfinite == OnNonfinite::kStop) {
       diverged_ = fmt::format("the loss or a gradient is {} at step {} (epoch {}, global "
                               "loss {})", std::isnan(global_loss) ? "NaN" : "not finite",
                               state_.global_step, epoch, global_loss);
@@ -670,7 +670,7 @@ bool Trainer::close_epoch(const EpochStats& st) {
     record["sampled_nodes"] = n > 0 ? st.sampled_nodes / n : 0.0;
     record["sampled_edges"] = n > 0 ? st.sampled_edges / n : 0.0;
   }
-  if (c.lr_schedule != "constant" || c.warmup_steps > 0) record["lr"] = adam_->lr();
+  if (c.lr_schedule != LrSchedule::kConstant || c.warmup_steps > 0) record["lr"] = adam_->lr();
   const bool last = epoch == c.epochs;
   bool improved = false;
   if (c.eval_every > 0 && (epoch % c.eval_every == 0 || last)) {
@@ -686,7 +686,7 @@ bool Trainer::close_epoch(const EpochStats& st) {
       improved = true;
     } else {
       ++state_.since_best;
-      if (c.lr_schedule == "plateau" && state_.since_best % c.plateau_patience == 0) {
+      if (c.lr_schedule == LrSchedule::kPlateau && state_.since_best % c.plateau_patience == 0) {
         // Not below train.lr_min.
         const double floor = c.lr_min / c.lr;
         if (state_.lr_scale > floor) {

@@ -34,7 +34,7 @@ TEST(Config, FileThenOverrides) {
                                      "train:\n  lr: 0.01\neval:\n  topk: [10, 20]\n");
   const TrainConfig c = load_config(path, {"train.epochs=7", "eval.topk=[5, 20]", "model.dim=16"});
   EXPECT_EQ(c.dataset, "d.h5");
-  EXPECT_EQ(c.model_type, "ngcf");
+  EXPECT_EQ(c.model_type, ModelType::kNgcf);
   EXPECT_EQ(c.dim, 16);
   EXPECT_EQ(c.epochs, 7);
   EXPECT_DOUBLE_EQ(c.lr, 0.01);
@@ -135,13 +135,28 @@ TEST(Config, ShippedConfigsLoad) {
   for (const std::string& path : paths) EXPECT_NO_THROW(load_config(path, {})) << path;
 }
 
-TEST(Config, EveryKeyIsDocumented) {
+// docs/config.md's table is the key table: the rows between its markers are
+// what config_table_markdown() renders from config.cc. On a difference the
+// rendered table is written beside the test binary to paste in.
+TEST(Config, TheDocsTableIsTheKeyTable) {
   std::ifstream f(std::string(HALOREC_SOURCE_DIR) + "/docs/config.md");
   ASSERT_TRUE(f.good());
   std::stringstream ss;
   ss << f.rdbuf();
+  const std::string docs = ss.str();
+  const std::string begin = "<!-- config keys: begin -->\n", end = "<!-- config keys: end -->";
+  const size_t a = docs.find(begin), b = docs.find(end);
+  ASSERT_NE(a, std::string::npos) << "docs/config.md has no '" << begin << "' marker";
+  ASSERT_NE(b, std::string::npos) << "docs/config.md has no '" << end << "' marker";
+  const std::string table = docs.substr(a + begin.size(), b - a - begin.size());
+  const std::string want = config_table_markdown();
+  if (table != want) {
+    std::ofstream("config_table.md") << want;
+    ADD_FAILURE() << "docs/config.md's table differs from config.cc's key table; the table "
+                     "config.cc renders is in ./config_table.md (the test's working folder)";
+  }
   for (const ConfigKey& k : config_keys()) {
-    EXPECT_NE(ss.str().find(std::string("`") + k.name + "`"), std::string::npos) << k.name;
+    EXPECT_NE(docs.find(std::string("`") + k.name + "`"), std::string::npos) << k.name;
   }
 }
 

@@ -213,7 +213,7 @@ RANK_TEST(Training, NgcfWeightsAreBitIdenticalOnEveryRank) {
   c.dataset = f.dir + "/d.h5";
   c.output_dir = f.dir + "/run-ngcf";
   c.parts = f.dir + "/parts-ngcf";
-  c.model_type = "ngcf";
+  c.model_type = ModelType::kNgcf;
   c.dim = 8;
   c.layers = 2;
   c.epochs = 2;
