@@ -117,12 +117,6 @@ struct TrainConfig {
   std::string resume;             // "", "latest", or a checkpoint (folder)
 };
 
-// The learning rate of global step `step` (0-based) under the schedule:
-// a pure function of the step, so a resumed run continues it exactly. For
-// `plateau` it is train.lr (after warm-up): the trainer multiplies it by the
-// checkpointed factor its evaluations have set.
-double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch);
-
 // Every key with its type (or choices, "a|b"), default and meaning, in the
 // order of config.cc's key table; docs/config.md's table lists the same
 // rows (config_test fails when they differ).

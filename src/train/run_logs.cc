@@ -70,4 +70,19 @@ void RunLogs::flush() {
   }
 }
 
+std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics) {
+  std::string line = fmt::format("epoch {:>3}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
+                                 record["epoch"].get<int64_t>(), record["loss"].get<double>(),
+                                 record["epoch_seconds"].get<double>(),
+                                 record["step_ms_median"].get<double>());
+  if (record.contains("sampled_nodes")) {
+    line += fmt::format("  {:.0f} nodes/rank-step", record["sampled_nodes"].get<double>());
+  }
+  if (record.contains("eval_seconds")) {
+    for (const auto& [name, value] : metrics) line += fmt::format("  {} {:.4f}", name, value);
+    line += fmt::format("  (eval {:.1f} s)", record["eval_seconds"].get<double>());
+  }
+  return line;
+}
+
 }  // namespace halorec::train

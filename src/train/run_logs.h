@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace halorec::train {
 
@@ -29,5 +32,9 @@ class RunLogs {
   bool active_;
   std::ofstream metrics_, steps_;
 };
+
+// The report's line for an epoch's record (the one metrics.jsonl gets), with
+// the run's latest metrics when the epoch evaluated.
+std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics);
 
 }  // namespace halorec::train

@@ -1,7 +1,9 @@
 #pragma once
 // `halorec train`: one rank per shard. Loads (or makes) the partition, trains
-// with BPR + L2 and Adam, evaluates, and writes metrics.jsonl and the
-// effective config.yaml into output.dir.
+// MF, LightGCN or NGCF with the configured loss (BPR, sampled softmax, CCL)
+// plus L2 and Adam, over full or minibatch propagation, evaluates, selects
+// and checkpoints, and writes metrics.jsonl, steps.csv and the effective
+// config.yaml into output.dir.
 
 #include <cstdio>
 #include <map>

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "model/content_encoder.h"
+#include "train/lr_schedule.h"
 #include "train/contrastive_step.h"
 #include "train/sampler.h"
 #include "test_support.h"
