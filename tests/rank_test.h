@@ -8,7 +8,13 @@
 //
 //   RANK_TEST(HaloExchange, Forward) { comm::Communicator& c = test_comm(); ... }
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
 
 #include "comm/communicator.h"
 
@@ -20,6 +26,41 @@ inline comm::Communicator& test_comm() {
   if (current_comm == nullptr) throw std::logic_error("test_comm() outside a rank test");
   return *current_comm;
 }
+
+// A new folder /tmp/PREFIX-XXXXXX every rank sees: made by rank 0, its name
+// broadcast. Collective.
+inline std::string shared_temp_dir(const std::string& prefix) {
+  comm::Communicator& c = test_comm();
+  std::string path(256, '\0');
+  if (c.rank() == 0) {
+    std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
+    path = tmpl;
+    path.resize(256, '\0');
+  }
+  at::Tensor bytes = at::from_blob(path.data(), {256}, at::kChar).clone();
+  c.broadcast(bytes, 0);
+  return std::string(static_cast<const char*>(bytes.data_ptr())).c_str();
+}
+
+// Removes a shared_temp_dir when the rank that made it ends (at exit under
+// mpirun; when rank 0's thread ends after the test's last collective).
+class SharedTempDir {
+ public:
+  explicit SharedTempDir(const std::string& prefix)
+      : path_(shared_temp_dir(prefix)), owner_(test_comm().rank() == 0) {}
+  ~SharedTempDir() {
+    std::error_code ec;
+    if (owner_) std::filesystem::remove_all(path_, ec);
+  }
+  SharedTempDir(const SharedTempDir&) = delete;
+  SharedTempDir& operator=(const SharedTempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool owner_;
+};
 
 }  // namespace halorec::testing
 

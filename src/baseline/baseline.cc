@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/counting_sort.h"
 #include "core/log.h"
 #include "core/output_path.h"
 #include "core/resources.h"
@@ -98,17 +99,16 @@ Local load_local(const Options& o, comm::Communicator& comm) {
     l.indptr.push_back(static_cast<int64_t>(l.items.size()));
   }
   const int64_t I = l.num_items;
-  l.t_indptr.assign(static_cast<size_t>(I + 1), 0);
-  for (int64_t i : l.items) ++l.t_indptr[static_cast<size_t>(i + 1)];
-  for (int64_t i = 0; i < I; ++i) l.t_indptr[i + 1] += l.t_indptr[i];
+  CountingSort by_item(I);
+  for (int64_t i : l.items) by_item.count(i);
+  by_item.finish_counts();
   l.t_rows.resize(l.items.size());
-  std::vector<int64_t> fill(l.t_indptr.begin(), l.t_indptr.end() - 1);
   for (size_t k = 0; k + 1 < l.indptr.size(); ++k) {
     for (int64_t e = l.indptr[k]; e < l.indptr[k + 1]; ++e) {
-      l.t_rows[static_cast<size_t>(fill[static_cast<size_t>(l.items[e])]++)] =
-          static_cast<int64_t>(k);
+      l.t_rows[static_cast<size_t>(by_item.place(l.items[e]))] = static_cast<int64_t>(k);
     }
   }
+  l.t_indptr = by_item.take_offsets();
   return l;
 }
 
@@ -214,25 +214,24 @@ Scorer fit_itemknn(const Local& l, const Options& o, comm::Communicator& comm, R
   }
   // By history item: row i lists the items j that keep i as a neighbour,
   // so a user's scores are the sum of the rows of their items.
-  std::vector<int64_t> indptr(static_cast<size_t>(I + 1), 0);
+  CountingSort by_history_item(I);
   for (int64_t j = 0; j < I; ++j) {
     for (int64_t r = 0; r < nb_len[static_cast<size_t>(j)]; ++r) {
-      ++indptr[static_cast<size_t>(nb_item[static_cast<size_t>(j * K + r)] + 1)];
+      by_history_item.count(nb_item[static_cast<size_t>(j * K + r)]);
     }
   }
-  for (int64_t i = 0; i < I; ++i) indptr[i + 1] += indptr[i];
-  std::vector<int64_t> col(static_cast<size_t>(indptr.back()));
+  by_history_item.finish_counts();
+  std::vector<int64_t> col(static_cast<size_t>(by_history_item.records()));
   std::vector<float> val(col.size());
-  {
-    std::vector<int64_t> fill(indptr.begin(), indptr.end() - 1);
-    for (int64_t j = 0; j < I; ++j) {
-      for (int64_t r = 0; r < nb_len[static_cast<size_t>(j)]; ++r) {
-        const size_t at = static_cast<size_t>(fill[nb_item[static_cast<size_t>(j * K + r)]]++);
-        col[at] = j;
-        val[at] = nb_sim[static_cast<size_t>(j * K + r)];
-      }
+  for (int64_t j = 0; j < I; ++j) {
+    for (int64_t r = 0; r < nb_len[static_cast<size_t>(j)]; ++r) {
+      const size_t at =
+          static_cast<size_t>(by_history_item.place(nb_item[static_cast<size_t>(j * K + r)]));
+      col[at] = j;
+      val[at] = nb_sim[static_cast<size_t>(j * K + r)];
     }
   }
+  const std::vector<int64_t>& indptr = by_history_item.offsets();
   res.info["neighbors_per_item"] = I == 0 ? 0.0 : static_cast<double>(col.size()) / I;
   return [&l, &ids, I, indptr = std::move(indptr), col = std::move(col), val = std::move(val)](
              int64_t b, int64_t e) {

@@ -61,14 +61,8 @@ void write_identity(hid_t f, const char* format, const Identity& id, int world, 
 }
 
 void check_file(hid_t f, const std::string& path, const char* format) {
-  if (!h5::has_attr(f, "format") || h5::get_attr_string(f, "format") != format) {
-    HR_THROW(InputError, "'{}' is not a HaloRec checkpoint file ({})", path, format);
-  }
-  const int64_t v = h5::get_attr_int(f, "format_version");
-  if (v != kFormatVersion) {
-    HR_THROW(InputError, "'{}' has checkpoint format_version {}, this HaloRec reads {}", path, v,
-             kFormatVersion);
-  }
+  h5::check_file_kind(f, path, {format, kFormatVersion, "checkpoint file",
+                                "'halorec train' writes them"});
 }
 
 Identity identity_of(hid_t f, const std::string& path) {

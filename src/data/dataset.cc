@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/counting_sort.h"
 #include "core/digest.h"
 #include "core/staged_path.h"
 #include "core/version.h"
@@ -35,10 +36,10 @@ void write_interactions(hid_t file, const char* name, const Interactions& x, int
   h5::write_array(g.get(), "weight", x.weight);
   if (x.has_time) h5::write_array(g.get(), "time", x.time);
   // CSR offsets: the records of user u are [indptr[u], indptr[u+1]).
-  std::vector<int64_t> indptr(static_cast<size_t>(num_users) + 1, 0);
-  for (int64_t u : x.user) ++indptr[static_cast<size_t>(u) + 1];
-  for (size_t k = 1; k < indptr.size(); ++k) indptr[k] += indptr[k - 1];
-  h5::write_array(g.get(), "indptr", indptr);
+  CountingSort by_user(num_users);
+  for (int64_t u : x.user) by_user.count(u);
+  by_user.finish_counts();
+  h5::write_array(g.get(), "indptr", by_user.offsets());
   h5::set_attr(g.get(), "count", static_cast<int64_t>(x.size()));
 }
 
@@ -78,15 +79,8 @@ Interactions read_interactions(hid_t file, const char* name, int64_t num_users) 
 }
 
 void check_header(hid_t file, const std::string& path) {
-  if (!h5::has_attr(file, "format") || h5::get_attr_string(file, "format") != kDatasetFormat) {
-    HR_THROW(InputError, "'{}' is not a HaloRec dataset (no format attribute '{}'); make one "
-             "with 'halorec prepare'", path, kDatasetFormat);
-  }
-  const int64_t version = h5::get_attr_int(file, "format_version");
-  if (version != kDatasetFormatVersion) {
-    HR_THROW(InputError, "'{}' has dataset format_version {}, this HaloRec reads version {}",
-             path, version, kDatasetFormatVersion);
-  }
+  h5::check_file_kind(file, path, {kDatasetFormat, kDatasetFormatVersion, "dataset",
+                                   "make one with 'halorec prepare'"});
 }
 
 }  // namespace

@@ -116,6 +116,19 @@ serve::ModelPart rows_of_shard(const partition::Shard& shard, const at::Tensor& 
   return part;
 }
 
+// Rank 0 holds the lock on model.h5, its parts and its index for the job,
+// and checks them against the inputs before any work.
+std::optional<PathLock> claim_outputs(const ExportOptions& o, const ExportStart& s, int rank) {
+  std::optional<PathLock> lock;
+  if (rank != 0) return lock;
+  const std::string parts_dir = o.out + ".parts";
+  lock.emplace(lock_output({"--out", o.out}, false));
+  check_output_file({"--out", o.out}, s.inputs, serve::is_model_file);
+  check_output_folder({"--out (its parts folder)", parts_dir}, "model-parts", s.inputs, true, true);
+  make_marked_folder(parts_dir, "model-parts", "--out");
+  return lock;
+}
+
 // Rank 0, once every part is written: model.h5 naming the parts (and the
 // index of their item rows, built first: the two are replaced together).
 // `counts` holds each rank's users, items, cold items, cold users.
@@ -174,15 +187,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   const ExportStart s = start_export(o);
   const train::TrainConfig& c = s.config;
   const std::string parts_dir = o.out + ".parts";
-  // Rank 0 holds the lock on model.h5, its parts and its index for the job.
-  std::optional<PathLock> lock;
-  if (rank == 0) {
-    lock.emplace(lock_output({"--out", o.out}, false));
-    check_output_file({"--out", o.out}, s.inputs, serve::is_model_file);
-    check_output_folder({"--out (its parts folder)", parts_dir}, "model-parts", s.inputs, true,
-                        true);
-    make_marked_folder(parts_dir, "model-parts", "--out");
-  }
+  const std::optional<PathLock> lock = claim_outputs(o, s, rank);
   const data::DatasetInfo info = data::read_dataset_info(s.dataset);
   if (info.fingerprint != s.id.dataset_fingerprint) {
     HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", s.dir(),

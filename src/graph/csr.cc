@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/counting_sort.h"
+
 namespace halorec::graph {
 
 std::vector<double> weighted_degrees(const data::Dataset& d, const data::SocialEdges* social) {
@@ -31,19 +33,18 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
   const size_t S = social != nullptr ? social->size() : 0;
   Csr a;
   a.num_rows = N;
-  a.indptr.assign(static_cast<size_t>(N) + 1, 0);
+  CountingSort rows(N);
   for (size_t r = 0; r < t.size(); ++r) {
-    ++a.indptr[static_cast<size_t>(t.user[r]) + 1];
-    ++a.indptr[static_cast<size_t>(U + t.item[r]) + 1];
+    rows.count(t.user[r]);
+    rows.count(U + t.item[r]);
   }
   for (size_t e = 0; e < S; ++e) {
-    ++a.indptr[static_cast<size_t>(social->a[e]) + 1];
-    ++a.indptr[static_cast<size_t>(social->b[e]) + 1];
+    rows.count(social->a[e]);
+    rows.count(social->b[e]);
   }
-  for (size_t k = 1; k < a.indptr.size(); ++k) a.indptr[k] += a.indptr[k - 1];
+  rows.finish_counts();
   a.col.resize(2 * (t.size() + S));
   a.value.resize(2 * (t.size() + S));
-  std::vector<int64_t> fill(a.indptr.begin(), a.indptr.end() - 1);
   auto normalized = [&](int64_t x, int64_t y, float w) {
     return static_cast<float>(w / std::sqrt(deg[static_cast<size_t>(x)] * deg[static_cast<size_t>(y)]));
   };
@@ -54,10 +55,10 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
   for (size_t e = 0; e < S; ++e) {
     const int64_t x = social->a[e], y = social->b[e];
     const float v = normalized(x, y, social->weight[e]);
-    const int64_t px = fill[static_cast<size_t>(x)]++;
+    const int64_t px = rows.place(x);
     a.col[static_cast<size_t>(px)] = y;
     a.value[static_cast<size_t>(px)] = v;
-    const int64_t py = fill[static_cast<size_t>(y)]++;
+    const int64_t py = rows.place(y);
     a.col[static_cast<size_t>(py)] = x;
     a.value[static_cast<size_t>(py)] = v;
   }
@@ -66,8 +67,8 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
     std::vector<int64_t> col;
     std::vector<float> value;
     for (int64_t u = 0; u < U; ++u) {
-      const int64_t begin = a.indptr[static_cast<size_t>(u)];
-      const int64_t end = fill[static_cast<size_t>(u)];
+      const int64_t begin = rows.offsets()[static_cast<size_t>(u)];
+      const int64_t end = rows.placed_end(u);
       if (end - begin < 2) continue;
       order.resize(static_cast<size_t>(end - begin));
       std::iota(order.begin(), order.end(), begin);
@@ -90,13 +91,14 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
     const int64_t u = t.user[r];
     const int64_t i = U + t.item[r];
     const float v = normalized(u, i, t.weight[r]);
-    const int64_t pu = fill[static_cast<size_t>(u)]++;
+    const int64_t pu = rows.place(u);
     a.col[static_cast<size_t>(pu)] = i;
     a.value[static_cast<size_t>(pu)] = v;
-    const int64_t pi = fill[static_cast<size_t>(i)]++;
+    const int64_t pi = rows.place(i);
     a.col[static_cast<size_t>(pi)] = u;
     a.value[static_cast<size_t>(pi)] = v;
   }
+  a.indptr = rows.take_offsets();
   return a;
 }
 

@@ -181,6 +181,19 @@ void close_file(Handle& file, const std::string& path) {
   if (!failed_before && unclean_exit()) HR_THROW(IoError, "cannot close '{}'", path);
 }
 
+void check_file_kind(hid_t f, const std::string& path, const FileKind& kind) {
+  const LibraryLock lock;
+  if (!has_attr(f, "format") || get_attr_string(f, "format") != kind.format) {
+    HR_THROW(InputError, "'{}' is not a HaloRec {} (no format attribute '{}'); {}", path,
+             kind.name, kind.format, kind.made_by);
+  }
+  const int64_t v = get_attr_int(f, "format_version");
+  if (v != kind.version) {
+    HR_THROW(InputError, "'{}' has {} format_version {}, this HaloRec reads {}", path, kind.name,
+             v, kind.version);
+  }
+}
+
 std::string file_format(const std::string& path) {
   const LibraryLock lock;
   quiet_errors();

@@ -27,6 +27,18 @@ void close_file(Handle& file, const std::string& path);
 // the path is not a readable HDF5 file or has none. Never throws.
 std::string file_format(const std::string& path);
 
+// A kind of HaloRec file: its `format` attribute and format_version, its name
+// in messages, and how a user makes one.
+struct FileKind {
+  const char* format;
+  int64_t version;
+  const char* name;     // "dataset", "model file", ...
+  const char* made_by;  // "make one with 'halorec prepare'"
+};
+// The check every reader of a HaloRec file makes first: InputError naming
+// `path` unless the open file `f` is of `kind`, at its version.
+void check_file_kind(hid_t f, const std::string& path, const FileKind& kind);
+
 Handle create_group(hid_t loc, const std::string& name);
 Handle open_group(hid_t loc, const std::string& name);
 bool exists(hid_t loc, const std::string& path);

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/check.h"
+#include "core/counting_sort.h"
 
 namespace halorec::model {
 
@@ -154,20 +155,19 @@ LocalGraph make_local_graph(int64_t num_cols, const std::vector<int64_t>& indptr
   }
   if (!with_transpose) return g;
   // Transpose by counting sort over columns; rows within a column stay ascending.
-  std::vector<int64_t> t_indptr(static_cast<size_t>(num_cols) + 1, 0);
-  for (int64_t c : col) ++t_indptr[static_cast<size_t>(c) + 1];
-  for (size_t k = 1; k < t_indptr.size(); ++k) t_indptr[k] += t_indptr[k - 1];
-  std::vector<int64_t> fill(t_indptr.begin(), t_indptr.end() - 1);
+  CountingSort by_col(num_cols);
+  for (int64_t c : col) by_col.count(c);
+  by_col.finish_counts();
   std::vector<int64_t> t_col(col.size());
   std::vector<float> t_val(col.size());
   for (int64_t r = 0; r < g.num_rows; ++r) {
     for (int64_t e = indptr[r]; e < indptr[r + 1]; ++e) {
-      const int64_t p = fill[static_cast<size_t>(col[e])]++;
+      const int64_t p = by_col.place(col[e]);
       t_col[p] = r;
       t_val[p] = val[e];
     }
   }
-  g.t_indptr = at::tensor(t_indptr, at::kLong);
+  g.t_indptr = at::tensor(by_col.offsets(), at::kLong);
   g.t_col = at::tensor(t_col, at::kLong);
   g.t_val = at::tensor(at::ArrayRef<float>(t_val), at::kFloat);
   return g;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/counting_sort.h"
 
 namespace halorec::partition {
 
@@ -59,16 +60,17 @@ std::vector<Shard> build_shards(const data::Dataset& d, const graph::Csr& g,
       const int32_t oa = owner[static_cast<size_t>(a)], ob = owner[static_cast<size_t>(b)];
       return oa != ob ? oa < ob : a < b;
     });
-    s.recv_offsets.assign(static_cast<size_t>(parts) + 1, 0);
+    CountingSort by_owner(parts);  // the halo is sorted by owner: offsets only
     for (size_t h = 0; h < s.halo.size(); ++h) {
       const int64_t w = s.halo[h];
       const int32_t o = owner[static_cast<size_t>(w)];
       slot[static_cast<size_t>(w)] = s.num_owned() + static_cast<int64_t>(h);
       s.halo_owner.push_back(o);
       s.halo_owner_local.push_back(local_at_owner[static_cast<size_t>(w)]);
-      ++s.recv_offsets[static_cast<size_t>(o) + 1];
+      by_owner.count(o);
     }
-    for (size_t q = 1; q < s.recv_offsets.size(); ++q) s.recv_offsets[q] += s.recv_offsets[q - 1];
+    by_owner.finish_counts();
+    s.recv_offsets = by_owner.take_offsets();
     for (int64_t k = 0; k < s.num_owned(); ++k) {
       slot[static_cast<size_t>(s.owned[static_cast<size_t>(k)])] = k;
     }

@@ -28,15 +28,10 @@ void write_header(hid_t f, const char* format, const PartitionMeta& meta) {
 }
 
 void check_format(hid_t f, const std::string& path, const char* format) {
-  if (!h5::has_attr(f, "format") || h5::get_attr_string(f, "format") != format) {
-    HR_THROW(InputError, "'{}' is not a HaloRec {} file (format attribute '{}')", path,
-             format == std::string(kShardFormat) ? "shard" : "partition", format);
-  }
-  const int64_t v = h5::get_attr_int(f, "format_version");
-  if (v != kPartitionFormatVersion) {
-    HR_THROW(InputError, "'{}' has format_version {}, this HaloRec reads {}", path, v,
-             kPartitionFormatVersion);
-  }
+  h5::check_file_kind(f, path,
+                      {format, kPartitionFormatVersion,
+                       format == std::string(kShardFormat) ? "shard file" : "partition file",
+                       "make one with 'halorec partition' (or let 'halorec train' make it)"});
 }
 
 void write_records(hid_t file, const char* name, const data::Interactions& x) {

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/check.h"
+#include "core/counting_sort.h"
 
 namespace halorec::serve {
 
@@ -226,15 +227,14 @@ InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& u
                                 const InterestOptions& o) {
   check_interest_options(o);
   // Each user's interactions, most recent first when times exist.
-  std::vector<int64_t> start(static_cast<size_t>(num_users) + 1, 0);
-  for (int64_t u : user) ++start[static_cast<size_t>(u) + 1];
-  for (size_t q = 1; q < start.size(); ++q) start[q] += start[q - 1];
+  CountingSort by_user(num_users);
+  for (int64_t u : user) by_user.count(u);
+  by_user.finish_counts();
   std::vector<int64_t> order(user.size());
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (size_t t = 0; t < user.size(); ++t)
-      order[static_cast<size_t>(fill[static_cast<size_t>(user[t])]++)] = static_cast<int64_t>(t);
+  for (size_t t = 0; t < user.size(); ++t) {
+    order[static_cast<size_t>(by_user.place(user[t]))] = static_cast<int64_t>(t);
   }
+  const std::vector<int64_t>& start = by_user.offsets();
   std::vector<std::vector<Interest>> per_user(static_cast<size_t>(num_users));
   at::parallel_for(0, num_users, 16, [&](int64_t b, int64_t e) {
     for (int64_t u = b; u < e; ++u) {

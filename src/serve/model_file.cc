@@ -210,14 +210,8 @@ void record_model_index(const std::string& path, const ModelFile& m) {
 ModelFile read_model_file(const std::string& path) {
   h5::Handle file = h5::open_file(path, "model");
   const hid_t f = file.get();
-  if (!h5::has_attr(f, "format") || h5::get_attr_string(f, "format") != kModelFormat) {
-    HR_THROW(InputError, "'{}' is not a HaloRec model file (make one with 'halorec export')", path);
-  }
-  const int64_t v = h5::get_attr_int(f, "format_version");
-  if (v != kModelFormatVersion) {
-    HR_THROW(InputError, "'{}' has model format_version {}, this HaloRec reads {}", path, v,
-             kModelFormatVersion);
-  }
+  h5::check_file_kind(
+      f, path, {kModelFormat, kModelFormatVersion, "model file", "make one with 'halorec export'"});
   ModelFile m;
   m.model_type = h5::get_attr_string(f, "model_type");
   if (h5::has_attr(f, "score")) m.score = h5::get_attr_string(f, "score");

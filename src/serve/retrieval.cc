@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/counting_sort.h"
+
 namespace halorec::serve {
 
 namespace {
@@ -93,14 +95,14 @@ void search_index(const CandidateSource& source, const at::Tensor& queries,
 
 Seen by_user(const data::Interactions& x, int64_t num_users) {
   Seen s;
-  s.indptr.assign(static_cast<size_t>(num_users) + 1, 0);
-  for (int64_t u : x.user) ++s.indptr[static_cast<size_t>(u) + 1];
-  for (size_t q = 1; q < s.indptr.size(); ++q) s.indptr[q] += s.indptr[q - 1];
+  CountingSort by_user(num_users);
+  for (int64_t u : x.user) by_user.count(u);
+  by_user.finish_counts();
   s.items.resize(x.size());
-  std::vector<int64_t> fill(s.indptr.begin(), s.indptr.end() - 1);
   for (size_t t = 0; t < x.size(); ++t) {
-    s.items[static_cast<size_t>(fill[static_cast<size_t>(x.user[t])]++)] = x.item[t];
+    s.items[static_cast<size_t>(by_user.place(x.user[t]))] = x.item[t];
   }
+  s.indptr = by_user.take_offsets();
   for (size_t u = 0; u + 1 < s.indptr.size(); ++u) {
     std::sort(s.items.begin() + s.indptr[u], s.items.begin() + s.indptr[u + 1]);
   }

@@ -9,8 +9,6 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -26,31 +24,16 @@ namespace {
 
 using testing::test_comm;
 
-// A dataset every rank reads: written by rank 0 into a folder whose name is
-// broadcast. One per rank (a thread under run_ranks).
+// A dataset every rank reads, written by rank 0. One per rank (a thread
+// under run_ranks).
 struct Fixture {
-  std::string dir;
+  testing::SharedTempDir dir{"halorec-baseline"};
   Fixture() {
-    comm::Communicator& c = test_comm();
-    std::string path(256, '\0');
-    if (c.rank() == 0) {
-      std::string tmpl = "/tmp/halorec-baseline-XXXXXX";
-      path = ::mkdtemp(tmpl.data());
-      path.resize(256, '\0');
-      data::run_synth(
-          testing_support::small_synth(150, 90, 3000, 4, 11, path.c_str() + std::string("/d.h5")));
+    if (test_comm().rank() == 0) {
+      data::run_synth(testing_support::small_synth(150, 90, 3000, 4, 11, dir.path() + "/d.h5"));
     }
-    at::Tensor bytes = at::from_blob(path.data(), {256}, at::kChar).clone();
-    c.broadcast(bytes, 0);
-    dir = std::string(static_cast<const char*>(bytes.data_ptr())).c_str();
+    test_comm().barrier();
   }
-  ~Fixture() {
-    if (owner_rank == 0) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  }
-  int owner_rank = test_comm().rank();
 };
 
 Fixture& fixture() {
@@ -62,7 +45,7 @@ Fixture& fixture() {
 Options options(const std::string& method) {
   Options o;
   o.method = method;
-  o.dataset = fixture().dir + "/d.h5";
+  o.dataset = fixture().dir.path() + "/d.h5";
   o.topk = {10, 20};
   o.threads = 1;
   o.batch_users = 17;  // several blocks per rank

@@ -6,8 +6,6 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -22,19 +20,7 @@ namespace {
 using testing::test_comm;
 constexpr int64_t kNodes = 53, kDim = 4;
 
-// A folder every rank sees: made by rank 0, its name broadcast.
-std::string shared_dir() {
-  comm::Communicator& c = test_comm();
-  std::string path(256, '\0');
-  if (c.rank() == 0) {
-    std::string tmpl = "/tmp/halorec-ckpt-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-    path.resize(256, '\0');
-  }
-  at::Tensor bytes = at::from_blob(path.data(), {256}, at::kChar).clone();
-  c.broadcast(bytes, 0);
-  return std::string(static_cast<const char*>(bytes.data_ptr())).c_str();
-}
+std::string shared_dir() { return testing::shared_temp_dir("halorec-ckpt"); }
 
 // Row g of table t (0: vectors, 1: first moments, 2: second moments) at step s.
 at::Tensor rows(const std::vector<int64_t>& ids, int table, int64_t step) {

@@ -37,22 +37,9 @@ namespace {
 
 using halorec::testing::test_comm;
 
-// A folder every rank sees: made by rank 0, its name broadcast.
-std::string shared_dir() {
-  comm::Communicator& c = test_comm();
-  std::string path(256, '\0');
-  if (c.rank() == 0) {
-    std::string tmpl = "/tmp/halorec-mpitest-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-    path.resize(256, '\0');
-  }
-  at::Tensor bytes = at::from_blob(path.data(), {256}, at::kChar).clone();
-  c.broadcast(bytes, 0);
-  return std::string(static_cast<const char*>(bytes.data_ptr())).c_str();
-}
-
 struct Fixture {
-  std::string dir;
+  testing::SharedTempDir shared{"halorec-mpitest"};
+  std::string dir = shared.path();
   data::Dataset d;
   graph::Csr a;
   std::vector<int32_t> owner;
@@ -61,7 +48,6 @@ struct Fixture {
 
   Fixture() {
     comm::Communicator& c = test_comm();
-    dir = shared_dir();
     if (c.rank() == 0) {
       data::run_synth(
           testing_support::small_synth(120, 80, 2500, 4, 9, dir + "/d.h5", "random:0.3"));
@@ -73,15 +59,6 @@ struct Fixture {
     shard = std::move(partition::build_shards(d, a, owner, c.size())[c.rank()]);
     whole = std::move(partition::build_shards(d, a, std::vector<int32_t>(owner.size(), 0), 1)[0]);
   }
-  // Runs at exit (after MPI ended; as threads, when rank 0's thread ends after
-  // the test's last collective): rank 0 removes the folder.
-  ~Fixture() {
-    if (owner_rank == 0) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  }
-  int owner_rank = test_comm().rank();
 };
 
 // One per rank (a thread under run_ranks); made collectively on first use.
