@@ -1,7 +1,8 @@
 #pragma once
 // The one interface all traffic between ranks goes through. Backends: MPI
-// (CPU tensors; CUDA tensors are staged through host memory) and NCCL (CUDA
-// tensors). Counts and datatypes come from the tensors; row counts given to
+// (CPU tensors; CUDA tensors are staged through host memory), NCCL (CUDA
+// tensors), and for one process: LocalCommunicator (one rank) and
+// ThreadCommunicator (N ranks as threads, for tests). Counts and datatypes come from the tensors; row counts given to
 // the -v operations are counts of rows along dimension 0.
 //
 // Every operation is collective: all ranks must call the same operations in
