@@ -161,15 +161,18 @@ EvalResult Trainer::evaluate_now() {
 }
 
 // A checkpoint holds finite values only: a step's check sees gradients, and
-// this one the parameters an update left (an lr too large for float).
-bool Trainer::save_if_finite(const checkpoint::TrainState& position) {
+// this one the parameters an update left (an lr too large for float). Into
+// the run's checkpoints, or (checkpoint.keep_best, best) alone in
+// <checkpoint root>/best.
+bool Trainer::save_if_finite(const checkpoint::TrainState& position, bool best) {
   if (!parameters_finite(params_, comm_)) {
     diverged_ = fmt::format("the parameters hold NaN/Inf after step {}", state_.global_step);
     return false;
   }
   // The logs reach the disk before the checkpoint does.
   logs_->flush();
-  save_checkpoint(ckpt_root_, trainable_, position, identity_, c_, comm_);
+  save_checkpoint(best ? best_checkpoint_root(c_) : ckpt_root_, trainable_, position, identity_,
+                  c_, comm_, best ? 1 : 0);
   return true;
 }
 
@@ -325,18 +328,6 @@ nlohmann::json Trainer::epoch_record(const EpochStats& st) const {
   return record;
 }
 
-// checkpoint.keep_best: the best validation position so far, alone in
-// <checkpoint root>/best. False when the parameters are not finite.
-bool Trainer::save_best(const checkpoint::TrainState& position) {
-  if (!parameters_finite(params_, comm_)) {
-    diverged_ = fmt::format("the parameters hold NaN/Inf after step {}", state_.global_step);
-    return false;
-  }
-  logs_->flush();
-  save_checkpoint(best_checkpoint_root(c_), trainable_, position, identity_, c_, comm_, 1);
-  return true;
-}
-
 // A finished epoch: its record (and evaluation, selection), its line on the
 // report, and its checkpoint. False when the checkpoint was refused
 // (non-finite parameters).
@@ -368,7 +359,7 @@ bool Trainer::close_epoch(const EpochStats& st) {
   next.step_in_epoch = 0;
   next.loss_sum = 0;
   next.steps_run = 0;
-  if (selection.improved && c.keep_best && !save_best(next)) return false;
+  if (selection.improved && c.keep_best && !save_if_finite(next, true)) return false;
   if (last || stop_ || (c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0)) {
     return save_if_finite(next);
   }

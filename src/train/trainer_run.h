@@ -68,9 +68,8 @@ class Trainer {
   bool run_epoch();  // false: leave the loop where it stands
   bool close_epoch(const EpochStats& st);
   nlohmann::json epoch_record(const EpochStats& st) const;
-  bool save_best(const checkpoint::TrainState& position);
   EvalResult evaluate_now();
-  bool save_if_finite(const checkpoint::TrainState& position);
+  bool save_if_finite(const checkpoint::TrainState& position, bool best = false);
   TrainSummary finish();
 
   const TrainConfig& c_;
