@@ -4,9 +4,10 @@
 # Recall@20, NDCG@20, coverage@20, wall seconds and peak RSS.
 #   bench/gowalla_baselines.sh [ranks] [model.h5 ...]
 # HALOREC_BENCH_DATA=DIR (train.txt, test.txt in LightGCN form) runs it on
-# other data (the tests use a tiny set); BASELINES="popularity itemknn gfcf"
-# picks methods (ease is left out by default: Gowalla's dense item system
-# needs 37.5 GiB); GFCF_OPTS passes options to gfcf.
+# other data (the tests use a tiny set); BASELINES="popularity itemknn gfcf
+# bspm chebycf" picks methods (ease is left out by default: Gowalla's dense
+# item system needs 37.5 GiB); GFCF_OPTS passes options to gfcf, FILTER_OPTS
+# to gfcf, bspm and chebycf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RANKS=${1:-1}
@@ -14,7 +15,7 @@ shift || true
 SHARED=${HALOREC_SHARED_DIR:-../shared}
 DATA=${HALOREC_BENCH_DATA:-$SHARED/data/gowalla}
 BIN=$(cd "${BUILD_DIR:-build}/bin" && pwd)/halorec
-METHODS=${BASELINES:-popularity itemknn gfcf}
+METHODS=${BASELINES:-popularity itemknn gfcf bspm chebycf}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -23,7 +24,10 @@ trap 'rm -rf "$OUT"' EXIT
   --out "$OUT/data.h5" > /dev/null 2>&1
 for m in $METHODS; do
   extra=()
-  [ "$m" = gfcf ] && extra=(${GFCF_OPTS:-})
+  case $m in
+    gfcf) extra=(${FILTER_OPTS:-} ${GFCF_OPTS:-}) ;;
+    bspm | chebycf) extra=(${FILTER_OPTS:-}) ;;
+  esac
   start=$EPOCHREALTIME
   mpirun -np "$RANKS" "$BIN" --log-level warn baseline --method "$m" --dataset "$OUT/data.h5" \
     --k 20 --json "${extra[@]}" > "$OUT/$m.json"

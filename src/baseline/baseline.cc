@@ -1,7 +1,6 @@
 #include "baseline/baseline.h"
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
@@ -11,6 +10,8 @@
 #include <thread>
 #include <utility>
 
+#include "baseline/filters.h"
+#include "baseline/local.h"
 #include "core/check.h"
 #include "core/counting_sort.h"
 #include "core/log.h"
@@ -25,107 +26,6 @@
 namespace halorec::baseline {
 
 namespace {
-
-// This rank's users and their train items (binary: repeated pairs count
-// once), with the shard the evaluator reads.
-struct Local {
-  partition::Shard shard;
-  std::vector<int64_t> users;   // global ids, ascending
-  std::vector<int64_t> indptr;  // over users: their train items, ascending
-  std::vector<int64_t> items;
-  // The transpose: for each item, the local rows of its users.
-  std::vector<int64_t> t_indptr;
-  std::vector<int64_t> t_rows;
-  int64_t num_items = 0;
-
-  // Vectors of every user of this rank (rows of `users`) and of every item,
-  // for --out: filled by the methods that have them.
-  at::Tensor user_vectors, item_vectors;
-
-  int64_t row_of(int64_t user) const {
-    return std::lower_bound(users.begin(), users.end(), user) - users.begin();
-  }
-};
-
-void slice_users(const data::Interactions& in, int64_t lo, int64_t hi, data::Interactions& out) {
-  const auto b = std::lower_bound(in.user.begin(), in.user.end(), lo) - in.user.begin();
-  const auto e = std::lower_bound(in.user.begin(), in.user.end(), hi) - in.user.begin();
-  out.user.assign(in.user.begin() + b, in.user.begin() + e);
-  out.item.assign(in.item.begin() + b, in.item.begin() + e);
-  out.weight.assign(in.weight.begin() + b, in.weight.begin() + e);
-}
-
-Local load_local(const Options& o, comm::Communicator& comm) {
-  Local l;
-  if (!o.parts.empty()) {
-    const data::DatasetInfo info = data::read_dataset_info(o.dataset);
-    const partition::PartitionMeta meta = partition::read_meta(o.parts);
-    partition::check_partition_matches(meta, o.parts, o.dataset, info.fingerprint);
-    if (meta.num_parts != comm.size()) {
-      HR_THROW(UsageError, "--parts '{}' has {} parts: run with as many ranks, not {}", o.parts,
-               meta.num_parts, comm.size());
-    }
-    l.shard = partition::read_shard(o.parts, comm.rank(), meta);
-    for (int64_t g : l.shard.owned) {
-      if (g < l.shard.num_users) l.users.push_back(g);
-    }
-  } else {
-    const data::Dataset d = data::read_dataset(o.dataset);
-    const int64_t U = d.num_users();
-    const int64_t P = comm.size();
-    const int64_t lo = U * comm.rank() / P;
-    const int64_t hi = U * (comm.rank() + 1) / P;
-    l.shard.rank = comm.rank();
-    l.shard.num_parts = comm.size();
-    l.shard.num_users = U;
-    l.shard.num_items = d.num_items();
-    for (int64_t u = lo; u < hi; ++u) l.users.push_back(u);
-    l.shard.owned = l.users;
-    slice_users(d.train, lo, hi, l.shard.train);
-    slice_users(d.test, lo, hi, l.shard.test);
-  }
-  l.num_items = l.shard.num_items;
-  const auto& tr = l.shard.train;
-  l.indptr.assign(1, 0);
-  size_t t = 0;
-  for (int64_t u : l.users) {
-    while (t < tr.size() && tr.user[t] < u) ++t;
-    for (; t < tr.size() && tr.user[t] == u; ++t) {
-      if (l.items.size() > static_cast<size_t>(l.indptr.back()) && l.items.back() == tr.item[t]) {
-        continue;
-      }
-      l.items.push_back(tr.item[t]);
-    }
-    l.indptr.push_back(static_cast<int64_t>(l.items.size()));
-  }
-  const int64_t I = l.num_items;
-  CountingSort by_item(I);
-  for (int64_t i : l.items) by_item.count(i);
-  by_item.finish_counts();
-  l.t_rows.resize(l.items.size());
-  for (size_t k = 0; k + 1 < l.indptr.size(); ++k) {
-    for (int64_t e = l.indptr[k]; e < l.indptr[k + 1]; ++e) {
-      l.t_rows[static_cast<size_t>(by_item.place(l.items[e]))] = static_cast<int64_t>(k);
-    }
-  }
-  l.t_indptr = by_item.take_offsets();
-  return l;
-}
-
-at::Tensor long_tensor(const std::vector<int64_t>& v) {
-  return at::tensor(v, at::kLong);
-}
-
-// Users (all ranks) of each item: the column sums of the interaction matrix.
-at::Tensor item_counts(const Local& l, comm::Communicator& comm) {
-  at::Tensor n = at::zeros({l.num_items}, at::kDouble);
-  double* np = n.data_ptr<double>();
-  for (int64_t i = 0; i < l.num_items; ++i) {
-    np[i] = static_cast<double>(l.t_indptr[i + 1] - l.t_indptr[i]);
-  }
-  comm.all_reduce(n, comm::ReduceOp::kSum);
-  return n;
-}
 
 // Columns [c0, c1) of the item-item co-occurrence matrix R^T R summed over
 // all ranks' users, row-major [c1 - c0, I]: row j - c0 holds, for every item
@@ -275,135 +175,21 @@ Scorer fit_ease(const Local& l, const Options& o, comm::Communicator& comm, Resu
   };
 }
 
-Scorer fit_gfcf(Local& l, const Options& o, comm::Communicator& comm, Result& res,
-                const std::vector<int64_t>& ids) {
-  const int64_t I = l.num_items;
-  const int64_t Ul = static_cast<int64_t>(l.users.size());
-  const at::Tensor n = item_counts(l, comm);
-  const at::Tensor d_item = at::where(n > 0, n.rsqrt(), at::zeros_like(n));  // D_i^-1/2
-  const at::Tensor s_item = n.sqrt();                                        // D_i^1/2
-  const double* dp = d_item.data_ptr<double>();
-  // R~ = D_u^-1/2 R D_i^-1/2 over this rank's users, and its transpose.
-  std::vector<float> val(l.items.size());
-  for (int64_t k = 0; k < Ul; ++k) {
-    const double du =
-        1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(1, l.indptr[k + 1] - l.indptr[k])));
-    for (int64_t y = l.indptr[k]; y < l.indptr[k + 1]; ++y) {
-      val[static_cast<size_t>(y)] = static_cast<float>(du * dp[l.items[y]]);
-    }
-  }
-  std::vector<float> t_val(l.t_rows.size());
-  {
-    std::vector<int64_t> fill(l.t_indptr.begin(), l.t_indptr.end() - 1);
-    for (int64_t k = 0; k < Ul; ++k) {
-      for (int64_t y = l.indptr[k]; y < l.indptr[k + 1]; ++y) {
-        t_val[static_cast<size_t>(fill[static_cast<size_t>(l.items[y])]++)] =
-            val[static_cast<size_t>(y)];
-      }
-    }
-  }
-  const at::Tensor rip = long_tensor(l.indptr), rcol = long_tensor(l.items),
-                   rval = at::tensor(val, at::kFloat);
-  const at::Tensor tip = long_tensor(l.t_indptr), tcol = long_tensor(l.t_rows),
-                   tval = at::tensor(t_val, at::kFloat);
-  // A Q = R~^T (R~ Q): a sum over ranks of their users' terms.
-  auto gram = [&](const at::Tensor& q) {
-    at::Tensor z =
-        model::spmm_forward(tip, tcol, tval, I, model::spmm_forward(rip, rcol, rval, Ul, q));
-    comm.all_reduce(z, comm::ReduceOp::kSum);
-    return z;
-  };
-  // Top right singular vectors of R~ = top eigenvectors of R~^T R~, by
-  // subspace iteration with Rayleigh-Ritz; rank 0's orthonormal basis is the
-  // one every rank uses, so all ranks hold the same vectors.
-  const int64_t rank = std::min(o.rank, I);
-  const int64_t width = std::min(I, rank + o.oversample);
-  at::Tensor q;
-  {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-    q = std::get<0>(at::linalg_qr(at::randn({I, width}, gen, at::kDouble)));
-  }
-  for (int64_t it = 0; it < o.power_iters; ++it) {
-    q = std::get<0>(at::linalg_qr(gram(q))).contiguous();
-    comm.broadcast(q, 0);
-  }
-  at::Tensor t = at::mm(q.t(), gram(q));
-  t = (t + t.t()) * 0.5;
-  const auto [evals, evecs] = at::linalg_eigh(t);  // ascending
-  at::Tensor v = at::mm(q, evecs.slice(1, width - rank, width)).contiguous();
-  comm.broadcast(v, 0);
-  res.info["sigma_max"] = std::sqrt(std::max(0.0, evals[width - 1].item<double>()));
-  res.info["sigma_rank"] = std::sqrt(std::max(0.0, evals[width - rank].item<double>()));
-  const at::Tensor vf = v.to(at::kFloat);
-  const at::Tensor df = d_item.to(at::kFloat).unsqueeze(0);
-  const at::Tensor sf = s_item.to(at::kFloat).unsqueeze(0);
-  const float alpha = static_cast<float>(o.alpha);
-  const int P = comm.size();
-  if (!o.out.empty()) {
-    // The low-pass term as vectors: user r_u D_i^-1/2 V, item alpha D_i^1/2 V.
-    std::vector<float> ud(l.items.size());
-    const float* dfp = df.data_ptr<float>();
-    for (size_t y = 0; y < l.items.size(); ++y) ud[y] = dfp[l.items[y]];
-    l.user_vectors = model::spmm_forward(rip, rcol, at::tensor(ud, at::kFloat), Ul, vf);
-    l.item_vectors = vf * sf.t() * alpha;
-  }
-  return [&l, &ids, &comm, rip, rcol, rval, tip, tcol, tval, vf, df, sf, alpha, I, Ul, P](
-             int64_t b, int64_t e) {
-    // r R~^T R~ for the block's users needs every rank's users: each rank
-    // computes its term for all ranks' blocks, and each block's terms are
-    // summed at its rank.
-    // The block's train items: as (row, item) pairs for the other ranks, and
-    // as a CSR weighted by D_i^-1/2 for the low-pass term.
-    std::vector<int64_t> pairs, bp(1, 0), bc;
-    std::vector<float> bv;
-    const float* dfp = df.data_ptr<float>();
-    for (int64_t k = b; k < e; ++k) {
-      const int64_t r = l.row_of(ids[k]);
-      for (int64_t y = l.indptr[r]; y < l.indptr[r + 1]; ++y) {
-        pairs.push_back(k - b);
-        pairs.push_back(l.items[y]);
-        bc.push_back(l.items[y]);
-        bv.push_back(dfp[l.items[y]]);
-      }
-      bp.push_back(static_cast<int64_t>(bc.size()));
-    }
-    const at::Tensor mine = long_tensor(pairs).view({-1, 2});
-    std::vector<int64_t> pcount;
-    const at::Tensor all_pairs = comm.all_gather_v(mine, &pcount).contiguous();
-    const at::Tensor sizes_t = comm.all_gather_v(at::tensor({e - b}, at::kLong));
-    std::vector<int64_t> sizes(sizes_t.data_ptr<int64_t>(), sizes_t.data_ptr<int64_t>() + P);
-    int64_t total = 0;
-    for (int64_t s : sizes) total += s;
-    at::Tensor xt = at::zeros({I, total}, at::kFloat);
-    float* xp = xt.data_ptr<float>();
-    const int64_t* pp = all_pairs.data_ptr<int64_t>();
-    int64_t row0 = 0, pos = 0;
-    for (int peer = 0; peer < P; ++peer) {
-      for (int64_t x = 0; x < pcount[static_cast<size_t>(peer)]; ++x, ++pos) {
-        xp[pp[2 * pos + 1] * total + row0 + pp[2 * pos]] = 1.f;
-      }
-      row0 += sizes[static_cast<size_t>(peer)];
-    }
-    const at::Tensor w = model::spmm_forward(rip, rcol, rval, Ul, xt);  // [Ul, total]
-    const at::Tensor terms = model::spmm_forward(tip, tcol, tval, I, w).t().contiguous();
-    const at::Tensor got =
-        comm.all_to_all_v(terms, sizes, std::vector<int64_t>(static_cast<size_t>(P), e - b));
-    at::Tensor scores = got.view({P, e - b, I}).sum(0);
-    if (e > b) {
-      // (r D_i^-1/2) V as a sparse product, then the dense (.) V^T D_i^1/2.
-      const at::Tensor xv = model::spmm_forward(long_tensor(bp), long_tensor(bc),
-                                                at::tensor(bv, at::kFloat), e - b, vf);
-      scores.add_(at::mm(xv, vf.t()) * sf, alpha);
-    }
-    return scores;
-  };
-}
-
 // Rank 0 writes the users' and items' vectors as model.h5 (users gathered
 // from every rank, in dense id order). Collective.
-void write_vectors(const Local& l, const Options& o, const Result& res, comm::Communicator& comm) {
+void write_vectors(const Local& l, const Options& o, const Result& res,
+                   const model::GraphFilter& filter, comm::Communicator& comm) {
   const at::Tensor ids = comm.all_gather_v(long_tensor(l.users));
   const at::Tensor vecs = comm.all_gather_v(l.user_vectors.contiguous());
+  // A filter's model keeps every user's train row: each rank's rows, with
+  // their lengths, gathered in rank order (as `ids`).
+  at::Tensor lengths, row_items;
+  if (!filter.settings.kind.empty()) {
+    std::vector<int64_t> len;
+    for (size_t k = 0; k + 1 < l.indptr.size(); ++k) len.push_back(l.indptr[k + 1] - l.indptr[k]);
+    lengths = comm.all_gather_v(long_tensor(len));
+    row_items = comm.all_gather_v(long_tensor(l.items));
+  }
   if (comm.rank() != 0) return;
   const data::Dataset d = data::read_dataset(o.dataset);
   serve::ModelFile m;
@@ -415,7 +201,33 @@ void write_vectors(const Local& l, const Options& o, const Result& res, comm::Co
   const at::Tensor items = l.item_vectors.contiguous();
   m.user_vectors.assign(users.data_ptr<float>(), users.data_ptr<float>() + users.numel());
   m.item_vectors.assign(items.data_ptr<float>(), items.data_ptr<float>() + items.numel());
-  m.model_type = o.method == "gfcf" ? "gfcf-lowpass" : o.method;
+  m.model_type = o.method;
+  if (!filter.settings.kind.empty()) {
+    const int64_t U = d.num_users();
+    const int64_t* idp = ids.data_ptr<int64_t>();
+    const int64_t* lp = lengths.data_ptr<int64_t>();
+    const int64_t* ip = row_items.data_ptr<int64_t>();
+    std::vector<int64_t> start(static_cast<size_t>(U), 0), len(static_cast<size_t>(U), 0);
+    int64_t at_ = 0;
+    for (int64_t r = 0; r < ids.size(0); ++r) {
+      start[static_cast<size_t>(idp[r])] = at_;
+      len[static_cast<size_t>(idp[r])] = lp[r];
+      at_ += lp[r];
+    }
+    m.filter = filter.settings;
+    m.filter_indptr.assign(1, 0);
+    for (int64_t u = 0; u < U; ++u) {
+      m.filter_items.insert(m.filter_items.end(), ip + start[static_cast<size_t>(u)],
+                            ip + start[static_cast<size_t>(u)] + len[static_cast<size_t>(u)]);
+      m.filter_indptr.push_back(static_cast<int64_t>(m.filter_items.size()));
+    }
+    const at::Tensor counts = filter.item_counts.contiguous();
+    m.filter_item_counts.assign(counts.data_ptr<double>(),
+                                counts.data_ptr<double>() + counts.numel());
+    const at::Tensor basis = filter.basis.contiguous();
+    m.filter_rank = basis.size(1);
+    m.filter_basis.assign(basis.data_ptr<float>(), basis.data_ptr<float>() + basis.numel());
+  }
   m.score = "dot";
   m.dataset_fingerprint = d.fingerprint();
   std::string metrics = "{";
@@ -425,16 +237,18 @@ void write_vectors(const Local& l, const Options& o, const Result& res, comm::Co
   m.metrics_json = metrics + "}";
   serve::write_model_file(m, o.out);
   log::info("wrote {} ({} users, {} items, dim {}{})", o.out, d.num_users(), d.num_items(), m.dim,
-            o.method == "gfcf" ? "; the low-pass term of gfcf only" : "");
+            filter.settings.kind.empty() ? "" : "; the filter with its train matrix and basis");
 }
 
 }  // namespace
 
 void check_options(const Options& o) {
-  static const char* methods[] = {"popularity", "itemknn", "ease", "gfcf"};
+  static const char* methods[] = {"popularity", "itemknn", "ease", "gfcf", "bspm", "chebycf"};
   if (std::find_if(std::begin(methods), std::end(methods),
                    [&](const char* m) { return o.method == m; }) == std::end(methods)) {
-    HR_THROW(UsageError, "--method must be popularity, itemknn, ease or gfcf, got '{}'", o.method);
+    HR_THROW(UsageError,
+             "--method must be popularity, itemknn, ease, gfcf, bspm or chebycf, got '{}'",
+             o.method);
   }
   if (o.topk.empty()) HR_THROW(UsageError, "--k needs at least one cut-off");
   for (int64_t k : o.topk) {
@@ -450,16 +264,154 @@ void check_options(const Options& o) {
   range("--shrink", o.shrink, 0, 1e9);
   range("--lambda", o.lambda, 1e-9, 1e12);
   range("--max-memory", o.max_memory_gib, 1e-6, 1e6);
-  range("--rank", static_cast<double>(o.rank), 1, 1e5);
-  range("--alpha", o.alpha, 0, 1e6);
+  if (o.rank) range("--rank", static_cast<double>(*o.rank), 1, 1e5);
+  if (o.alpha) range("--alpha", *o.alpha, 0, 1e6);
+  range("--t-blur", o.t_blur, 0, 1e3);
+  range("--blur-steps", static_cast<double>(o.blur_steps), 1, 1e3);
+  range("--t-sharpen", o.t_sharpen, 0, 1e3);
+  range("--sharpen-steps", static_cast<double>(o.sharpen_steps), 1, 1e3);
+  for (const auto& [name, solver] :
+       {std::pair<const char*, const std::string&>{"--blur-solver", o.blur_solver},
+        {"--sharpen-solver", o.sharpen_solver}}) {
+    if (solver != "euler" && solver != "rk4") {
+      HR_THROW(UsageError, "{} must be euler or rk4, got '{}'", name, solver);
+    }
+  }
+  range("--order", static_cast<double>(o.order), 1, 100);
+  range("--flatness", o.flatness, 1e-3, 1e3);
+  range("--beta", o.beta, 0, 10);
   range("--oversample", static_cast<double>(o.oversample), 0, 1e5);
   range("--power-iters", static_cast<double>(o.power_iters), 0, 1000);
   if (!o.out.empty() && (o.method == "itemknn" || o.method == "ease")) {
     HR_THROW(UsageError,
              "--out: {} scores through an item x item matrix, not user and item vectors, so "
-             "model.h5 cannot hold it (popularity and gfcf's low-pass term can be exported)",
+             "model.h5 cannot hold it (popularity and the filters gfcf, bspm, chebycf can be "
+             "exported)",
              o.method);
   }
+  range("--select-on-validation", o.select_validation, 0, 0.9);
+  range("--select-users", static_cast<double>(o.select_users), 0, 1e9);
+  if (o.select_validation > 0 &&
+      !(o.method == "gfcf" || o.method == "bspm" || o.method == "chebycf")) {
+    HR_THROW(UsageError,
+             "--select-on-validation chooses a graph filter's settings (gfcf, bspm, "
+             "chebycf); {} has none to choose here",
+             o.method);
+  }
+  if (!o.out.empty() && o.alpha && *o.alpha == 0 &&
+      (o.method == "gfcf" || o.method == "bspm" || o.method == "chebycf")) {
+    HR_THROW(UsageError,
+             "--out: a filter's model.h5 keeps its ideal low-pass term as its vectors; "
+             "--alpha 0 has none (give --alpha > 0)");
+  }
+}
+
+namespace {
+
+// Every rank's need, the largest printed; above --max-memory: UsageError.
+void check_filter_memory(const Local& l, const Options& o, comm::Communicator& comm, Result& res) {
+  const FilterMemory m = filter_memory(l, o, comm.size());
+  at::Tensor need = at::tensor({m.graph, m.basis, m.scoring}, at::kDouble);
+  comm.all_reduce(need, comm::ReduceOp::kMax);
+  const double* np = need.data_ptr<double>();
+  const double gib = static_cast<double>(int64_t{1} << 30);
+  const double need_bytes = np[0] + np[1] + np[2];
+  if (comm.rank() == 0) {
+    log::info(
+        "{} needs about {:.2f} GiB per rank (process and graph {:.2f}, low-pass basis "
+        "{:.2f}, scoring blocks {:.2f}); --max-memory {} GiB",
+        o.method, need_bytes / gib, np[0] / gib, np[1] / gib, np[2] / gib, o.max_memory_gib);
+  }
+  res.info["memory_estimate_bytes"] = need_bytes;
+  if (need_bytes > o.max_memory_gib * gib) {
+    HR_THROW(UsageError,
+             "{} needs about {:.3g} GiB per rank (process and graph {:.3g}, low-pass basis "
+             "{:.3g}, scoring blocks {:.3g}) > --max-memory {} GiB; run on more ranks, lower "
+             "--rank or --batch-users, or raise --max-memory",
+             o.method, need_bytes / gib, np[0] / gib, np[1] / gib, np[2] / gib, o.max_memory_gib);
+  }
+}
+
+// The values tried for each setting, in the order the sweep visits them.
+std::vector<std::pair<std::string, std::vector<double>>> selection_grid(const std::string& method) {
+  if (method == "gfcf") return {{"alpha", {0, 0.1, 0.2, 0.3, 0.5, 1}}};
+  if (method == "bspm") {
+    return {{"t_sharpen", {1, 1.5, 2, 2.5, 3, 4}},
+            {"alpha", {0, 0.1, 0.2, 0.3, 0.5}},
+            {"t_blur", {0.5, 1, 1.5}}};
+  }
+  return {{"flatness", {1, 1.5, 2, 3, 5, 15}},
+          {"alpha", {0, 0.1, 0.2, 0.3}},
+          {"beta", {0.2, 0.3, 0.4, 0.5}}};
+}
+
+void set_setting(model::FilterSettings& s, const std::string& name, double v) {
+  if (name == "alpha") s.alpha = v;
+  if (name == "t_sharpen") s.t_sharpen = v;
+  if (name == "t_blur") s.t_blur = v;
+  if (name == "flatness") s.flatness = v;
+  if (name == "beta") s.beta = v;
+}
+
+// A coordinate sweep from the given settings on a validation carve of train:
+// each setting of the grid in turn over its values, the others at the best
+// so far; a value replaces the best only when it ranks strictly better.
+model::FilterSettings select_on_validation(const Options& o, comm::Communicator& comm,
+                                           Result& res) {
+  Local lv = load_local(o.dataset, o.parts, comm, o.select_validation, o.validation_seed);
+  const train::Evaluator val(
+      lv.shard, o.topk, o.batch_users,
+      train::eval_user_fraction(lv.shard, o.select_users, comm, train::EvalSplit::kValidation),
+      train::ItemPlacement::kAuto, train::EvalSplit::kValidation);
+  const std::vector<int64_t> ids = val.test_user_ids();
+  Result scratch;
+  const FilterFit fit(lv, o, comm, scratch, true);
+  const std::string metric = fmt::format("recall@{}", o.topk.front());
+  model::FilterSettings best = filter_settings(o);
+  double best_value = -1;
+  auto trial = [&](const model::FilterSettings& s) {
+    for (const Result::Trial& t : res.trials) {
+      if (t.settings == settings_map(s)) return t.validation.at(metric);
+    }
+    Stopwatch watch;
+    const train::EvalResult r = val.evaluate_scores(fit.scorer(s, ids), comm, false);
+    res.trials.push_back({settings_map(s), r.metrics, watch.seconds()});
+    if (comm.rank() == 0) {
+      std::string line;
+      for (const auto& [name, value] : settings_map(s)) line += fmt::format("{} {} ", name, value);
+      log::info("validation ({} users): {}-> {} {:.5f} ({:.1f} s)", r.users, line, metric,
+                r.metrics.at(metric), watch.seconds());
+    }
+    return r.metrics.at(metric);
+  };
+  best_value = trial(best);
+  for (const auto& [name, values] : selection_grid(o.method)) {
+    for (double v : values) {
+      model::FilterSettings s = best;
+      set_setting(s, name, v);
+      const double x = trial(s);
+      if (x > best_value) {
+        best_value = x;
+        best = s;
+      }
+    }
+  }
+  res.chosen = settings_map(best);
+  return best;
+}
+
+}  // namespace
+
+std::map<std::string, double> settings_map(const model::FilterSettings& s) {
+  std::map<std::string, double> m{{"alpha", s.alpha}};
+  if (s.kind == "bspm") {
+    m["t_blur"] = s.t_blur;
+    m["t_sharpen"] = s.t_sharpen;
+  } else if (s.kind == "chebycf") {
+    m["flatness"] = s.flatness;
+    m["beta"] = s.beta;
+  }
+  return m;
 }
 
 Result run_baseline(const Options& o, comm::Communicator& comm) {
@@ -474,7 +426,7 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
     check_output_file({"--out", o.out}, {{"--dataset", o.dataset}, {"--parts", o.parts}},
                       serve::is_model_file);
   }
-  Local l = load_local(o, comm);
+  Local l = load_local(o.dataset, o.parts, comm);
   at::Tensor nusers = at::tensor({static_cast<int64_t>(l.users.size())}, at::kLong);
   comm.all_reduce(nusers, comm::ReduceOp::kSum);
   Result res;
@@ -487,6 +439,9 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
                                    train::eval_user_fraction(l.shard, o.eval_users, comm));
   const std::vector<int64_t> ids = evaluator.test_user_ids();
   Scorer score;
+  model::GraphFilter filter;
+  model::FilterSettings given, chosen;
+  std::optional<FilterFit> fit;
   if (o.method == "popularity") {
     score = fit_popularity(l, comm, res);
   } else if (o.method == "itemknn") {
@@ -494,12 +449,27 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
   } else if (o.method == "ease") {
     score = fit_ease(l, o, comm, res, ids);
   } else {
-    score = fit_gfcf(l, o, comm, res, ids);
+    check_filter_memory(l, o, comm, res);
+    given = filter_settings(o);
+    chosen = o.select_validation > 0 ? select_on_validation(o, comm, res) : given;
+    fit.emplace(l, o, comm, res, chosen.alpha > 0 || given.alpha > 0);
+    for (const auto& [name, value] : settings_map(chosen)) res.info[name] = value;
+    score = fit->scorer(chosen, ids);
+    filter = fit->filter(chosen);
+    if (!o.out.empty()) fit->low_pass_vectors(chosen);
   }
   res.fit_seconds = total.seconds();
   if (comm.rank() == 0) log::info("fitted in {:.2f} s; scoring every test user", res.fit_seconds);
   res.eval = evaluator.evaluate_scores(score, comm, true);
-  if (!o.out.empty()) write_vectors(l, o, res, comm);
+  if (fit && o.select_validation > 0) {
+    // The settings as given (the published ones by default), on test too.
+    if (settings_map(chosen) == settings_map(given)) {
+      res.given_test = res.eval.metrics;
+    } else {
+      res.given_test = evaluator.evaluate_scores(fit->scorer(given, ids), comm, true).metrics;
+    }
+  }
+  if (!o.out.empty()) write_vectors(l, o, res, filter, comm);
   at::Tensor rss = at::tensor({static_cast<double>(peak_rss_bytes())}, at::kDouble);
   comm.all_reduce(rss, comm::ReduceOp::kMax);
   res.peak_rss_bytes = static_cast<int64_t>(rss.item<double>());

@@ -23,6 +23,18 @@ void check_options(const ModelFile& m, const RecommendOptions& o) {
   if (o.candidates < 1 || o.candidates > 100000) {
     HR_THROW(UsageError, "--candidates must be in 1..100000, got {}", o.candidates);
   }
+  if (m.is_filter() && o.strategy == Strategy::kMulti) {
+    HR_THROW(UsageError,
+             "--strategy multi ranks by interest vectors; a graph filter's model "
+             "({}) ranks by its filter: use single or mmr",
+             m.filter.kind);
+  }
+  if (m.is_filter() && o.index != nullptr) {
+    HR_THROW(UsageError,
+             "--index: a graph filter's model ({}) scores every item through its "
+             "filter, not by vectors an index could search",
+             m.filter.kind);
+  }
   if (o.strategy == Strategy::kMulti && m.interests.empty()) {
     HR_THROW(UsageError, "--strategy multi needs a model exported with --interests");
   }
@@ -33,11 +45,15 @@ void check_options(const ModelFile& m, const RecommendOptions& o) {
 std::unique_ptr<Engine> make_engine(const ModelFile& m, const RecommendOptions& o) {
   check_options(m, o);
   if (o.seen != nullptr) check_model_dataset(m, *o.seen);
-  auto e = std::make_unique<Engine>(Engine{m, o, {}, views_of(m), {}});
+  auto e = std::make_unique<Engine>(Engine{m, o, {}, views_of(m), {}, nullptr});
   if (o.seen != nullptr) e->seen = by_user(o.seen->train, static_cast<int64_t>(m.user_ids.size()));
   e->source.views = &e->views;
   e->source.seen = &e->seen;
   e->source.index = o.index;
+  if (m.is_filter()) {
+    e->filter = std::make_unique<FilterScorer>(m);
+    e->source.filter = e->filter.get();
+  }
   if (o.index != nullptr && !m.item_file_row.empty()) {
     e->source.row_of_label.resize(m.item_file_row.size());
     for (size_t r = 0; r < m.item_file_row.size(); ++r) {

@@ -20,6 +20,7 @@ struct Engine {
   Seen seen;
   Views views;
   CandidateSource source;
+  std::unique_ptr<FilterScorer> filter;  // a graph filter's model
 };
 
 // UsageError on bad options, InputError when options.seen is not the model's

@@ -3,11 +3,13 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "core/check.h"
 #include "metrics/ranking.h"
 #include "serve/alignment.h"
 #include "serve/engine.h"
+#include "serve/filter_scoring.h"
 
 namespace halorec::serve {
 
@@ -40,6 +42,8 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
       at::from_blob(const_cast<float*>(m.user_vectors.data()), {U, m.dim}, at::kFloat);
   const at::Tensor items_t =
       at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, m.dim}, at::kFloat).t();
+  std::unique_ptr<FilterScorer> filter;
+  if (m.is_filter()) filter = std::make_unique<FilterScorer>(m);
   const int64_t max_k = std::min<int64_t>(*std::max_element(topk.begin(), topk.end()), I);
   // Blocks of users as training's evaluator: their scores stay under 256 MiB.
   const int64_t block =
@@ -57,7 +61,8 @@ std::map<std::string, double> evaluate_model(const ModelFile& m, const data::Dat
       }
     }
     const at::Tensor scores =
-        at::mm(user_vectors.index_select(0, at::tensor(rows, at::kLong)), items_t);
+        filter ? filter->user_scores(rows)
+               : at::mm(user_vectors.index_select(0, at::tensor(rows, at::kLong)), items_t);
     const at::Tensor top = metrics::masked_topk(scores, seen, max_k);
     const int64_t* tp = top.data_ptr<int64_t>();
     for (int64_t q = b; q < e; ++q) {

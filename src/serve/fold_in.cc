@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 #include <utility>
 
 #include "core/check.h"
+#include "model/graph_filter.h"
 #include "serve/engine.h"
+#include "serve/filter_scoring.h"
 
 namespace halorec::serve {
 
@@ -62,8 +65,7 @@ std::vector<float> fold_in_mf(const ModelFile& m,
   const int64_t D = m.dim;
   const int64_t I = static_cast<int64_t>(m.item_ids.size());
   const at::Tensor V =
-      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, D}, at::kFloat)
-          .to(at::kDouble);
+      at::from_blob(const_cast<float*>(m.item_vectors.data()), {I, D}, at::kFloat).to(at::kDouble);
   const at::Tensor G = at::mm(V.t(), V);
   const double ridge = 1e-3 * G.diagonal().mean().item<double>() + 1e-12;
   std::vector<float> out(rows.size() * static_cast<size_t>(D));
@@ -79,8 +81,8 @@ std::vector<float> fold_in_mf(const ModelFile& m,
     const at::Tensor Vh = V.index_select(0, at::tensor(idx, at::kLong));
     const at::Tensor wt = at::tensor(w, at::kDouble);
     const double a = total / static_cast<double>(I);
-    const at::Tensor A = at::mm(Vh.t() * wt.unsqueeze(0), Vh) + a * G +
-                         ridge * at::eye(D, at::kDouble);
+    const at::Tensor A =
+        at::mm(Vh.t() * wt.unsqueeze(0), Vh) + a * G + ridge * at::eye(D, at::kDouble);
     const at::Tensor b = at::mv(Vh.t(), wt);
     at::Tensor u = at::linalg_solve(A, b.unsqueeze(1)).squeeze(1);
     if (m.score == "cosine") u = u / u.norm().clamp_min(1e-12);
@@ -97,13 +99,14 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
                                  const Edges& rows) {
   if (m.model_type == "mf" && m.cold_items + m.cold_users == 0) return fold_in_mf(m, rows);
   if (m.fold_layers < 1) {
-    HR_THROW(InputError, "the model has no fold-in data: export keeps it for lightgcn models "
+    HR_THROW(InputError,
+             "the model has no fold-in data: export keeps it for lightgcn models "
              "without content features, from one process; mf folds in from its item vectors "
              "(this one is {}, {} layers{})",
              m.model_type, m.layers, m.cold_items + m.cold_users > 0 ? ", with features" : "");
   }
-  if (m.cold_items > 0 || static_cast<int64_t>(m.fold_item_degree.size()) !=
-                              static_cast<int64_t>(m.item_ids.size())) {
+  if (m.cold_items > 0 ||
+      static_cast<int64_t>(m.fold_item_degree.size()) != static_cast<int64_t>(m.item_ids.size())) {
     HR_THROW(InputError, "the model's fold-in data does not cover its items");
   }
   const int64_t D = m.dim;
@@ -130,8 +133,8 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
       const float* layer = m.fold_item_layers.data() + (k - 1) * I * D;
       std::fill(h.begin(), h.end(), 0.0f);
       for (const auto& [i, weight] : r) {
-        const float w = static_cast<float>(
-            weight / std::sqrt(du * m.fold_item_degree[static_cast<size_t>(i)]));
+        const float w =
+            static_cast<float>(weight / std::sqrt(du * m.fold_item_degree[static_cast<size_t>(i)]));
         const float* x = layer + i * D;
         if (!std::isfinite(w)) continue;  // an item without train edges: none in the graph
         for (int64_t j = 0; j < D; ++j) h[static_cast<size_t>(j)] += w * x[j];
@@ -155,16 +158,91 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
 }  // namespace
 
 std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
+  if (m.is_filter()) {
+    // A filter needs no fold-in: its low-pass vector is the history's sum of
+    // item rows of left V (model/graph_filter.h), as the export's users.
+    model::GraphFilter g;
+    g.settings = m.filter;
+    g.item_counts = at::tensor(m.filter_item_counts, at::kDouble);
+    at::Tensor left, right;
+    model::low_pass_scalings(g, &left, &right);
+    const int64_t I = static_cast<int64_t>(m.item_ids.size());
+    const at::Tensor lv =
+        at::from_blob(const_cast<float*>(m.filter_basis.data()), {I, m.filter_rank}, at::kFloat) *
+        left;
+    const float* vp = lv.data_ptr<float>();
+    std::vector<float> out;
+    for (const auto& edges : item_rows(m, histories)) {
+      std::vector<float> v(static_cast<size_t>(m.filter_rank), 0.f);
+      for (const auto& [item, weight] : edges) {
+        for (int64_t j = 0; j < m.filter_rank; ++j)
+          v[static_cast<size_t>(j)] += vp[item * m.filter_rank + j];
+      }
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  }
   return fold_in_edges(m, histories, item_rows(m, histories));
 }
+
+namespace {
+
+// A graph filter ranks a history by its filter (binary: an item named twice
+// counts once, as in R), the history's items left out.
+std::vector<Recommendation> recommend_filter_histories(const ModelFile& m,
+                                                       const std::vector<History>& histories,
+                                                       const RecommendOptions& options) {
+  const Edges rows = item_rows(m, histories);
+  std::vector<int64_t> indptr(1, 0), items;
+  for (const auto& r : rows) {
+    for (const auto& edge : r) items.push_back(edge.first);
+    indptr.push_back(static_cast<int64_t>(items.size()));
+  }
+  at::Tensor s = FilterScorer(m).scores(indptr, items);
+  float* sp = s.data_ptr<float>();
+  const int64_t I = s.size(1);
+  for (size_t k = 0; k + 1 < indptr.size(); ++k) {
+    for (int64_t y = indptr[k]; y < indptr[k + 1]; ++y) {
+      sp[static_cast<int64_t>(k) * I + items[static_cast<size_t>(y)]] =
+          -std::numeric_limits<float>::infinity();
+    }
+  }
+  const int64_t kk = std::min<int64_t>(options.k, I);
+  const auto [tv, ti] = at::topk(s, kk, 1, true, true);
+  const at::Tensor v = tv.contiguous(), i = ti.contiguous();
+  std::vector<Recommendation> out;
+  for (size_t k = 0; k < histories.size(); ++k) {
+    Recommendation r;
+    r.user = histories[k].label;
+    for (int64_t j = 0; j < kk; ++j) {
+      const float score = v.data_ptr<float>()[static_cast<int64_t>(k) * kk + j];
+      if (score == -std::numeric_limits<float>::infinity()) break;
+      r.items.emplace_back(
+          m.item_ids[static_cast<size_t>(i.data_ptr<int64_t>()[static_cast<int64_t>(k) * kk + j])],
+          score);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
 
 std::vector<Recommendation> recommend_histories(const ModelFile& m,
                                                 const std::vector<History>& histories,
                                                 const RecommendOptions& options,
                                                 std::vector<float>* vectors) {
   if (options.strategy != Strategy::kSingle || options.explain > 0 || options.seen != nullptr) {
-    HR_THROW(UsageError, "fold-in (--history, --histories) ranks by the folded vector alone: "
+    HR_THROW(UsageError,
+             "fold-in (--history, --histories) ranks by the folded vector alone: "
              "strategy single, no --explain, no --exclude-seen (the history is left out)");
+  }
+  if (m.is_filter()) {
+    if (options.k < 1 || options.k > 100000) {
+      HR_THROW(UsageError, "--k must be in 1..100000, got {}", options.k);
+    }
+    if (vectors != nullptr) *vectors = fold_in(m, histories);
+    return recommend_filter_histories(m, histories, options);
   }
   const Edges rows = item_rows(m, histories);
   std::vector<float> folded = fold_in_edges(m, histories, rows);

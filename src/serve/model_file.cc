@@ -107,8 +107,8 @@ void write_model_index(const ModelFile& m, const std::string& tag,
     write_attributes(f, m);
     h5::set_attr(f, "parts_tag", tag);
     h5::set_attr(f, "parts", static_cast<int64_t>(part_files.size()));
-    const h5::VirtualType vt = m.dtype == "fp16" ? h5::VirtualType::kFloat16
-                                                 : h5::VirtualType::kFloat32;
+    const h5::VirtualType vt =
+        m.dtype == "fp16" ? h5::VirtualType::kFloat16 : h5::VirtualType::kFloat32;
     for (const char* part : {"users", "items"}) {
       const bool u = std::string(part) == "users";
       h5::Handle g = h5::create_group(f, part);
@@ -126,14 +126,104 @@ void write_model_index(const ModelFile& m, const std::string& tag,
   staged.commit();
 }
 
+namespace {
+
+void write_filter(hid_t f, const ModelFile& m) {
+  const model::FilterSettings& s = m.filter;
+  h5::Handle g = h5::create_group(f, "filter");
+  const hid_t h = g.get();
+  h5::set_attr(h, "kind", s.kind);
+  h5::set_attr(h, "alpha", s.alpha);
+  h5::set_attr(h, "t_blur", s.t_blur);
+  h5::set_attr(h, "blur_steps", s.blur_steps);
+  h5::set_attr(h, "blur_solver", s.blur_solver);
+  h5::set_attr(h, "t_sharpen", s.t_sharpen);
+  h5::set_attr(h, "sharpen_steps", s.sharpen_steps);
+  h5::set_attr(h, "sharpen_solver", s.sharpen_solver);
+  h5::set_attr(h, "order", s.order);
+  h5::set_attr(h, "flatness", s.flatness);
+  h5::set_attr(h, "beta", s.beta);
+  h5::set_attr(h, "rank", m.filter_rank);
+  h5::write_array(h, "indptr", m.filter_indptr);
+  h5::write_array(h, "items", m.filter_items);
+  h5::write_array(h, "item_counts", m.filter_item_counts);
+  h5::write_array(h, "basis", m.filter_basis);
+}
+
+// A filter group as write_filter leaves it, checked: InputError naming the
+// file and what is wrong.
+void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items, ModelFile& m) {
+  h5::Handle g = h5::open_group(f, "filter");
+  const hid_t h = g.get();
+  model::FilterSettings& s = m.filter;
+  s.kind = h5::get_attr_string(h, "kind");
+  s.alpha = h5::get_attr_double(h, "alpha");
+  s.t_blur = h5::get_attr_double(h, "t_blur");
+  s.blur_steps = h5::get_attr_int(h, "blur_steps");
+  s.blur_solver = h5::get_attr_string(h, "blur_solver");
+  s.t_sharpen = h5::get_attr_double(h, "t_sharpen");
+  s.sharpen_steps = h5::get_attr_int(h, "sharpen_steps");
+  s.sharpen_solver = h5::get_attr_string(h, "sharpen_solver");
+  s.order = h5::get_attr_int(h, "order");
+  s.flatness = h5::get_attr_double(h, "flatness");
+  s.beta = h5::get_attr_double(h, "beta");
+  m.filter_rank = h5::get_attr_int(h, "rank");
+  if (s.kind != "gfcf" && s.kind != "bspm" && s.kind != "chebycf") {
+    HR_THROW(InputError, "'{}': filter/kind '{}' is not gfcf, bspm or chebycf", path, s.kind);
+  }
+  auto solver_ok = [](const std::string& x) { return x == "euler" || x == "rk4"; };
+  if (!(std::isfinite(s.alpha) && s.alpha >= 0) || !(s.t_blur >= 0 && s.t_blur <= 1e3) ||
+      !(s.t_sharpen >= 0 && s.t_sharpen <= 1e3) || s.blur_steps < 1 || s.blur_steps > 1000 ||
+      s.sharpen_steps < 1 || s.sharpen_steps > 1000 || !solver_ok(s.blur_solver) ||
+      !solver_ok(s.sharpen_solver) || s.order < 1 || s.order > 100 ||
+      !(s.flatness > 0 && s.flatness <= 1e3) || !(s.beta >= 0 && s.beta <= 10)) {
+    HR_THROW(InputError,
+             "'{}': filter/ settings out of range (kind {}, alpha {}, t_blur {}, "
+             "blur_steps {}, t_sharpen {}, sharpen_steps {}, order {}, flatness {}, beta {})",
+             path, s.kind, s.alpha, s.t_blur, s.blur_steps, s.t_sharpen, s.sharpen_steps, s.order,
+             s.flatness, s.beta);
+  }
+  m.filter_indptr = h5::read_array<int64_t>(h, "indptr");
+  m.filter_items = h5::read_array<int64_t>(h, "items");
+  m.filter_item_counts = h5::read_array<double>(h, "item_counts");
+  m.filter_basis = h5::read_array<float>(h, "basis");
+  const auto& ip = m.filter_indptr;
+  if (static_cast<int64_t>(ip.size()) != users + 1 || ip.front() != 0 ||
+      ip.back() != static_cast<int64_t>(m.filter_items.size()) ||
+      static_cast<int64_t>(m.filter_item_counts.size()) != items || m.filter_rank < 0 ||
+      static_cast<int64_t>(m.filter_basis.size()) != items * m.filter_rank ||
+      (s.alpha > 0 && m.filter_rank == 0)) {
+    HR_THROW(InputError,
+             "'{}': filter/ holds {} row offsets, {} items, {} item counts and {} "
+             "basis values of rank {} for {} users and {} items",
+             path, ip.size(), m.filter_items.size(), m.filter_item_counts.size(),
+             m.filter_basis.size(), m.filter_rank, users, items);
+  }
+  for (size_t u = 0; u + 1 < ip.size(); ++u) {
+    if (ip[u + 1] < ip[u]) HR_THROW(InputError, "'{}': filter/indptr decreases at row {}", path, u);
+  }
+  for (int64_t i : m.filter_items) {
+    if (i < 0 || i >= items) HR_THROW(InputError, "'{}': filter/items holds {}", path, i);
+  }
+  for (double n : m.filter_item_counts) {
+    if (!(n >= 0 && std::isfinite(n))) {
+      HR_THROW(InputError, "'{}': filter/item_counts holds {}", path, n);
+    }
+  }
+  for (float v : m.filter_basis) {
+    if (!std::isfinite(v)) HR_THROW(InputError, "'{}': filter/basis holds {}", path, v);
+  }
+}
+
+}  // namespace
+
 void write_model_file(const ModelFile& m, const std::string& path) {
   StagedPath staged(path);
   {
     h5::Handle file = h5::create_file(staged.temp());
     const hid_t f = file.get();
     write_attributes(f, m);
-    write_rows(f, m.user_ids, m.user_vectors, m.item_ids, m.item_vectors, m.dim,
-               m.dtype == "fp16");
+    write_rows(f, m.user_ids, m.user_vectors, m.item_ids, m.item_vectors, m.dim, m.dtype == "fp16");
     if (m.fold_layers > 0) {
       h5::Handle g = h5::create_group(f, "fold_in");
       h5::set_attr(g.get(), "layers", m.fold_layers);
@@ -141,6 +231,7 @@ void write_model_file(const ModelFile& m, const std::string& path) {
       h5::write_array(g.get(), "item_degree", m.fold_item_degree);
       h5::write_array(g.get(), "user_layer0", m.fold_user_layer0);
     }
+    if (m.is_filter()) write_filter(f, m);
     if (!m.interests.empty()) {
       const InterestTable& t = m.interests;
       h5::Handle g = h5::create_group(f, "interests");
@@ -167,7 +258,8 @@ void check_parts(hid_t f, const std::string& path) {
   const std::string tag = h5::get_attr_string(f, "parts_tag");
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
   std::set<std::string> checked;  // users/ and items/ name the same part files
-  for (const char* name : {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
+  for (const char* name :
+       {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
     for (const std::string& file : h5::virtual_files(f, name)) {
       if (!checked.insert(file).second) continue;
       const std::filesystem::path p =
@@ -231,12 +323,15 @@ ModelFile read_model_file(const std::string& path) {
   // A model joined from part files must say which export they belong to:
   // without the tag, missing parts would read as zeros and empty ids.
   bool joined = false;
-  for (const char* name : {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
+  for (const char* name :
+       {"users/original_id", "users/vector", "items/original_id", "items/vector"}) {
     joined = joined || (h5::exists(f, name) && !h5::virtual_files(f, name).empty());
   }
   if (joined && !h5::has_attr(f, "parts_tag")) {
-    HR_THROW(InputError, "'{}' joins part files but has no parts_tag (damaged or edited): export "
-             "it again", path);
+    HR_THROW(InputError,
+             "'{}' joins part files but has no parts_tag (damaged or edited): export "
+             "it again",
+             path);
   }
   if (joined || h5::has_attr(f, "parts_tag")) check_parts(f, path);
   if (h5::has_attr(f, "index_file")) {
@@ -348,6 +443,7 @@ ModelFile read_model_file(const std::string& path) {
       }
     }
   }
+  if (h5::exists(f, "filter")) read_filter(f, path, users, items, m);
   if (h5::exists(f, "fold_in")) {
     h5::Handle g = h5::open_group(f, "fold_in");
     m.fold_layers = h5::get_attr_int(g.get(), "layers");
@@ -358,10 +454,11 @@ ModelFile read_model_file(const std::string& path) {
         static_cast<int64_t>(m.fold_item_layers.size()) != m.fold_layers * items * m.dim ||
         static_cast<int64_t>(m.fold_item_degree.size()) != items ||
         static_cast<int64_t>(m.fold_user_layer0.size()) != users * m.dim) {
-      HR_THROW(InputError, "'{}': fold_in/ holds {} layers of {} values, {} degrees and {} "
-               "layer-0 values for {} users and {} items of dim {}", path, m.fold_layers,
-               m.fold_item_layers.size(), m.fold_item_degree.size(), m.fold_user_layer0.size(),
-               users, items, m.dim);
+      HR_THROW(InputError,
+               "'{}': fold_in/ holds {} layers of {} values, {} degrees and {} "
+               "layer-0 values for {} users and {} items of dim {}",
+               path, m.fold_layers, m.fold_item_layers.size(), m.fold_item_degree.size(),
+               m.fold_user_layer0.size(), users, items, m.dim);
     }
     for (double deg : m.fold_item_degree) {
       if (!(deg >= 0) || !std::isfinite(deg)) {
@@ -386,9 +483,23 @@ bool is_model_file(const std::string& path) {
   return h5::file_format(path) == kModelFormat;
 }
 
+// A graph filter's rows are the dataset's train matrix in its order.
+void check_filter_order(const ModelFile& m, const std::vector<int64_t>& order) {
+  if (!m.is_filter()) return;
+  for (size_t r = 0; r < order.size(); ++r) {
+    if (order[r] != static_cast<int64_t>(r)) {
+      HR_THROW(InputError,
+               "a graph filter's model.h5 ({}) serves the dataset it was fitted on, "
+               "in that dataset's order of users and items; this one's order differs",
+               m.filter.kind);
+    }
+  }
+}
+
 void reorder_users(ModelFile& m, const std::vector<int64_t>& order) {
   const auto users = static_cast<int64_t>(m.user_ids.size());
   HR_CHECK_EQ(static_cast<int64_t>(order.size()), users);
+  check_filter_order(m, order);
   std::vector<std::string> ids(order.size());
   std::vector<float> vectors(m.user_vectors.size());
   for (size_t r = 0; r < order.size(); ++r) {
@@ -431,6 +542,7 @@ void reorder_users(ModelFile& m, const std::vector<int64_t>& order) {
 void reorder_items(ModelFile& m, const std::vector<int64_t>& order) {
   const auto items = static_cast<int64_t>(m.item_ids.size());
   HR_CHECK_EQ(static_cast<int64_t>(order.size()), items);
+  check_filter_order(m, order);
   std::vector<std::string> ids(order.size());
   std::vector<float> vectors(m.item_vectors.size());
   std::vector<int64_t> new_row(order.size());
@@ -445,8 +557,8 @@ void reorder_items(ModelFile& m, const std::vector<int64_t>& order) {
   m.item_vectors = std::move(vectors);
   std::vector<int64_t> file_row(order.size());
   for (size_t r = 0; r < order.size(); ++r) {
-    file_row[r] = m.item_file_row.empty() ? order[r]
-                                          : m.item_file_row[static_cast<size_t>(order[r])];
+    file_row[r] =
+        m.item_file_row.empty() ? order[r] : m.item_file_row[static_cast<size_t>(order[r])];
   }
   m.item_file_row = std::move(file_row);
   InterestTable& t = m.interests;

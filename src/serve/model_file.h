@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/graph_filter.h"
 #include "serve/interests.h"
 
 namespace halorec::serve {
@@ -54,6 +55,17 @@ struct ModelFile {
   std::vector<float> fold_item_layers;
   std::vector<double> fold_item_degree;
   std::vector<float> fold_user_layer0;
+  // A graph filter (`baseline --out` for gfcf, bspm, chebycf): its settings,
+  // every user row's train items (CSR over item rows, binary), the items'
+  // train counts n_i and the low-pass basis V [items, filter_rank]; the
+  // vectors above hold its ideal low-pass term, and scores come from the
+  // filter (model/graph_filter.h). Empty filter.kind: not a filter.
+  model::FilterSettings filter;
+  std::vector<int64_t> filter_indptr, filter_items;
+  std::vector<double> filter_item_counts;
+  std::vector<float> filter_basis;
+  int64_t filter_rank = 0;
+  bool is_filter() const { return !filter.kind.empty(); }
 };
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";

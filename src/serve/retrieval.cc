@@ -67,8 +67,7 @@ void search_index(const CandidateSource& source, const at::Tensor& queries,
     const int64_t fetch = std::min(I, pool + seen_count(order[static_cast<size_t>(c1 - 1)]));
     std::vector<float> chunk(static_cast<size_t>((c1 - c0) * dim));
     for (int64_t j = c0; j < c1; ++j) {
-      std::copy_n(qp + order[static_cast<size_t>(j)] * dim, dim,
-                  chunk.begin() + (j - c0) * dim);
+      std::copy_n(qp + order[static_cast<size_t>(j)] * dim, dim, chunk.begin() + (j - c0) * dim);
     }
     std::vector<int64_t> labels;
     std::vector<float> scores;
@@ -127,7 +126,8 @@ void best_candidates(const CandidateSource& source, const at::Tensor& queries,
     search_index(source, queries, row_user, pool, items, values);
     return;
   }
-  at::Tensor s = at::mm(queries, source.views->items.t()).contiguous();
+  at::Tensor s = source.filter != nullptr ? source.filter->user_scores(row_user)
+                                          : at::mm(queries, source.views->items.t()).contiguous();
   mask_seen(s, row_user, *source.seen);
   top_rows(s, pool, items, values);
 }

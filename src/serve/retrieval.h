@@ -10,6 +10,7 @@
 
 #include "data/dataset.h"
 #include "serve/ann_index.h"
+#include "serve/filter_scoring.h"
 #include "serve/model_file.h"
 
 namespace halorec::serve {
@@ -36,9 +37,12 @@ Views views_of(const ModelFile& m);
 // Where candidates come from for one call.
 struct CandidateSource {
   const Views* views = nullptr;
-  const Seen* seen = nullptr;          // dropped from every list (may be empty)
-  const AnnIndex* index = nullptr;     // null: the exact blocked product
-  std::vector<int64_t> row_of_label;   // index label (file row) -> item row; empty: the same
+  const Seen* seen = nullptr;         // dropped from every list (may be empty)
+  const AnnIndex* index = nullptr;    // null: the exact blocked product
+  std::vector<int64_t> row_of_label;  // index label (file row) -> item row; empty: the same
+  // A graph filter's model: rows are scored by the filter over their users'
+  // train rows (queries unused).
+  const FilterScorer* filter = nullptr;
 };
 
 // The best `pool` unseen items of each query row (queries: one vector per

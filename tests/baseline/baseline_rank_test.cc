@@ -14,8 +14,11 @@
 #include <string>
 
 #include "baseline/baseline.h"
+#include "baseline/filters.h"
 #include "comm/local_communicator.h"
+#include "core/check.h"
 #include "data/synth.h"
+#include "model/graph_filter.h"
 #include "rank_test.h"
 #include "synth_support.h"
 
@@ -76,9 +79,56 @@ void expect_rank_count_free(const std::string& method, double tolerance) {
 RANK_TEST(Baseline, PopularityIsTheSameOnAnyRankCount) {
   expect_rank_count_free("popularity", 1e-12);
 }
-RANK_TEST(Baseline, ItemKnnIsTheSameOnAnyRankCount) { expect_rank_count_free("itemknn", 1e-5); }
-RANK_TEST(Baseline, EaseIsTheSameOnAnyRankCount) { expect_rank_count_free("ease", 1e-5); }
-RANK_TEST(Baseline, GfcfIsTheSameOnAnyRankCount) { expect_rank_count_free("gfcf", 1e-5); }
+RANK_TEST(Baseline, ItemKnnIsTheSameOnAnyRankCount) {
+  expect_rank_count_free("itemknn", 1e-5);
+}
+RANK_TEST(Baseline, EaseIsTheSameOnAnyRankCount) {
+  expect_rank_count_free("ease", 1e-5);
+}
+RANK_TEST(Baseline, GfcfIsTheSameOnAnyRankCount) {
+  expect_rank_count_free("gfcf", 1e-5);
+}
+// The filters with several products per block (bspm: blurring, four for
+// rk4's sharpening; chebycf: one per order), each a collective.
+RANK_TEST(Baseline, BspmIsTheSameOnAnyRankCount) {
+  expect_rank_count_free("bspm", 1e-5);
+}
+RANK_TEST(Baseline, ChebycfIsTheSameOnAnyRankCount) {
+  expect_rank_count_free("chebycf", 1e-5);
+}
+
+// Every rank counts the same memory need; a limit below it refuses before
+// any work, naming the option.
+RANK_TEST(Baseline, FiltersRefuseAboveMaxMemory) {
+  Options o = options("chebycf");
+  o.max_memory_gib = 1e-5;
+  try {
+    run_baseline(o, test_comm());
+    ADD_FAILURE() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-memory"), std::string::npos) << e.what();
+  }
+}
+
+// ChebyCF's published coefficients for its Gowalla setting (K 8, phi 1.5):
+// the plateau is 1 at L~ = -1 (P's top, low frequencies) and 0 at L~ = 1,
+// so the interpolant's values there are near 1 and 0: sum c_k T_k(-1) =
+// sum c_k (-1)^k, sum c_k T_k(1) = sum c_k.
+TEST(Filters, ChebyshevCoefficientsInterpolateThePlateau) {
+  const std::vector<double> c = model::chebycf_coefficients(8, 1.5);
+  ASSERT_EQ(c.size(), 9u);
+  double at_one = 0, at_minus_one = 0;
+  for (size_t k = 0; k < c.size(); ++k) {
+    at_one += c[k];
+    at_minus_one += (k % 2 == 0 ? 1 : -1) * c[k];
+  }
+  EXPECT_NEAR(at_minus_one, 1.0, 0.05);
+  EXPECT_NEAR(at_one, 0.0, 0.05);
+  // The plateau is symmetric about (0, 1/2): h(-x) = 1 - h(x), so the even
+  // coefficients past c_0 vanish and c_0 = 1/2 (up to the 3-decimal rounding).
+  EXPECT_NEAR(c[0], 0.5, 1e-3);
+  for (size_t k = 2; k < c.size(); k += 2) EXPECT_NEAR(c[k], 0.0, 1e-3) << k;
+}
 
 }  // namespace
 }  // namespace halorec::baseline

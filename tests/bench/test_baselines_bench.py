@@ -22,14 +22,15 @@ with tempfile.TemporaryDirectory() as d:
     hr("train", "--set", f"data.dataset={d}/data.h5", "--set", f"output.dir={d}/run", "--set",
        "model.type=mf", "--set", "train.epochs=2", "--set", "train.threads=1")
     hr("export", "--checkpoint", f"{d}/run/checkpoints", "--out", f"{d}/mf.h5")
-    env = {**os.environ, "HALOREC_BENCH_DATA": d, "BASELINES": "popularity itemknn ease gfcf",
-           "GFCF_OPTS": "--rank 16", "BUILD_DIR": os.path.dirname(os.path.dirname(BIN))}
+    env = {**os.environ, "HALOREC_BENCH_DATA": d, "BASELINES": "popularity itemknn ease gfcf bspm chebycf",
+           "FILTER_OPTS": "--rank 16", "BUILD_DIR": os.path.dirname(os.path.dirname(BIN))}
     p = subprocess.run(["bash", os.path.join(REPO, "bench", "gowalla_baselines.sh"), "2", f"{d}/mf.h5"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
     print(p.stdout)
     rows = [line.split("|")[1:-1] for line in p.stdout.splitlines() if "(P=2)" in line]
-    assert [r[0].split()[0] for r in rows] == ["popularity", "itemknn", "ease", "gfcf"], rows
+    assert [r[0].split()[0] for r in rows] == ["popularity", "itemknn", "ease", "gfcf", "bspm",
+                                                "chebycf"], rows
     for r in rows:
         recall, ndcg, coverage, wall, rss = map(float, r[1:])
         assert 0 <= recall <= 1 and 0 <= ndcg <= 1 and 0 < coverage <= 1, r
