@@ -157,12 +157,14 @@ FilterMemory filter_memory(const Local& l, const Options& o, int ranks) {
   const double nnz = static_cast<double>(l.items.size());
   const double alpha = default_alpha(o);
   FilterMemory m;
-  // R~ and its transpose: column, value; two indptrs.
-  m.graph = nnz * 2 * (8 + 4) + (Ul + I) * 8;
-  if (alpha > 0 || o.method == "gfcf") {
+  // R~ and its transpose (column, value; two indptrs), and the rows as
+  // loaded (the shard's records, the binary rows and their transpose).
+  m.graph = nnz * 2 * (8 + 4) + (Ul + I) * 8 + nnz * (20 + 16);
+  if (alpha > 0 || o.method == "gfcf" || o.select_validation > 0) {
     const double width = std::min(I, static_cast<double>(default_rank(o) + o.oversample));
-    // The subspace (double), its product, QR's factors and the users' term.
-    m.basis = 4 * I * width * 8 + Ul * width * 8;
+    // The subspace (double), its product and QR's factors, and under MPI
+    // the all-reduce's buffers; the users' term of the product.
+    m.basis = (ranks > 1 ? 6 : 4) * I * width * 8 + Ul * width * 8;
   }
   // A block of every rank's users (ranks x batch), gathered and transposed,
   // its users' term and the returned terms; the method's states over the
