@@ -203,18 +203,7 @@ void FilterFit::low_pass_vectors(const model::FilterSettings& s) {
   const model::GraphFilter g = filter(s);
   at::Tensor left, right;
   model::low_pass_scalings(g, &left, &right);
-  const at::Tensor lv = basis_ * left;
-  const int64_t r = lv.size(1);
-  at::Tensor users = at::zeros({static_cast<int64_t>(l_.users.size()), r}, at::kFloat);
-  float* up = users.data_ptr<float>();
-  const float* vp = lv.data_ptr<float>();
-  for (size_t k = 0; k + 1 < l_.indptr.size(); ++k) {
-    for (int64_t y = l_.indptr[k]; y < l_.indptr[k + 1]; ++y) {
-      for (int64_t j = 0; j < r; ++j)
-        up[static_cast<int64_t>(k) * r + j] += vp[l_.items[y] * r + j];
-    }
-  }
-  l_.user_vectors = users;
+  l_.user_vectors = model::low_pass_users(g, l_.indptr, l_.items);
   l_.item_vectors = basis_ * right * static_cast<float>(s.alpha);
 }
 

@@ -47,6 +47,25 @@ void low_pass_scalings(const GraphFilter& f, at::Tensor* left, at::Tensor* right
   *right = degree_power(f.item_counts, p);
 }
 
+at::Tensor low_pass_users(const GraphFilter& f, const std::vector<int64_t>& indptr,
+                          const std::vector<int64_t>& items) {
+  at::Tensor left, right;
+  low_pass_scalings(f, &left, &right);
+  const at::Tensor lv = (f.basis * left).contiguous();
+  const int64_t r = lv.size(1);
+  const int64_t n = static_cast<int64_t>(indptr.size()) - 1;
+  at::Tensor users = at::zeros({n, r}, at::kFloat);
+  float* up = users.data_ptr<float>();
+  const float* vp = lv.data_ptr<float>();
+  for (int64_t k = 0; k < n; ++k) {
+    for (int64_t y = indptr[static_cast<size_t>(k)]; y < indptr[static_cast<size_t>(k) + 1]; ++y) {
+      const float* row = vp + items[static_cast<size_t>(y)] * r;
+      for (int64_t j = 0; j < r; ++j) up[k * r + j] += row[j];
+    }
+  }
+  return users;
+}
+
 at::Tensor filter_scores(const GraphFilter& f, const at::Tensor& x, const Propagate& propagate) {
   const FilterSettings& s = f.settings;
   const bool ideal = s.alpha > 0;

@@ -58,6 +58,11 @@ at::Tensor filter_scores(const GraphFilter& f, const at::Tensor& x, const Propag
 // D^-beta and D^beta), so their dot product is the term's score.
 void low_pass_scalings(const GraphFilter& f, at::Tensor* left, at::Tensor* right);
 
+// The users' vectors of that term for binary rows (CSR over items): row k is
+// the sum of left * V over its items. [rows, r] float.
+at::Tensor low_pass_users(const GraphFilter& f, const std::vector<int64_t>& indptr,
+                          const std::vector<int64_t>& items);
+
 // n_i^p, 0 where n_i is 0: [I, 1] float, scaling item-major signals.
 at::Tensor degree_power(const at::Tensor& item_counts, double p);
 

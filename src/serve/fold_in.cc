@@ -164,22 +164,15 @@ std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histo
     model::GraphFilter g;
     g.settings = m.filter;
     g.item_counts = at::tensor(m.filter_item_counts, at::kDouble);
-    at::Tensor left, right;
-    model::low_pass_scalings(g, &left, &right);
-    const int64_t I = static_cast<int64_t>(m.item_ids.size());
-    const at::Tensor lv =
-        at::from_blob(const_cast<float*>(m.filter_basis.data()), {I, m.filter_rank}, at::kFloat) *
-        left;
-    const float* vp = lv.data_ptr<float>();
-    std::vector<float> out;
+    g.basis = at::from_blob(const_cast<float*>(m.filter_basis.data()),
+                            {static_cast<int64_t>(m.item_ids.size()), m.filter_rank}, at::kFloat);
+    std::vector<int64_t> indptr(1, 0), items;
     for (const auto& edges : item_rows(m, histories)) {
-      std::vector<float> v(static_cast<size_t>(m.filter_rank), 0.f);
-      for (const auto& [item, weight] : edges) {
-        for (int64_t j = 0; j < m.filter_rank; ++j)
-          v[static_cast<size_t>(j)] += vp[item * m.filter_rank + j];
-      }
-      out.insert(out.end(), v.begin(), v.end());
+      for (const auto& edge : edges) items.push_back(edge.first);
+      indptr.push_back(static_cast<int64_t>(items.size()));
     }
+    const at::Tensor users = model::low_pass_users(g, indptr, items);
+    std::vector<float> out(users.data_ptr<float>(), users.data_ptr<float>() + users.numel());
     return out;
   }
   return fold_in_edges(m, histories, item_rows(m, histories));
