@@ -4,7 +4,7 @@
 # `layering` test (cmake -P cmake/check_layering.cmake), which sees files
 # edited since.
 set(HALOREC_FLOORS core h5 data graph metrics partition comm model checkpoint serve train
-    baseline export cli)
+    baseline export tune cli)
 
 # Fails (FATAL_ERROR, naming file and line) when a file of src/<folder>
 # (subfolders too) includes a header of any folder in the remaining

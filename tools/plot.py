@@ -67,6 +67,19 @@ def read_metrics(run):
     return epochs
 
 
+def read_final(run):
+    """The run's last final record (None without one)."""
+    final = None
+    with open(metrics_path(run)) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                row = json.loads(line)
+                if row.get("final"):
+                    final = row
+    return final
+
+
 def read_steps(run):
     path = os.path.join(run, "steps.csv")
     if not os.path.exists(path):
@@ -200,6 +213,17 @@ def plot_compare(runs, metric, out, hlines=()):
                 ys.append(r[metric])
         if not xs:
             fail(f"{run}: no '{metric}' in its metrics.jsonl")
+        final = read_final(run)
+        if final and "filter_mix" in final and metric in final:
+            # A hybrid (docs/hybrid.md): the epochs' points are the learned
+            # part alone, the star the hybrid at the run's end.
+            line, = ax.plot(xs, ys, "o-", ms=3, label=f"{label or run_name(run)}: learned part")
+            ax.plot([xs[-1], final["seconds"] / 60], [ys[-1], final[metric]], ":",
+                    color=line.get_color())
+            ax.plot([final["seconds"] / 60], [final[metric]], "*", ms=11, color=line.get_color(),
+                    label=f"{label or run_name(run)}: hybrid (mix {final['filter_mix']:.1f}, "
+                          f"{final[metric]:.4f})")
+            continue
         ax.plot(xs, ys, "o-", ms=3, label=f"{label or run_name(run)} "
                                             f"(last {ys[-1]:.4f})")
     ax.set_xlabel("wall time, minutes (training + evaluations)")

@@ -1,11 +1,8 @@
 #pragma once
-// Graph filters over the normalized train matrix R~ = D_u^-1/2 R D_i^-1/2:
-// gfcf, bspm and chebycf (docs/baselines.md). Every filter is a polynomial
-// in P = R~^T R~ (applied with sparse products only: a block of users'
-// signals goes through R~ and back, each rank over its own users, the
-// products summed over ranks) plus an ideal low-pass term over the top
-// singular vectors of R~, found by subspace iteration. Nothing item x item is
-// formed.
+// Graph filters over the normalized train matrix R~ = D_u^-1/2 R D_i^-1/2 as
+// baselines: gfcf, bspm and chebycf (docs/baselines.md), fitted over every
+// rank's users by model/filter_fit.h, with the options' settings, memory
+// estimate and scorers.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +11,7 @@
 #include "baseline/baseline.h"
 #include "baseline/local.h"
 #include "comm/communicator.h"
+#include "model/filter_fit.h"
 #include "model/graph_filter.h"
 #include "train/evaluator.h"
 
@@ -31,8 +29,6 @@ struct FilterMemory {
   double total() const { return graph + basis + scoring; }
 };
 FilterMemory filter_memory(const Local& l, const Options& o, int ranks);
-
-class Filtering;
 
 // A filter method (o.method gfcf, bspm or chebycf) fitted on every rank's
 // users: R~ over them and, with `basis` (an ideal term in any settings it
@@ -52,8 +48,7 @@ class FilterFit {
 
  private:
   Local& l_;
-  std::shared_ptr<Filtering> f_;
-  at::Tensor basis_;
+  std::shared_ptr<model::FilterFit> fit_;
 };
 
 }  // namespace halorec::baseline

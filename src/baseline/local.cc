@@ -1,7 +1,6 @@
 #include "baseline/local.h"
 
 #include "core/check.h"
-#include "core/counting_sort.h"
 #include "data/dataset.h"
 #include "data/split.h"
 #include "partition/shard_file.h"
@@ -52,46 +51,12 @@ Local load_local(const std::string& dataset, const std::string& parts, comm::Com
   }
   if (validation > 0) l.shard.validation = data::carve_validation(validation, seed, &l.shard.train);
   l.num_items = l.shard.num_items;
-  const auto& tr = l.shard.train;
-  l.indptr.assign(1, 0);
-  size_t t = 0;
-  for (int64_t u : l.users) {
-    while (t < tr.size() && tr.user[t] < u) ++t;
-    for (; t < tr.size() && tr.user[t] == u; ++t) {
-      if (l.items.size() > static_cast<size_t>(l.indptr.back()) && l.items.back() == tr.item[t]) {
-        continue;
-      }
-      l.items.push_back(tr.item[t]);
-    }
-    l.indptr.push_back(static_cast<int64_t>(l.items.size()));
-  }
-  const int64_t I = l.num_items;
-  CountingSort by_item(I);
-  for (int64_t i : l.items) by_item.count(i);
-  by_item.finish_counts();
-  l.t_rows.resize(l.items.size());
-  for (size_t k = 0; k + 1 < l.indptr.size(); ++k) {
-    for (int64_t e = l.indptr[k]; e < l.indptr[k + 1]; ++e) {
-      l.t_rows[static_cast<size_t>(by_item.place(l.items[e]))] = static_cast<int64_t>(k);
-    }
-  }
-  l.t_indptr = by_item.take_offsets();
+  l.build(l.shard.train.user, l.shard.train.item);
   return l;
 }
 
 at::Tensor long_tensor(const std::vector<int64_t>& v) {
   return at::tensor(v, at::kLong);
-}
-
-// Users (all ranks) of each item: the column sums of the interaction matrix.
-at::Tensor item_counts(const Local& l, comm::Communicator& comm) {
-  at::Tensor n = at::zeros({l.num_items}, at::kDouble);
-  double* np = n.data_ptr<double>();
-  for (int64_t i = 0; i < l.num_items; ++i) {
-    np[i] = static_cast<double>(l.t_indptr[i + 1] - l.t_indptr[i]);
-  }
-  comm.all_reduce(n, comm::ReduceOp::kSum);
-  return n;
 }
 
 }  // namespace halorec::baseline

@@ -11,27 +11,19 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "model/filter_fit.h"
 #include "partition/shard.h"
 
 namespace halorec::baseline {
 
-struct Local {
+// The rows (users, indptr, items and the transpose) are the filters' own
+// (model/filter_fit.h).
+struct Local : model::FilterRows {
   partition::Shard shard;
-  std::vector<int64_t> users;   // global ids, ascending
-  std::vector<int64_t> indptr;  // over users: their train items, ascending
-  std::vector<int64_t> items;
-  // The transpose: for each item, the local rows of its users.
-  std::vector<int64_t> t_indptr;
-  std::vector<int64_t> t_rows;
-  int64_t num_items = 0;
 
   // Vectors of every user of this rank (rows of `users`) and of every item,
   // for --out: filled by the methods that have them.
   at::Tensor user_vectors, item_vectors;
-
-  int64_t row_of(int64_t user) const {
-    return std::lower_bound(users.begin(), users.end(), user) - users.begin();
-  }
 };
 
 // `parts` "" takes users [rU/P, (r+1)U/P); else the partition's owned users
@@ -44,7 +36,6 @@ Local load_local(const std::string& dataset, const std::string& parts, comm::Com
 
 at::Tensor long_tensor(const std::vector<int64_t>& v);
 
-// Users (all ranks) of each item, double [I]: the column sums of R. Collective.
-at::Tensor item_counts(const Local& l, comm::Communicator& comm);
+using model::item_counts;
 
 }  // namespace halorec::baseline

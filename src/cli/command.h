@@ -27,6 +27,7 @@ std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_partition_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_baseline_command();
+std::unique_ptr<Command> make_tune_command();
 std::unique_ptr<Command> make_export_command();
 std::unique_ptr<Command> make_recommend_command();
 std::unique_ptr<Command> make_evaluate_command();

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_partition_command());
   commands.push_back(cli::make_train_command());
   commands.push_back(cli::make_baseline_command());
+  commands.push_back(cli::make_tune_command());
   commands.push_back(cli::make_export_command());
   commands.push_back(cli::make_index_command());
   commands.push_back(cli::make_recommend_command());

@@ -147,6 +147,8 @@ ExportReport run_export(const ExportOptions& o) {
     store_fold_in(*net, content.e0, w.degree, U, c.layers, &m);
   }
   describe_model(s, content.state, fingerprint, o.dtype, &m);
+  const std::string filter_part = filter_part_for(s, content.state, fingerprint);
+  if (!filter_part.empty()) attach_filter_part(filter_part, d, &m);
   ExportReport r;
   if (o.interests) {
     Stopwatch interest_watch;

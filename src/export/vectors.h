@@ -12,6 +12,7 @@
 #include "checkpoint/checkpoint.h"
 #include "comm/exchange_plan.h"
 #include "comm/local_communicator.h"
+#include "data/dataset.h"
 #include "model/model.h"
 #include "serve/model_file.h"
 #include "train/config.h"
@@ -49,5 +50,18 @@ void pseudonymize_users(serve::ModelFile& m, const std::string& key, int64_t col
 void describe_model(const ExportStart& s, const checkpoint::TrainState& state,
                     const std::string& fingerprint, const std::string& dtype,
                     serve::ModelFile* m);
+
+// The filter part of a trained hybrid (model.filter; train/hybrid.h) for
+// this checkpoint: <checkpoint root>/filter.h5 when it was fitted at the
+// checkpoint's step, or an empty path. InputError when the checkpoint's
+// config names a filter and the part is missing, unreadable, of another step
+// or of another dataset.
+std::string filter_part_for(const ExportStart& s, const checkpoint::TrainState& state,
+                            const std::string& fingerprint);
+
+// Puts the filter part at `path` into `m` (a whole model of the dataset's
+// users and items): its settings, basis, item counts and mix, and the
+// dataset's train rows. UsageError for models with cold rows or pseudonyms.
+void attach_filter_part(const std::string& path, const data::Dataset& d, serve::ModelFile* m);
 
 }  // namespace halorec::exporting

@@ -160,4 +160,24 @@ std::vector<float> normalized_values(const std::vector<int64_t>& indptr,
   return val;
 }
 
+namespace {
+
+at::Tensor standardized(const at::Tensor& x) {
+  const at::Tensor c = x - x.mean(1, true);
+  const at::Tensor var = (c * c).mean(1, true);
+  // A constant row (var 0) stays 0 rather than dividing by 0.
+  return c * at::where(var > 0, var.rsqrt(), at::zeros_like(var));
+}
+
+}  // namespace
+
+at::Tensor mix_scores(const at::Tensor& filter, const at::Tensor& learned, double mix) {
+  HR_CHECK(filter.dim() == 2 && filter.sizes() == learned.sizes(),
+           "mixing scores of {} and {} values", filter.numel(), learned.numel());
+  if (mix <= 0) return standardized(filter);
+  if (mix >= 1) return standardized(learned);
+  return standardized(filter).mul_(static_cast<float>(1 - mix))
+      .add_(standardized(learned), static_cast<float>(mix));
+}
+
 }  // namespace halorec::model

@@ -73,6 +73,11 @@ at::Tensor degree_power(const at::Tensor& item_counts, double p);
 // at the Chebyshev nodes). Coefficients c_0..c_K of T_k(L~).
 std::vector<double> chebycf_coefficients(int64_t order, double flatness);
 
+// A hybrid's scores (model.filter): each part standardized over the items of
+// its row (mean 0, variance 1; a constant row becomes 0), then
+// (1 - mix) z(filter) + mix z(learned). filter, learned: [n, I] float.
+at::Tensor mix_scores(const at::Tensor& filter, const at::Tensor& learned, double mix);
+
 // R~'s values for binary rows (CSR over items): 1 / sqrt(n_u n_i).
 std::vector<float> normalized_values(const std::vector<int64_t>& indptr,
                                      const std::vector<int64_t>& items,

@@ -40,10 +40,16 @@ FilterScorer::FilterScorer(const ModelFile& m)
   tip_ = at::tensor(by_item.take_offsets(), at::kLong);
   tcol_ = at::tensor(t_rows, at::kLong);
   tval_ = at::tensor(t_val, at::kFloat);
+  if (m.is_hybrid()) {
+    HR_CHECK(static_cast<int64_t>(m.item_vectors.size()) == items_ * m.dim,
+             "a hybrid's item vectors");
+    item_vectors_ =
+        at::from_blob(const_cast<float*>(m.item_vectors.data()), {items_, m.dim}, at::kFloat);
+  }
 }
 
 at::Tensor FilterScorer::scores(const std::vector<int64_t>& indptr,
-                                const std::vector<int64_t>& items) const {
+                                const std::vector<int64_t>& items, const at::Tensor& users) const {
   const int64_t n = static_cast<int64_t>(indptr.size()) - 1;
   at::Tensor x = at::zeros({items_, n}, at::kFloat);  // item-major
   float* xp = x.data_ptr<float>();
@@ -56,7 +62,11 @@ at::Tensor FilterScorer::scores(const std::vector<int64_t>& indptr,
     return model::spmm_forward(tip_, tcol_, tval_, items_,
                                model::spmm_forward(rip_, rcol_, rval_, users_, z));
   };
-  return model::filter_scores(g_, x, propagate).t().contiguous();
+  at::Tensor s = model::filter_scores(g_, x, propagate).t().contiguous();
+  if (!m_.is_hybrid()) return s;
+  HR_CHECK(users.defined() && users.size(0) == n && users.size(1) == m_.dim,
+           "a hybrid's scores need the histories' vectors");
+  return model::mix_scores(s, at::mm(users, item_vectors_.t()), m_.filter_mix);
 }
 
 at::Tensor FilterScorer::user_scores(const std::vector<int64_t>& rows) const {
@@ -67,7 +77,13 @@ at::Tensor FilterScorer::user_scores(const std::vector<int64_t>& rows) const {
                  m_.filter_items.begin() + m_.filter_indptr[static_cast<size_t>(u) + 1]);
     indptr.push_back(static_cast<int64_t>(items.size()));
   }
-  return scores(indptr, items);
+  at::Tensor users;
+  if (m_.is_hybrid()) {
+    const at::Tensor all = at::from_blob(const_cast<float*>(m_.user_vectors.data()),
+                                         {users_, m_.dim}, at::kFloat);
+    users = all.index_select(0, at::tensor(rows, at::kLong));
+  }
+  return scores(indptr, items, users);
 }
 
 }  // namespace halorec::serve

@@ -158,7 +158,7 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
 }  // namespace
 
 std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
-  if (m.is_filter()) {
+  if (m.is_filter() && !m.is_hybrid()) {
     // A filter needs no fold-in: its low-pass vector is the history's sum of
     // item rows of left V (model/graph_filter.h), as the export's users.
     model::GraphFilter g;
@@ -181,7 +181,8 @@ std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histo
 namespace {
 
 // A graph filter ranks a history by its filter (binary: an item named twice
-// counts once, as in R), the history's items left out.
+// counts once, as in R), the history's items left out; a hybrid mixes in its
+// learned part's scores of the folded vector.
 std::vector<Recommendation> recommend_filter_histories(const ModelFile& m,
                                                        const std::vector<History>& histories,
                                                        const RecommendOptions& options) {
@@ -191,7 +192,15 @@ std::vector<Recommendation> recommend_filter_histories(const ModelFile& m,
     for (const auto& edge : r) items.push_back(edge.first);
     indptr.push_back(static_cast<int64_t>(items.size()));
   }
-  at::Tensor s = FilterScorer(m).scores(indptr, items);
+  // A hybrid's learned part folds the history in as its model does.
+  at::Tensor users;
+  std::vector<float> folded;
+  if (m.is_hybrid()) {
+    folded = fold_in_edges(m, histories, rows);
+    users = at::from_blob(folded.data(), {static_cast<int64_t>(histories.size()), m.dim},
+                          at::kFloat);
+  }
+  at::Tensor s = FilterScorer(m).scores(indptr, items, users);
   float* sp = s.data_ptr<float>();
   const int64_t I = s.size(1);
   for (size_t k = 0; k + 1 < indptr.size(); ++k) {

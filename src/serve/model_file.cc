@@ -128,10 +128,7 @@ void write_model_index(const ModelFile& m, const std::string& tag,
 
 namespace {
 
-void write_filter(hid_t f, const ModelFile& m) {
-  const model::FilterSettings& s = m.filter;
-  h5::Handle g = h5::create_group(f, "filter");
-  const hid_t h = g.get();
+void write_filter_settings(hid_t h, const model::FilterSettings& s) {
   h5::set_attr(h, "kind", s.kind);
   h5::set_attr(h, "alpha", s.alpha);
   h5::set_attr(h, "t_blur", s.t_blur);
@@ -143,7 +140,14 @@ void write_filter(hid_t f, const ModelFile& m) {
   h5::set_attr(h, "order", s.order);
   h5::set_attr(h, "flatness", s.flatness);
   h5::set_attr(h, "beta", s.beta);
+}
+
+void write_filter(hid_t f, const ModelFile& m) {
+  h5::Handle g = h5::create_group(f, "filter");
+  const hid_t h = g.get();
+  write_filter_settings(h, m.filter);
   h5::set_attr(h, "rank", m.filter_rank);
+  if (m.filter_mix > 0) h5::set_attr(h, "mix", m.filter_mix);
   h5::write_array(h, "indptr", m.filter_indptr);
   h5::write_array(h, "items", m.filter_items);
   h5::write_array(h, "item_counts", m.filter_item_counts);
@@ -152,10 +156,8 @@ void write_filter(hid_t f, const ModelFile& m) {
 
 // A filter group as write_filter leaves it, checked: InputError naming the
 // file and what is wrong.
-void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items, ModelFile& m) {
-  h5::Handle g = h5::open_group(f, "filter");
-  const hid_t h = g.get();
-  model::FilterSettings& s = m.filter;
+model::FilterSettings read_filter_settings(hid_t h, const std::string& path) {
+  model::FilterSettings s;
   s.kind = h5::get_attr_string(h, "kind");
   s.alpha = h5::get_attr_double(h, "alpha");
   s.t_blur = h5::get_attr_double(h, "t_blur");
@@ -167,7 +169,6 @@ void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items,
   s.order = h5::get_attr_int(h, "order");
   s.flatness = h5::get_attr_double(h, "flatness");
   s.beta = h5::get_attr_double(h, "beta");
-  m.filter_rank = h5::get_attr_int(h, "rank");
   if (s.kind != "gfcf" && s.kind != "bspm" && s.kind != "chebycf") {
     HR_THROW(InputError, "'{}': filter/kind '{}' is not gfcf, bspm or chebycf", path, s.kind);
   }
@@ -183,6 +184,37 @@ void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items,
              path, s.kind, s.alpha, s.t_blur, s.blur_steps, s.t_sharpen, s.sharpen_steps, s.order,
              s.flatness, s.beta);
   }
+  return s;
+}
+
+double read_mix(hid_t h, const std::string& path) {
+  if (!h5::has_attr(h, "mix")) return 0;
+  const double mix = h5::get_attr_double(h, "mix");
+  if (!(mix >= 0 && mix <= 1)) {
+    HR_THROW(InputError, "'{}': filter/mix {} is not in [0, 1]", path, mix);
+  }
+  return mix;
+}
+
+void check_filter_values(const std::string& path, const std::vector<double>& counts,
+                         const std::vector<float>& basis) {
+  for (double n : counts) {
+    if (!(n >= 0 && std::isfinite(n))) {
+      HR_THROW(InputError, "'{}': filter/item_counts holds {}", path, n);
+    }
+  }
+  for (float v : basis) {
+    if (!std::isfinite(v)) HR_THROW(InputError, "'{}': filter/basis holds {}", path, v);
+  }
+}
+
+void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items, ModelFile& m) {
+  h5::Handle g = h5::open_group(f, "filter");
+  const hid_t h = g.get();
+  m.filter = read_filter_settings(h, path);
+  const model::FilterSettings& s = m.filter;
+  m.filter_rank = h5::get_attr_int(h, "rank");
+  m.filter_mix = read_mix(h, path);
   m.filter_indptr = h5::read_array<int64_t>(h, "indptr");
   m.filter_items = h5::read_array<int64_t>(h, "items");
   m.filter_item_counts = h5::read_array<double>(h, "item_counts");
@@ -205,17 +237,58 @@ void read_filter(hid_t f, const std::string& path, int64_t users, int64_t items,
   for (int64_t i : m.filter_items) {
     if (i < 0 || i >= items) HR_THROW(InputError, "'{}': filter/items holds {}", path, i);
   }
-  for (double n : m.filter_item_counts) {
-    if (!(n >= 0 && std::isfinite(n))) {
-      HR_THROW(InputError, "'{}': filter/item_counts holds {}", path, n);
-    }
-  }
-  for (float v : m.filter_basis) {
-    if (!std::isfinite(v)) HR_THROW(InputError, "'{}': filter/basis holds {}", path, v);
-  }
+  check_filter_values(path, m.filter_item_counts, m.filter_basis);
 }
 
 }  // namespace
+
+void write_filter_part(const FilterPart& p, const std::string& path) {
+  StagedPath staged(path);
+  {
+    h5::Handle file = h5::create_file(staged.temp());
+    const hid_t f = file.get();
+    h5::set_attr(f, "format", kFilterPartFormat);
+    h5::set_attr(f, "format_version", static_cast<int64_t>(1));
+    h5::set_attr(f, "step", p.step);
+    h5::set_attr(f, "dataset_fingerprint", p.dataset_fingerprint);
+    h5::set_attr(f, "metrics", p.metrics_json);
+    h5::Handle g = h5::create_group(f, "filter");
+    const hid_t h = g.get();
+    write_filter_settings(h, p.settings);
+    h5::set_attr(h, "rank", p.rank);
+    h5::set_attr(h, "mix", p.mix);
+    h5::write_array(h, "item_counts", p.item_counts);
+    h5::write_array(h, "basis", p.basis);
+    h5::close_file(file, path);
+  }
+  staged.commit();
+}
+
+FilterPart read_filter_part(const std::string& path) {
+  h5::Handle file = h5::open_file(path, "filter part");
+  const hid_t f = file.get();
+  h5::check_file_kind(f, path, {kFilterPartFormat, 1, "filter part",
+                                "one is written by 'halorec train' with model.filter"});
+  FilterPart p;
+  p.step = h5::get_attr_int(f, "step");
+  p.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");
+  p.metrics_json = h5::get_attr_string(f, "metrics");
+  h5::Handle g = h5::open_group(f, "filter");
+  const hid_t h = g.get();
+  p.settings = read_filter_settings(h, path);
+  p.rank = h5::get_attr_int(h, "rank");
+  p.mix = read_mix(h, path);
+  p.item_counts = h5::read_array<double>(h, "item_counts");
+  p.basis = h5::read_array<float>(h, "basis");
+  const int64_t items = static_cast<int64_t>(p.item_counts.size());
+  if (p.rank < 0 || static_cast<int64_t>(p.basis.size()) != items * p.rank ||
+      (p.settings.alpha > 0 && p.rank == 0)) {
+    HR_THROW(InputError, "'{}': filter/ holds {} basis values of rank {} for {} items", path,
+             p.basis.size(), p.rank, items);
+  }
+  check_filter_values(path, p.item_counts, p.basis);
+  return p;
+}
 
 void write_model_file(const ModelFile& m, const std::string& path) {
   StagedPath staged(path);

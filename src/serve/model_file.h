@@ -65,8 +65,33 @@ struct ModelFile {
   std::vector<double> filter_item_counts;
   std::vector<float> filter_basis;
   int64_t filter_rank = 0;
+  // A hybrid (train's model.filter): 0 < filter_mix <= 1, the vectors above
+  // are the trained model's, and a user's scores are
+  // model::mix_scores(filter's, vectors', filter_mix). 0: the filter alone.
+  double filter_mix = 0;
   bool is_filter() const { return !filter.kind.empty(); }
+  bool is_hybrid() const { return is_filter() && filter_mix > 0; }
 };
+
+// The filter part of a trained hybrid, as train leaves it beside the run's
+// checkpoints (<checkpoint root>/filter.h5; docs/formats.md): the filter's
+// settings, item counts and basis, fitted on all of train, the mix chosen on
+// validation, and the training step (checkpoint) and dataset it goes with.
+// `export` adds the dataset's train rows and the checkpoint's vectors.
+inline constexpr const char* kFilterPartFormat = "halorec.filter-part";
+struct FilterPart {
+  model::FilterSettings settings;
+  int64_t rank = 0;
+  std::vector<double> item_counts;
+  std::vector<float> basis;  // [items, rank]
+  double mix = 0;
+  int64_t step = 0;
+  std::string dataset_fingerprint;
+  std::string metrics_json = "{}";  // the hybrid's test and validation numbers
+};
+void write_filter_part(const FilterPart& p, const std::string& path);  // staged
+// Validated as model.h5's filter group is: InputError naming the file.
+FilterPart read_filter_part(const std::string& path);
 
 inline constexpr const char* kKeyCheckMessage = "halorec key check";
 

@@ -181,6 +181,32 @@ const std::vector<KeyRow>& key_table() {
             "how a user scores an item: the dot product of their final vectors, or their cosine. "
             "Used by every loss and by training's evaluation; `export` then stores unit vectors "
             "(model.h5 `score = cosine`), so every reader's dot product is the model's score"),
+      field("model.filter", &TrainConfig::filter, "none|gfcf|bspm|chebycf", "none",
+            "a hybrid: after the last epoch train fits this graph filter (as `halorec baseline "
+            "--method`) on the run's train records and scores every user by both parts, each "
+            "standardized over the items, mixed by `model.filter_mix`; the filter is refitted "
+            "on all of train (the validation carve included) for test and export, and written "
+            "to <checkpoint root>/filter.h5, which `export` puts into model.h5. docs/hybrid.md"),
+      field("model.filter_mix", &TrainConfig::filter_mix, "auto or float in [0, 1]", "auto",
+            "the learned part's weight in a hybrid (0: the filter alone, 1: the learned model "
+            "alone); auto picks it from 0, 0.1, ..., 1 by `eval.metric` on the validation carve "
+            "(needs `data.validation`)"),
+      field("model.filter_mix_users", &TrainConfig::filter_mix_users, "int >= 0", "5000",
+            "about this many sampled validation users choose an auto mix; 0: all"),
+      field("model.filter_rank", &TrainConfig::filter_rank, "int >= 0", "0",
+            "the filter's low-pass basis (top singular vectors of the normalized train "
+            "matrix); 0: the method's (gfcf 256, bspm 448, chebycf 512)"),
+      field("model.filter_alpha", &TrainConfig::filter_alpha, "float", "-1",
+            "weight of the filter's ideal low-pass term; negative: the method's (gfcf 0.3, "
+            "bspm 0.2, chebycf 0.2)"),
+      field("model.filter_order", &TrainConfig::filter_order, "int 1..100", "8",
+            "chebycf: order of the Chebyshev filter"),
+      field("model.filter_flatness", &TrainConfig::filter_flatness, "float (0, 1000]", "1.5",
+            "chebycf: flatness of the plateau"),
+      field("model.filter_beta", &TrainConfig::filter_beta, "float [0, 10]", "0.4",
+            "chebycf: power of the degree normalization"),
+      field("model.filter_t_sharpen", &TrainConfig::filter_t_sharpen, "float [0, 1000]", "2.5",
+            "bspm: length of the sharpening process"),
       field("train.epochs", &TrainConfig::epochs, "int >= 1", "10",
             "epochs to train"),
       field("train.batch_size", &TrainConfig::batch_size, "int >= 1", "2048",
@@ -235,7 +261,7 @@ const std::vector<KeyRow>& key_table() {
             "lists from the rows' owners; the step's cost and memory follow the batch, not the "
             "graph. Only the layer-0 rows a step touched are updated (lazy Adam): for MF this is "
             "the cheap step (5.7x faster than `full` on Gowalla at dim 256, where `full` updates "
-            "every row and its Adam moments each step; configs/gowalla_best.yaml); with content "
+            "every row and its Adam moments each step; configs/gowalla_mf512.yaml); with content "
             "features the fusion still runs over every owned row each step (it does not scale "
             "yet); evaluation still propagates the whole shard once, without autograd. "
             "Partition-invariant for a given seed like `full` "
@@ -516,6 +542,25 @@ void validate(const TrainConfig& c) {
   for (int64_t w : c.feature_widths) {
     require(w >= 1 && w <= 65536, "model.feature_widths", w, "values in 1..65536");
   }
+  if (c.filter != "none") {
+    const std::optional<double> mix = filter_mix_value(c);
+    if (!mix && c.validation <= 0) {
+      HR_THROW(ConfigError, "model.filter_mix: auto chooses the mix on a validation carve; set "
+               "data.validation (e.g. 0.1), or give model.filter_mix a number in [0, 1]");
+    }
+  }
+  require(c.filter_mix_users >= 0, "model.filter_mix_users", c.filter_mix_users, ">= 0");
+  require(c.filter_rank >= 0 && c.filter_rank <= 65536, "model.filter_rank", c.filter_rank,
+          "0..65536");
+  require(std::isfinite(c.filter_alpha), "model.filter_alpha", c.filter_alpha, "a finite number");
+  require(c.filter_order >= 1 && c.filter_order <= 100, "model.filter_order", c.filter_order,
+          "1..100");
+  require(c.filter_flatness > 0 && c.filter_flatness <= 1000, "model.filter_flatness",
+          c.filter_flatness, "in (0, 1000]");
+  require(c.filter_beta >= 0 && c.filter_beta <= 10, "model.filter_beta", c.filter_beta,
+          "in [0, 10]");
+  require(c.filter_t_sharpen >= 0 && c.filter_t_sharpen <= 1000, "model.filter_t_sharpen",
+          c.filter_t_sharpen, "in [0, 1000]");
   require(c.epochs >= 1, "train.epochs", c.epochs, ">= 1");
   require(c.batch_size >= 1, "train.batch_size", c.batch_size, ">= 1");
   require(c.lr > 0 && std::isfinite(c.lr), "train.lr", c.lr, "a finite number > 0");
@@ -581,6 +626,22 @@ void validate(const TrainConfig& c) {
 }
 
 }  // namespace
+
+std::optional<double> filter_mix_value(const TrainConfig& c) {
+  if (c.filter_mix == "auto") return std::nullopt;
+  double v = 0;
+  size_t used = 0;
+  try {
+    v = std::stod(c.filter_mix, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != c.filter_mix.size() || !(v >= 0 && v <= 1)) {
+    HR_THROW(ConfigError, "model.filter_mix: '{}' is not valid, expected auto or a number in "
+             "[0, 1]", c.filter_mix);
+  }
+  return v;
+}
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   TrainConfig c;

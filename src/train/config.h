@@ -4,6 +4,7 @@
 // validated with messages naming the key.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,17 @@ struct TrainConfig {
   std::string features = "add";  // add | concat | only (with data.item_features)
   std::vector<int64_t> feature_widths = {256};  // hidden widths of the content encoder
   Score score = Score::kDot;  // how a user scores an item
+  // A hybrid: a graph filter fitted by train beside the learned model, the
+  // two scored together (model::mix_scores); docs/hybrid.md.
+  std::string filter = "none";      // none | gfcf | bspm | chebycf
+  std::string filter_mix = "auto";  // auto: chosen on the validation carve; or a number in [0, 1]
+  int64_t filter_mix_users = 5000;  // validation users the mix is chosen on; 0: all
+  int64_t filter_rank = 0;          // the low-pass basis; 0: the method's
+  double filter_alpha = -1;         // the ideal term's weight; < 0: the method's
+  int64_t filter_order = 8;         // chebycf
+  double filter_flatness = 1.5;     // chebycf
+  double filter_beta = 0.4;         // chebycf
+  double filter_t_sharpen = 2.5;    // bspm
   // train
   int64_t epochs = 10;
   int64_t batch_size = 2048;
@@ -130,6 +142,9 @@ const std::vector<ConfigKey>& config_keys();
 // docs/config.md's table of keys, rendered from config_keys(): one row per
 // key (choices shown as "a, b, c").
 std::string config_table_markdown();
+
+// model.filter_mix as a number; nullopt for auto.
+std::optional<double> filter_mix_value(const TrainConfig& c);
 
 // Loads `path` (may be empty: defaults only), then applies `overrides`
 // ("key=value", value in YAML syntax). ConfigError naming the key or file.

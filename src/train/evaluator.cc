@@ -301,4 +301,33 @@ EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& 
   return r;
 }
 
+std::vector<EvalResult> Evaluator::evaluate_many(
+    const std::function<void(int64_t, int64_t)>& prepare,
+    const std::function<at::Tensor(size_t)>& scoring, size_t count,
+    comm::Communicator& comm) const {
+  Stopwatch watch;
+  at::NoGradGuard no_grad;
+  const int64_t max_k =
+      std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
+  const int64_t n_users = static_cast<int64_t>(test_users_.size());
+  const int64_t n_rounds = rounds(comm);
+  std::vector<std::vector<double>> sums(count,
+                                        std::vector<double>(metrics::kPerList * topk_.size(), 0.0));
+  for (int64_t t = 0; t < n_rounds; ++t) {
+    const int64_t b = std::min(n_users, t * batch_users_);
+    const int64_t e = std::min(n_users, b + batch_users_);
+    prepare(b, e);
+    if (e == b) continue;
+    for (size_t g = 0; g < count; ++g) {
+      rank_block(scoring(g), b, e, max_k, sums[g].data(), nullptr);
+    }
+  }
+  std::vector<EvalResult> out;
+  for (size_t g = 0; g < count; ++g) {
+    out.push_back(finish(std::move(sums[g]), n_users, comm, at::Tensor()));
+    out.back().seconds = watch.seconds();
+  }
+  return out;
+}
+
 }  // namespace halorec::train

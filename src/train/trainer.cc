@@ -37,6 +37,8 @@
 #include "train/content.h"
 #include "train/contrastive_step.h"
 #include "train/evaluator.h"
+#include "train/hybrid.h"
+#include "serve/model_file.h"
 #include "train/lr_schedule.h"
 #include "train/neighborhood.h"
 #include "train/run_logs.h"
@@ -343,6 +345,8 @@ bool Trainer::close_epoch(const EpochStats& st) {
     for (const auto& [name, value] : r.metrics) record[name] = value;
     selection = select_after_evaluation(c, validator_ != nullptr, r.metrics, &state_,
                                         comm_.rank() == 0);
+    const auto w = r.metrics.find(watched_metric(c, validator_ != nullptr));
+    if (w != r.metrics.end()) watched_.push_back(w->second);
     stop_ = stop_ || selection.stop;
   }
   logs_->record(record.dump());
@@ -353,6 +357,7 @@ bool Trainer::close_epoch(const EpochStats& st) {
   }
   summary_.epochs = epoch;
   summary_.last_loss = record["loss"].get<double>();
+  epoch_losses_.push_back(summary_.last_loss);
   summary_.step_ms_median = record["step_ms_median"].get<double>();
   checkpoint::TrainState next = state_;
   ++next.epoch;
@@ -369,6 +374,9 @@ bool Trainer::close_epoch(const EpochStats& st) {
 TrainSummary Trainer::run() {
   if (finished_) {
     summary_.steps = state_.global_step;
+    // A finished run resumed with model.filter whose filter part is missing
+    // or of another step: fitted now.
+    if (c_.filter != "none" && !filter_part_current()) fit_filter_part();
     summary_.seconds = total_.seconds();
     return summary_;
   }
@@ -412,6 +420,12 @@ TrainSummary Trainer::finish() {
   } else if (!completed) {
     summary_.exit_code = exit_code::kStopped;
   }
+  std::string underfit;
+  if (completed && !stop_) underfit = underfit_warning();
+  if (completed && c_.filter != "none" && !filter_part_current()) {
+    fit_filter_part();
+    summary_.seconds = total_.seconds();
+  }
   // Every rank's peak resident memory, in the final record.
   const at::Tensor rss_all =
       comm_
@@ -430,12 +444,60 @@ TrainSummary Trainer::finish() {
     std::vector<double> rss_mib(rss_all.data_ptr<double>(), rss_all.data_ptr<double>() + P_);
     final_record["peak_rss_mib"] = rss_mib;
     if (summary_.eval_seconds > 0) final_record["eval_seconds"] = summary_.eval_seconds;
+    if (!underfit.empty()) final_record["underfit"] = underfit;
     for (const auto& [name, value] : summary_.metrics) final_record[name] = value;
     logs_->record(final_record.dump());
   }
   return summary_;
 }
 
+
+// A run that ends still improving says so (rank 0 logs it; the final record
+// keeps it): its watched metric rose by more than 1 % at the last of two or
+// more evaluations, or without them its loss fell by more than 1 % in the
+// last epoch. Empty when neither holds.
+std::string Trainer::underfit_warning() const {
+  std::string what;
+  const size_t n = watched_.size(), m = epoch_losses_.size();
+  if (n >= 2 && watched_[n - 1] > watched_[n - 2] * 1.01 && watched_[n - 2] > 0) {
+    what = fmt::format("{} still rose at the last evaluation ({:.4f} -> {:.4f}, +{:.1f} %)",
+                       watched_metric(c_, validator_ != nullptr), watched_[n - 2], watched_[n - 1],
+                       100 * (watched_[n - 1] / watched_[n - 2] - 1));
+  } else if (n < 2 && m >= 2 && epoch_losses_[m - 1] < epoch_losses_[m - 2] * 0.99 &&
+             epoch_losses_[m - 2] > 0) {
+    what = fmt::format("the training loss still fell {:.1f} % in the last epoch ({:.5f} -> "
+                       "{:.5f})", 100 * (1 - epoch_losses_[m - 1] / epoch_losses_[m - 2]),
+                       epoch_losses_[m - 2], epoch_losses_[m - 1]);
+  }
+  if (what.empty()) return what;
+  const std::string advice = fmt::format(
+      "the run may be underfit: {}; raise train.epochs (now {}) or train.lr (now {}), start "
+      "from a recipe in configs/ (configs/lastfm_hybrid.yaml for a small dataset), or let "
+      "'halorec tune --dataset D --budget 10m' find one (docs/tune.md)", what, c_.epochs, c_.lr);
+  if (comm_.rank() == 0) log::warn("{}", advice);
+  return advice;
+}
+
+// Whether <checkpoint root>/filter.h5 is this run's filter fitted at this
+// step (a resume of a finished run leaves it as it is).
+bool Trainer::filter_part_current() const {
+  std::error_code ec;
+  if (!std::filesystem::exists(filter_part_path(), ec)) return false;
+  const serve::FilterPart part = serve::read_filter_part(filter_part_path());
+  return part.step == state_.global_step && part.settings.kind == c_.filter &&
+         part.dataset_fingerprint == info_.fingerprint;
+}
+
+void Trainer::fit_filter_part() {
+  at::NoGradGuard no_grad;
+  const at::Tensor final_owned = model::scoring_vectors(
+      net_->forward(e0_.detach(), state_.global_step, false), inputs_.cosine);
+  const HybridResult h = fit_hybrid(c_, shard_, final_owned, comm_, filter_part_path(),
+                                    state_.global_step, info_.fingerprint, report_);
+  // The run's numbers are the hybrid's; each part's beside them.
+  for (const auto& [name, value] : h.metrics) summary_.metrics[name] = value;
+  summary_.eval_seconds += h.seconds;
+}
 
 TrainSummary run_training(const TrainConfig& c, comm::Communicator& comm, std::FILE* report,
                           const RunOptions& run) {

@@ -71,6 +71,11 @@ class Trainer {
   EvalResult evaluate_now();
   bool save_if_finite(const checkpoint::TrainState& position, bool best = false);
   TrainSummary finish();
+  // model.filter: the hybrid's filter part, after the last epoch (train/hybrid.h).
+  void fit_filter_part();
+  bool filter_part_current() const;
+  std::string underfit_warning() const;
+  std::string filter_part_path() const { return ckpt_root_ + "/filter.h5"; }
 
   const TrainConfig& c_;
   comm::Communicator& comm_;
@@ -109,6 +114,8 @@ class Trainer {
   TrainableState trainable_{};
   std::unique_ptr<RunLogs> logs_;
   TrainSummary summary_;
+  std::vector<double> watched_;       // this process's evaluations of the watched metric
+  std::vector<double> epoch_losses_;  // and its epochs' mean losses
   bool stop_ = false;
   bool signalled_ = false;
   bool finished_ = false;  // resumed from the end of a run that had ended
