@@ -276,35 +276,16 @@ EvalResult Evaluator::finish(std::vector<double> sums, int64_t n_users, comm::Co
 
 EvalResult Evaluator::evaluate_scores(const ScoreFn& score, comm::Communicator& comm,
                                       bool coverage) const {
-  Stopwatch watch;
-  at::NoGradGuard no_grad;
-  const int64_t max_k =
-      std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), shard_.num_items);
-  const int64_t n_users = static_cast<int64_t>(test_users_.size());
-  // Every rank runs as many blocks as the rank with the most users.
-  const int64_t n_rounds = rounds(comm);
-  std::vector<double> sums(metrics::kPerList * topk_.size(), 0.0);
-  at::Tensor hits;
-  if (coverage) {
-    hits = at::zeros({static_cast<int64_t>(topk_.size()), shard_.num_items}, at::kByte);
-  }
-  for (int64_t t = 0; t < n_rounds; ++t) {
-    const int64_t b = std::min(n_users, t * batch_users_);
-    const int64_t e = std::min(n_users, b + batch_users_);
-    const at::Tensor scores = score(b, e);
-    if (e > b) {
-      rank_block(scores, b, e, max_k, sums.data(), coverage ? hits.data_ptr<uint8_t>() : nullptr);
-    }
-  }
-  EvalResult r = finish(std::move(sums), n_users, comm, hits);
-  r.seconds = watch.seconds();
-  return r;
+  at::Tensor block;
+  return evaluate_many([&](int64_t b, int64_t e) { block = score(b, e); },
+                       [&](size_t) { return block; }, 1, comm, coverage)
+      .front();
 }
 
 std::vector<EvalResult> Evaluator::evaluate_many(
     const std::function<void(int64_t, int64_t)>& prepare,
-    const std::function<at::Tensor(size_t)>& scoring, size_t count,
-    comm::Communicator& comm) const {
+    const std::function<at::Tensor(size_t)>& scoring, size_t count, comm::Communicator& comm,
+    bool coverage) const {
   Stopwatch watch;
   at::NoGradGuard no_grad;
   const int64_t max_k =
@@ -313,18 +294,25 @@ std::vector<EvalResult> Evaluator::evaluate_many(
   const int64_t n_rounds = rounds(comm);
   std::vector<std::vector<double>> sums(count,
                                         std::vector<double>(metrics::kPerList * topk_.size(), 0.0));
+  std::vector<at::Tensor> hits(count);
+  if (coverage) {
+    for (at::Tensor& h : hits) {
+      h = at::zeros({static_cast<int64_t>(topk_.size()), shard_.num_items}, at::kByte);
+    }
+  }
   for (int64_t t = 0; t < n_rounds; ++t) {
     const int64_t b = std::min(n_users, t * batch_users_);
     const int64_t e = std::min(n_users, b + batch_users_);
     prepare(b, e);
     if (e == b) continue;
     for (size_t g = 0; g < count; ++g) {
-      rank_block(scoring(g), b, e, max_k, sums[g].data(), nullptr);
+      rank_block(scoring(g), b, e, max_k, sums[g].data(),
+                 coverage ? hits[g].data_ptr<uint8_t>() : nullptr);
     }
   }
   std::vector<EvalResult> out;
   for (size_t g = 0; g < count; ++g) {
-    out.push_back(finish(std::move(sums[g]), n_users, comm, at::Tensor()));
+    out.push_back(finish(std::move(sums[g]), n_users, comm, hits[g]));
     out.back().seconds = watch.seconds();
   }
   return out;

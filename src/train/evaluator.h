@@ -62,12 +62,13 @@ class Evaluator {
   EvalResult evaluate_scores(const ScoreFn& score, comm::Communicator& comm,
                              bool coverage = true) const;
   // Collective: evaluate_scores for `count` scorings of the same blocks at
-  // once (no coverage): `prepare(b, e)` is called once per block (every rank
-  // as often, so it may be collective), then `scoring(g)` for g = 0 ..
-  // count - 1 gives the block's scores [e - b, I] under scoring g.
+  // once: `prepare(b, e)` is called once per block (every rank as often, so
+  // it may be collective), then `scoring(g)` for g = 0 .. count - 1 gives
+  // the block's scores [e - b, I] under scoring g.
   std::vector<EvalResult> evaluate_many(const std::function<void(int64_t, int64_t)>& prepare,
                                         const std::function<at::Tensor(size_t)>& scoring,
-                                        size_t count, comm::Communicator& comm) const;
+                                        size_t count, comm::Communicator& comm,
+                                        bool coverage = false) const;
   // Global ids of this rank's users with test items, in evaluation order.
   std::vector<int64_t> test_user_ids() const;
 
