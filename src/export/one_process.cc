@@ -147,8 +147,9 @@ ExportReport run_export(const ExportOptions& o) {
     store_fold_in(*net, content.e0, w.degree, U, c.layers, &m);
   }
   describe_model(s, content.state, fingerprint, o.dtype, &m);
-  const std::string filter_part = filter_part_for(s, content.state, fingerprint);
-  if (!filter_part.empty()) attach_filter_part(filter_part, d, &m);
+  if (auto part = filter_part_for(s, content.state, fingerprint)) {
+    attach_filter_part(std::move(*part), d, &m);
+  }
   ExportReport r;
   if (o.interests) {
     Stopwatch interest_watch;

@@ -220,7 +220,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   }
   const checkpoint::Content content = checkpoint::load_checkpoint(s.dir(), shard.owned, s.id);
   // Every rank reads the same file: all refuse together.
-  if (!filter_part_for(s, content.state, info.fingerprint).empty()) {
+  if (filter_part_for(s, content.state, info.fingerprint)) {
     HR_THROW(UsageError, "checkpoint '{}' is a hybrid's (a graph filter beside the vectors, "
              "docs/hybrid.md): its model.h5 holds the filter's train rows and basis whole, so it "
              "exports from one process: run 'halorec export' without mpirun", s.dir());

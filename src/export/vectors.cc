@@ -107,22 +107,23 @@ void describe_model(const ExportStart& s, const checkpoint::TrainState& state,
   }
 }
 
-std::string filter_part_for(const ExportStart& s, const checkpoint::TrainState& state,
-                            const std::string& fingerprint) {
+std::optional<serve::FilterPart> filter_part_for(const ExportStart& s,
+                                                 const checkpoint::TrainState& state,
+                                                 const std::string& fingerprint) {
   const std::string path =
       (std::filesystem::path(s.dir()).parent_path() / "filter.h5").string();
   std::error_code ec;
   const bool there = std::filesystem::exists(path, ec);
   const bool named = s.config.filter != "none";
   if (!there) {
-    if (!named) return "";
+    if (!named) return std::nullopt;
     HR_THROW(InputError, "checkpoint '{}' is a hybrid's (model.filter {}), but its filter part "
              "'{}' is missing: run 'halorec train' with the same config and "
              "checkpoint.resume: latest to fit it", s.dir(), s.config.filter, path);
   }
-  const serve::FilterPart part = serve::read_filter_part(path);
+  serve::FilterPart part = serve::read_filter_part(path);
   if (part.step != state.global_step) {
-    if (!named) return "";
+    if (!named) return std::nullopt;
     HR_THROW(InputError, "'{}' was fitted at training step {}, checkpoint '{}' is at step {}: "
              "export the run's last checkpoint, or fit the part for this one with 'halorec "
              "train' and checkpoint.resume", path, part.step, s.dir(), state.global_step);
@@ -130,23 +131,23 @@ std::string filter_part_for(const ExportStart& s, const checkpoint::TrainState& 
   if (part.dataset_fingerprint != fingerprint) {
     HR_THROW(InputError, "'{}' was fitted on another dataset than '{}'", path, s.dataset);
   }
-  return path;
+  return part;
 }
 
-void attach_filter_part(const std::string& path, const data::Dataset& d, serve::ModelFile* m) {
+void attach_filter_part(serve::FilterPart part, const data::Dataset& d, serve::ModelFile* m) {
   if (m->cold_items + m->cold_users > 0 || m->user_id_scheme != "original") {
     HR_THROW(UsageError, "a hybrid (model.filter) exports without cold-start rows and without "
              "--pseudonymize: its filter part scores the dataset's users by their train rows");
   }
-  const serve::FilterPart part = serve::read_filter_part(path);
   const int64_t U = d.num_users(), I = d.num_items();
   if (static_cast<int64_t>(part.item_counts.size()) != I) {
-    HR_THROW(InputError, "'{}' holds {} items, the dataset {}", path, part.item_counts.size(), I);
+    HR_THROW(InputError, "the filter part holds {} items, the dataset {}",
+             part.item_counts.size(), I);
   }
   m->filter = part.settings;
   m->filter_rank = part.rank;
-  m->filter_basis = part.basis;
-  m->filter_item_counts = part.item_counts;
+  m->filter_basis = std::move(part.basis);
+  m->filter_item_counts = std::move(part.item_counts);
   m->filter_mix = part.mix;
   // Every user's train items, ascending, each once: the rows the part was
   // fitted on (train and any validation carve).

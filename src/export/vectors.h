@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,15 +54,16 @@ void describe_model(const ExportStart& s, const checkpoint::TrainState& state,
 
 // The filter part of a trained hybrid (model.filter; train/hybrid.h) for
 // this checkpoint: <checkpoint root>/filter.h5 when it was fitted at the
-// checkpoint's step, or an empty path. InputError when the checkpoint's
-// config names a filter and the part is missing, unreadable, of another step
-// or of another dataset.
-std::string filter_part_for(const ExportStart& s, const checkpoint::TrainState& state,
-                            const std::string& fingerprint);
+// checkpoint's step, read once; nullopt when there is none. InputError when
+// the checkpoint's config names a filter and the part is missing,
+// unreadable, of another step or of another dataset.
+std::optional<serve::FilterPart> filter_part_for(const ExportStart& s,
+                                                 const checkpoint::TrainState& state,
+                                                 const std::string& fingerprint);
 
-// Puts the filter part at `path` into `m` (a whole model of the dataset's
-// users and items): its settings, basis, item counts and mix, and the
-// dataset's train rows. UsageError for models with cold rows or pseudonyms.
-void attach_filter_part(const std::string& path, const data::Dataset& d, serve::ModelFile* m);
+// Puts the filter part into `m` (a whole model of the dataset's users and
+// items): its settings, basis, item counts and mix, and the dataset's train
+// rows. UsageError for models with cold rows or pseudonyms.
+void attach_filter_part(serve::FilterPart part, const data::Dataset& d, serve::ModelFile* m);
 
 }  // namespace halorec::exporting
