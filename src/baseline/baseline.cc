@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -230,6 +231,7 @@ void write_vectors(const Local& l, const Options& o, const Result& res,
   }
   m.score = "dot";
   m.dataset_fingerprint = d.fingerprint();
+  m.dataset_path = std::filesystem::absolute(o.dataset).lexically_normal().string();
   std::string metrics = "{";
   for (const auto& [name, value] : res.eval.metrics) {
     metrics += fmt::format("{}\"{}\": {}", metrics.size() > 1 ? ", " : "", name, value);

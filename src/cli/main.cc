@@ -60,8 +60,18 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_recommend_command());
   commands.push_back(cli::make_evaluate_command());
   commands.push_back(cli::make_interests_command());
+  commands.push_back(cli::make_config_command());
   std::vector<std::pair<CLI::App*, cli::Command*>> subs;
   for (auto& c : commands) subs.emplace_back(c->setup(app), c.get());
+  for (auto& [sub, command] : subs) {
+    // `halorec train --log-level debug` as well as `halorec --log-level debug train`.
+    sub->add_option("--log-level", log_level, "Log level on stderr: debug, info, warn, error, off")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+    // A required option has no default to show (not "--parts INT=1 REQUIRED").
+    for (CLI::Option* opt : sub->get_options()) {
+      if (opt->get_required()) opt->default_str("");
+    }
+  }
 
   if (argc == 1) {
     fmt::print(stderr, "{}", app.help());

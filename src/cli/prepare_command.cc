@@ -33,6 +33,14 @@ class PrepareCommand : public Command {
     sub->add_option("--time-col", time_col_,
                     "Time column: seconds since the epoch or ISO 8601 (name or index)");
     sub->add_option("--behavior-col", behavior_col_, "Behavior type column (name or index)");
+    sub->add_option("--weight-col", weight_col_,
+                    "Weight column (a count, rating, dwell time; name or index): the "
+                    "interaction's weight in the graph's normalization (docs/formats.md); "
+                    "values <= 0 are dropped as nonpositive_weight");
+    sub->add_option("--weight-transform", weight_transform_,
+                    "raw: the value is the weight; log1p: log(1 + value), for heavy-tailed "
+                    "counts such as plays")
+        ->check(CLI::IsMember({"raw", "log1p"}));
     sub->add_option("--min-rating", min_rating_,
                     "Keep records with rating >= this as implicit positives (needs --rating-col)");
     sub->add_option("--behavior-weights", behavior_weights_,
@@ -49,7 +57,11 @@ class PrepareCommand : public Command {
                     "denominator, as published protocols count them)")
         ->check(CLI::IsMember({"error", "drop", "keep"}));
     sub->add_flag("--skip-bad-lines", skip_bad_lines_,
-                  "Count and skip malformed lines and unknown test ids instead of stopping");
+                  "Count and skip malformed lines and unknown test ids instead of stopping "
+                  "(refused past --max-skipped)");
+    sub->add_option("--max-skipped", max_skipped_,
+                    "With --skip-bad-lines: the largest share of a file's records that may be "
+                    "malformed; more stops with the count (a wrong --format skips most lines)");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
@@ -69,6 +81,15 @@ class PrepareCommand : public Command {
     if (!rating_col_.empty()) o.delimited.rating_col = rating_col_;
     if (!time_col_.empty()) o.delimited.time_col = time_col_;
     if (!behavior_col_.empty()) o.delimited.behavior_col = behavior_col_;
+    if (!weight_col_.empty()) o.delimited.weight_col = weight_col_;
+    o.delimited.weight_log1p = weight_transform_ == "log1p";
+    if (!weight_transform_.empty() && weight_col_.empty()) {
+      HR_THROW(UsageError, "--weight-transform needs --weight-col");
+    }
+    if (!(max_skipped_ >= 0 && max_skipped_ <= 1)) {
+      HR_THROW(UsageError, "--max-skipped must be a share in [0, 1], got {}", max_skipped_);
+    }
+    o.reader.max_skipped = max_skipped_;
     if (o.format == data::PrepareOptions::Format::kLightgcn && (header_ || !sep_.empty())) {
       HR_THROW(UsageError, "--header and --sep need --format csv or tsv");
     }
@@ -121,6 +142,9 @@ class PrepareCommand : public Command {
   std::string rating_col_;
   std::string time_col_;
   std::string behavior_col_;
+  std::string weight_col_;
+  std::string weight_transform_;
+  double max_skipped_ = 0.01;
   std::string min_rating_;
   std::string behavior_weights_;
   int64_t kcore_ = 0;

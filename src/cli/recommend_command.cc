@@ -1,11 +1,15 @@
 // halorec recommend: top-K items for users of a model.h5 (no MPI, no trainer).
 
+#include <algorithm>
+#include <unordered_set>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "cli/serve_options.h"
 #include "core/check.h"
+#include "core/log.h"
 #include "core/quote.h"
 #include "core/resources.h"
 #include "data/dataset.h"
@@ -39,8 +43,19 @@ class RecommendCommand : public Command {
     histories->excludes(file);
     history->excludes(file);
     sub->add_option("--k", o_.k, "Items per user");
-    sub->add_option("--exclude-seen", dataset_,
-                    "The model's dataset.h5: leave out each user's train items");
+    auto* dataset = sub->add_option(
+        "--dataset", dataset_,
+        "The model's dataset.h5: each user's train items are left out (default: the dataset "
+        "export recorded in model.h5, when it is still there and unchanged)");
+    auto* exclude = sub->add_option("--exclude-seen", exclude_seen_, "The same as --dataset");
+    dataset->excludes(exclude);
+    sub->add_flag("--include-seen", include_seen_,
+                  "Keep each user's train items in their lists (no dataset is read)")
+        ->excludes(dataset)
+        ->excludes(exclude);
+    sub->add_flag("--strict", strict_,
+                  "--users-file: stop (exit 2, nothing printed) at a user the model lacks; "
+                  "without it such users are reported on stderr (and in JSON) and skipped");
     sub->add_option("--strategy", strategy_,
                     "single: top-K by score; multi: from each interest, merged by interest "
                     "weight (needs export --interests); mmr: diversified re-ranking")
@@ -75,26 +90,65 @@ class RecommendCommand : public Command {
         if (!line.empty()) users.emplace_back(line);
       }
     }
+    if (include_seen_ && o_.explain > 0) {
+      HR_THROW(UsageError, "--explain reads the model's dataset, which leaves out seen items: "
+               "drop --include-seen");
+    }
     use_threads(threads_);
     const std::string key = key_of(key_file_, allow_readable_key_);
     serve::ModelFile m = serve::read_model_file(model_);
+    std::string dataset = dataset_.empty() ? exclude_seen_ : dataset_;
+    if (dataset.empty() && !include_seen_) {
+      std::string why;
+      dataset = serve::model_dataset(m, &why);
+      if (dataset.empty()) {
+        log::warn("each user's seen (train) items may be recommended: {}; give --dataset "
+                  "DATASET to leave them out, or --include-seen to keep them", why);
+      }
+    }
     data::Dataset seen;
-    if (!dataset_.empty()) {
-      seen = data::read_dataset(dataset_);
+    if (!dataset.empty()) {
+      seen = data::read_dataset(dataset);
       serve::align_to_dataset(m, seen, key);
       o_.seen = &seen;
     }
+    if (!users_file_.empty()) skip_unknown(m, key, &users);
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
     return print(recs, watch.seconds(), index.get());
   }
 
+  // --users-file: users the model lacks are reported and left out (--strict:
+  // the first stops the batch, as with --user).
+  void skip_unknown(const serve::ModelFile& m, const std::string& key,
+                    std::vector<std::string>* users) {
+    serve::user_rows_of(m, *users, key, &unknown_);
+    if (unknown_.empty()) return;
+    std::string some;
+    for (size_t k = 0; k < std::min<size_t>(unknown_.size(), 5); ++k) {
+      some += fmt::format("{}'{}'", k ? ", " : "", quote(unknown_[k]));
+    }
+    if (unknown_.size() > 5) some += ", ...";
+    if (strict_ || unknown_.size() == users->size()) {
+      HR_THROW(InputError, "{}: {} of its {} users are not in the model ({}){}", users_file_,
+               unknown_.size(), users->size(), some,
+               strict_ ? " (--strict)" : ": is it the model's dataset's user list?");
+    }
+    log::warn("{}: {} of its {} users are not in the model and are skipped ({}); --strict "
+              "stops instead", users_file_, unknown_.size(), users->size(), some);
+    const std::unordered_set<std::string> drop(unknown_.begin(), unknown_.end());
+    users->erase(std::remove_if(users->begin(), users->end(),
+                                [&](const std::string& u) { return drop.count(u) > 0; }),
+                 users->end());
+  }
+
   // --history / --histories: fold-in, then the usual output (JSON adds each
   // folded vector).
   int run_fold_in() {
     if (o_.k < 1 || o_.k > 100000) HR_THROW(UsageError, "--k must be in 1..100000, got {}", o_.k);
-    if (!dataset_.empty() || o_.explain > 0 || strategy_ != "single" || !key_file_.empty()) {
+    if (!dataset_.empty() || !exclude_seen_.empty() || o_.explain > 0 ||
+        strategy_ != "single" || !key_file_.empty()) {
       HR_THROW(UsageError, "--history/--histories rank by the folded vector alone: no "
                "--exclude-seen (the history is left out), --explain, --strategy or --key");
     }
@@ -185,6 +239,8 @@ class RecommendCommand : public Command {
                           {"seconds", seconds},
                           {"recommendations", arr}};
       if (vectors != nullptr) j["fold_in"] = true;
+      if (!users_file_.empty()) j["unknown_users"] = unknown_;
+      j["seen_excluded"] = o_.seen != nullptr;
       fmt::print("{}\n", json_text(j));
       return 0;
     }
@@ -211,7 +267,10 @@ class RecommendCommand : public Command {
 
  private:
   std::string history_, histories_file_;
-  std::string model_, user_, users_file_, dataset_, key_file_;
+  std::string model_, user_, users_file_, dataset_, exclude_seen_, key_file_;
+  bool include_seen_ = false;
+  bool strict_ = false;
+  std::vector<std::string> unknown_;  // --users-file ids the model lacks
   std::string strategy_ = "single";
   serve::RecommendOptions o_;
   bool allow_readable_key_ = false;

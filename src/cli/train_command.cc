@@ -9,11 +9,27 @@
 #include "comm/mpi_runtime.h"
 #include "core/check.h"
 #include "core/log.h"
+#include "train/config.h"
 #include "train/trainer.h"
 
 namespace halorec::cli {
 
 namespace {
+
+// The keys a config sets, named in --help (the whole list: halorec config).
+std::string train_footer() {
+  std::string most;
+  for (const char* k : {"data.dataset", "model.type", "model.dim", "model.layers", "train.loss",
+                        "train.epochs", "train.lr", "train.batch_size", "train.weight_decay",
+                        "eval.every", "output.dir"}) {
+    most += fmt::format("{}{}", most.empty() ? "" : ", ", k);
+  }
+  return fmt::format(
+      "Config keys ({} in all) go in the --config YAML or --set KEY=VALUE: {}, ...\n"
+      "`halorec config` lists every key with its type, default and meaning "
+      "(`halorec config train.` one section); docs/config.md has the same table.",
+      train::config_keys().size(), most);
+}
 
 class TrainCommand : public Command {
  public:
@@ -33,6 +49,7 @@ class TrainCommand : public Command {
                   "Start over in a run folder that holds another run's checkpoints: removes "
                   "those checkpoints and the run's logs (HaloRec's own files, nothing else)");
     sub->add_flag("--json", json_, "Print a summary as one JSON object on stdout (rank 0)");
+    sub->footer(train_footer());
     return sub;
   }
 

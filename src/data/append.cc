@@ -26,6 +26,7 @@ void read_into(const PrepareOptions& o, const std::string& path, ReadContext* ct
   } else {
     read_delimited(path, o.delimited, ctx);
   }
+  ctx->check_skipped(path);
 }
 
 // Dense ids for a table's ids past `known` (the parent's): kept ones in

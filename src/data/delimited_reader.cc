@@ -148,7 +148,8 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
   Column rating{"--rating-col", format.rating_col};
   Column time{"--time-col", format.time_col};
   Column behavior{"--behavior-col", format.behavior_col};
-  Column* columns[] = {&user, &item, &rating, &time, &behavior};
+  Column weight{"--weight-col", format.weight_col};
+  Column* columns[] = {&user, &item, &rating, &time, &behavior, &weight};
 
   std::string_view line;
   std::vector<std::string_view> fields;
@@ -170,7 +171,9 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
   for (Column* c : columns) needed = std::max(needed, c->index + 1);
   for (size_t a = 0; a < std::size(columns); ++a) {
     for (size_t b = a + 1; b < std::size(columns); ++b) {
-      if (columns[a]->index >= 0 && columns[a]->index == columns[b]->index) {
+      // A rating may both filter (--min-rating) and weigh (--weight-col).
+      const bool rating_weight = columns[a] == &rating && columns[b] == &weight;
+      if (columns[a]->index >= 0 && columns[a]->index == columns[b]->index && !rating_weight) {
         HR_THROW(UsageError, "{}: {} '{}' and {} '{}' name the same column ({}): each needs "
                  "its own", path, columns[a]->option, quote(*columns[a]->spec),
                  columns[b]->option, quote(*columns[b]->spec), columns[a]->index);
@@ -222,6 +225,13 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
                                  quote(fields[time.index]), time.index));
       continue;
     }
+    double weight_value = 1.0;
+    if (weight.index >= 0 && !parse_double(fields[weight.index], &weight_value)) {
+      ctx->malformed(path, ln,
+                     fmt::format("weight '{}' (column {}) is not a number",
+                                 quote(fields[weight.index]), weight.index));
+      continue;
+    }
     std::optional<std::string_view> behavior_value;
     if (behavior.index >= 0) behavior_value = fields[behavior.index];
     // Ids first: an id whose records are all filtered out still exists in
@@ -230,6 +240,16 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
     if (!ctx->resolve(path, ln, user_key, item_key, &u, &i)) continue;
     const std::optional<float> w = ctx->weigh(path, ln, rating_value, behavior_value);
     if (!w) continue;
+    if (weight.index >= 0) {
+      const double v = format.weight_log1p ? std::log1p(weight_value) : weight_value;
+      const float product = static_cast<float>(v) * *w;
+      if (!(weight_value > 0) || !(product > 0) || !std::isfinite(product)) {
+        ++ctx->stats().dropped[DropReason::kNonpositiveWeight];
+        continue;
+      }
+      ctx->add(u, i, product, t);
+      continue;
+    }
     ctx->add(u, i, *w, t);
   }
 }

@@ -179,6 +179,7 @@ const char* drop_reason_name(DropReason r) {
     case DropReason::kUnknownIdInTest: return "unknown_id_in_test";
     case DropReason::kIdNotInTrain: return "id_not_in_train";
     case DropReason::kTestInTrain: return "test_in_train";
+    case DropReason::kNonpositiveWeight: return "nonpositive_weight";
     default: return "?";
   }
 }

@@ -51,6 +51,7 @@ enum class DropReason {
   kUnknownIdInTest,
   kIdNotInTrain,
   kTestInTrain,
+  kNonpositiveWeight,  // --weight-col value <= 0
   kCount
 };
 const char* drop_reason_name(DropReason r);

@@ -230,9 +230,11 @@ void validate(const PrepareOptions& o) {
   }
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
   if (o.format == Format::kLightgcn &&
-      (o.delimited.rating_col || o.delimited.time_col || o.delimited.behavior_col)) {
+      (o.delimited.rating_col || o.delimited.time_col || o.delimited.behavior_col ||
+       o.delimited.weight_col)) {
     HR_THROW(UsageError,
-             "--rating-col, --time-col and --behavior-col need --format csv or tsv");
+             "--rating-col, --time-col, --behavior-col and --weight-col need --format csv or "
+             "tsv (a LightGCN line 'user item item ...' has no columns)");
   }
   if (o.reader.min_rating && !o.delimited.rating_col) {
     HR_THROW(UsageError, "--min-rating needs --rating-col");
@@ -259,6 +261,7 @@ void read_file(const PrepareOptions& o, const std::string& path, ReadContext* ct
   } else {
     read_delimited(path, o.delimited, ctx);
   }
+  ctx->check_skipped(path);
   if (ctx->stats().records == 0) {
     HR_THROW(InputError, "{}: the file has no interactions{}", path,
              o.delimited.header ? " after the header" : "");

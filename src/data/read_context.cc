@@ -1,5 +1,7 @@
 #include "data/read_context.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "core/quote.h"
 #include "core/log.h"
@@ -19,8 +21,26 @@ void ReadContext::malformed(const std::string& path, int64_t line, const std::st
     HR_THROW(InputError, "{}:{}: {} (use --skip-bad-lines to count and skip such lines)", path,
              line, what);
   }
-  ++stats_.dropped[DropReason::kMalformed];
+  if (stats_.dropped[DropReason::kMalformed]++ == 0) {
+    first_malformed_ = fmt::format("line {}: {}", line, what);
+  }
   if (warned_++ < kMaxWarnings) log::warn("skipping {}:{}: {}", path, line, what);
+}
+
+void ReadContext::check_skipped(const std::string& path) const {
+  const int64_t skipped = stats_.dropped[DropReason::kMalformed];
+  if (skipped == 0) return;
+  const double share = static_cast<double>(skipped) / static_cast<double>(std::max<int64_t>(1, stats_.records));
+  if (share <= config_.max_skipped) {
+    log::warn("{}: skipped {} malformed of {} records ({:.3g} %)", path, skipped, stats_.records,
+              100.0 * share);
+    return;
+  }
+  HR_THROW(InputError,
+           "{}: {} of its {} records ({:.3g} %) are malformed, more than --max-skipped {} "
+           "allows: the format or columns are probably wrong, and the dataset would be "
+           "corrupt; nothing was written (first: {}). Raise --max-skipped to accept them",
+           path, skipped, stats_.records, 100.0 * share, config_.max_skipped, first_malformed_);
 }
 
 bool ReadContext::resolve(const std::string& path, int64_t line, std::string_view user_key,

@@ -26,6 +26,10 @@ struct ReaderConfig {
   UnseenTest unseen_test = UnseenTest::kError;  // kError + skip_bad_lines: drop
   std::optional<double> min_rating;         // keep ratings >= this
   std::map<std::string, float> behavior_weights;  // empty: every record weighs 1
+  // --skip-bad-lines: the largest share of a file's records that may be
+  // malformed and skipped; past it the file is refused (a wrong format
+  // skips most lines, and its dataset would be silently corrupt).
+  double max_skipped = 0.01;
 };
 
 struct ReadStats {
@@ -47,6 +51,9 @@ class ReadContext {
   // A record that cannot be parsed: throws InputError "file:line: what", or
   // counts it as malformed under --skip-bad-lines.
   void malformed(const std::string& path, int64_t line, const std::string& what);
+  // After a file is read: InputError when --skip-bad-lines skipped more than
+  // max_skipped of its records, with the count and the first such line.
+  void check_skipped(const std::string& path) const;
   // Resolves a user/item id; returns false (after counting or throwing) when
   // the id is unknown in kMustExist mode.
   bool resolve(const std::string& path, int64_t line, std::string_view user_key,
@@ -71,6 +78,7 @@ class ReadContext {
   Interactions* out_;
   ReadStats stats_;
   int64_t warned_ = 0;
+  std::string first_malformed_;  // "line N: what"
 };
 
 }  // namespace halorec::data

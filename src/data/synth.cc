@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/progress.h"
 #include "core/output_path.h"
 #include "core/counter_rng.h"
 #include "core/resources.h"
@@ -214,7 +215,9 @@ void write_log(const SynthOptions& o, const SynthModel& model, char sep, SynthRe
   {
     BufferedFile out(staged.temp(), staged.target());
     fmt::format_to(std::back_inserter(out.buffer()), "user{}item{}time\n", sep, sep);
+    Progress progress("synth", "interactions", o.interactions);
     for (int64_t k = 0; k < o.interactions; ++k) {
+      progress.tick(k);
       const auto d = model.draw(k);
       fmt::format_to(std::back_inserter(out.buffer()), "u{}{}i{}{}{}\n", d.user, sep, d.item, sep,
                      d.time);
@@ -272,7 +275,9 @@ void write_h5(const SynthOptions& o, const SynthModel& model, SynthReport* repor
   for (int64_t u = 0; u < o.users; ++u) raw.users.intern(fmt::format("u{}", u));
   for (int64_t i = 0; i < o.items; ++i) raw.items.intern(fmt::format("i{}", i));
   raw.train.reserve(static_cast<size_t>(o.interactions));
+  Progress progress("synth", "interactions", o.interactions);
   for (int64_t k = 0; k < o.interactions; ++k) {
+    progress.tick(k);
     const auto d = model.draw(k);
     raw.train.push(d.user, d.item, 1.0f, d.time);
   }

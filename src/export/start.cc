@@ -6,6 +6,7 @@
 #include "core/digest.h"
 #include "core/log.h"
 #include "data/social.h"
+#include "train/run_folders.h"
 
 namespace halorec::exporting {
 
@@ -29,6 +30,31 @@ void read_newest_from(size_t from, ExportStart* s) {
                 e.what());
     }
   }
+}
+
+// A relative path in the checkpoint's config (data.dataset, data.social)
+// names a file in the folder train ran in, which need not be this one. That
+// folder is where the checkpoint's path ends in the config's checkpoint root
+// (runs/x/checkpoints): the path is tried there when it is not here.
+std::string from_train_folder(const char* key, const std::string& path, const ExportStart& s) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty() || fs::path(path).is_absolute() || fs::exists(path, ec)) return path;
+  const std::string root = fs::path(train::checkpoint_root(s.config)).lexically_normal().generic_string();
+  if (root.empty() || fs::path(root).is_absolute()) return path;
+  const std::string here = fs::absolute(s.dir()).lexically_normal().generic_string();
+  for (size_t at = here.rfind("/" + root); at != std::string::npos && at > 0;
+       at = here.rfind("/" + root, at - 1)) {
+    const size_t end = at + 1 + root.size();
+    if (end != here.size() && here[end] != '/') continue;
+    const fs::path candidate = fs::path(here.substr(0, at)) / path;
+    if (fs::exists(candidate, ec)) {
+      log::info("{} '{}' is not in this folder: using '{}', where train ran", key, path,
+                candidate.string());
+      return candidate.string();
+    }
+  }
+  return path;
 }
 
 }  // namespace
@@ -59,7 +85,14 @@ ExportStart start_export(const ExportOptions& o) {
   }
   // (A single checkpoint given by name is used or refused, never replaced.)
   read_newest_from(0, &s);
-  s.dataset = o.dataset.empty() ? s.config.dataset : o.dataset;
+  s.dataset = o.dataset.empty() ? from_train_folder("data.dataset", s.config.dataset, s) : o.dataset;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(s.dataset, ec)) {
+    HR_THROW(InputError, "{} '{}' is not there{}: give --dataset DATASET (the dataset the "
+             "checkpoint was trained on)",
+             o.dataset.empty() ? "the checkpoint's data.dataset" : "--dataset", s.dataset,
+             o.dataset.empty() ? " (nor in the folder train ran in)" : "");
+  }
   s.inputs = {{"--checkpoint", o.checkpoint},
               {"--checkpoint", s.dir()},
               {o.dataset.empty() ? "data.dataset of the checkpoint" : "--dataset", s.dataset},
@@ -79,7 +112,8 @@ std::string social_file_for(const ExportOptions& o, const ExportStart& s) {
     }
     return "";
   }
-  const std::string path = o.social.empty() ? s.config.social : o.social;
+  const std::string path =
+      o.social.empty() ? from_train_folder("data.social", s.config.social, s) : o.social;
   const char* named = o.social.empty() ? "data.social of the checkpoint" : "--social";
   std::error_code ec;
   if (path.empty() || !std::filesystem::is_regular_file(path, ec)) {

@@ -97,6 +97,7 @@ void describe_model(const ExportStart& s, const checkpoint::TrainState& state,
   m->score = train::name_of(c.score);
   m->layers = c.layers;
   m->dataset_fingerprint = fingerprint;
+  m->dataset_path = std::filesystem::absolute(s.dataset).lexically_normal().string();
   m->step = state.global_step;
   m->metrics_json = state.last_metrics_json;
   m->dtype = dtype;

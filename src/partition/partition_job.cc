@@ -97,6 +97,9 @@ PartitionResult run_partition(const PartitionOptions& o) {
     meta.social_fingerprint = social_report.fingerprint;
     meta.num_social = static_cast<int64_t>(social.size());
   }
+  if (o.parts > 1) {
+    log::info("{}: assigning {} nodes to {} parts ...", meta.method, nodes, o.parts);
+  }
   meta.owner = assign_owners(g, o.parts, o.method, o.seed, o.max_imbalance);
   meta.fingerprint = partition_fingerprint(meta);
   log::info("{} owners for {} parts ({:.2f} s)", meta.method, o.parts, watch.seconds());

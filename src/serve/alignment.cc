@@ -1,8 +1,11 @@
 #include "serve/alignment.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <unordered_map>
+
+#include <fmt/format.h>
 
 #include "core/check.h"
 #include "core/digest.h"
@@ -97,7 +100,7 @@ void align_to_dataset(ModelFile& m, const data::Dataset& d, const std::string& k
 }
 
 std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::string>& users,
-                                  const std::string& key) {
+                                  const std::string& key, std::vector<std::string>* unknown) {
   const bool pseudonyms = m.user_id_scheme != "original";
   if (pseudonyms && m.user_id_scheme != "hmac-sha256") {
     HR_THROW(InputError, "the model's user ids are '{}', which this HaloRec cannot read",
@@ -120,10 +123,39 @@ std::vector<int64_t> user_rows_of(const ModelFile& m, const std::vector<std::str
   std::vector<int64_t> rows;
   for (const std::string& u : users) {
     const auto it = row_of.find(pseudonyms ? hmac_sha256_hex(key, u) : u);
-    if (it == row_of.end()) HR_THROW(InputError, "user '{}' is not in the model", quote(u));
+    if (it == row_of.end()) {
+      if (unknown == nullptr) HR_THROW(InputError, "user '{}' is not in the model", quote(u));
+      unknown->push_back(u);
+      continue;
+    }
     rows.push_back(it->second);
   }
   return rows;
+}
+
+std::string model_dataset(const ModelFile& m, std::string* why) {
+  if (m.dataset_path.empty()) {
+    *why = "the model does not record its dataset (an export from before HaloRec recorded it)";
+    return "";
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(m.dataset_path, ec)) {
+    *why = fmt::format("its dataset '{}' is not there any more", m.dataset_path);
+    return "";
+  }
+  try {
+    const data::DatasetInfo info = data::read_dataset_info(m.dataset_path);
+    if (info.fingerprint != m.dataset_fingerprint) {
+      *why = fmt::format("'{}' has changed since the export (fingerprint {}..., the model's {}...)",
+                         m.dataset_path, info.fingerprint.substr(0, 12),
+                         m.dataset_fingerprint.substr(0, 12));
+      return "";
+    }
+  } catch (const std::exception& e) {
+    *why = fmt::format("its dataset cannot be read: {}", e.what());
+    return "";
+  }
+  return m.dataset_path;
 }
 
 }  // namespace halorec::serve

@@ -24,8 +24,15 @@ void align_to_dataset(ModelFile& model, const data::Dataset& d, const std::strin
 
 // The model's user row of each id. For a pseudonymized model `key` (the
 // export's key) turns raw ids into their pseudonyms; a wrong key is told apart
-// from an unknown user. InputError naming the first unknown user id.
+// from an unknown user. InputError naming the first unknown user id; with
+// `unknown`, unknown ids are appended there instead and have no row (the
+// rows are those of the known users, in order).
 std::vector<int64_t> user_rows_of(const ModelFile& model, const std::vector<std::string>& users,
-                                  const std::string& key);
+                                  const std::string& key,
+                                  std::vector<std::string>* unknown = nullptr);
+
+// The dataset export recorded (ModelFile::dataset_path) when it is still
+// there and unchanged (same fingerprint); else "" with the reason in *why.
+std::string model_dataset(const ModelFile& model, std::string* why);
 
 }  // namespace halorec::serve

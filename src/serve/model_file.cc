@@ -34,6 +34,7 @@ void write_attributes(hid_t f, const ModelFile& m) {
   h5::set_attr(f, "dim", m.dim);
   h5::set_attr(f, "layers", m.layers);
   h5::set_attr(f, "dataset_fingerprint", m.dataset_fingerprint);
+  if (!m.dataset_path.empty()) h5::set_attr(f, "dataset", m.dataset_path);
   h5::set_attr(f, "step", m.step);
   h5::set_attr(f, "metrics", m.metrics_json);
   h5::set_attr(f, "dtype", m.dtype);
@@ -386,6 +387,7 @@ ModelFile read_model_file(const std::string& path) {
   m.dim = h5::get_attr_int(f, "dim");
   m.layers = h5::get_attr_int(f, "layers");
   m.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");
+  if (h5::has_attr(f, "dataset")) m.dataset_path = h5::get_attr_string(f, "dataset");
   m.step = h5::get_attr_int(f, "step");
   m.metrics_json = h5::get_attr_string(f, "metrics");
   m.dtype = h5::get_attr_string(f, "dtype");

@@ -24,6 +24,10 @@ struct ModelFile {
   std::string score = "dot";
   int64_t layers = 0;
   std::string dataset_fingerprint;
+  // Where export found that dataset (absolute; "" in files from before it
+  // was recorded): recommend reads it to leave out each user's seen items
+  // when no --dataset is given.
+  std::string dataset_path;
   int64_t step = 0;
   std::string metrics_json = "{}";
   std::string dtype = "fp32";

@@ -420,14 +420,49 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+// Names other recommender tools give HaloRec's keys (RecBole, LightGCN's
+// code, TorchRec examples), by the last part of the key.
+const std::map<std::string, std::string>& key_synonyms() {
+  static const std::map<std::string, std::string> m = {
+      {"learning_rate", "lr"},       {"learningrate", "lr"},     {"lr_rate", "lr"},
+      {"num_epochs", "epochs"},      {"n_epochs", "epochs"},     {"epoch", "epochs"},
+      {"max_epochs", "epochs"},      {"embedding_size", "dim"},  {"embedding_dim", "dim"},
+      {"emb_dim", "dim"},            {"embed_dim", "dim"},       {"latent_dim", "dim"},
+      {"recdim", "dim"},             {"hidden_size", "dim"},     {"n_layers", "layers"},
+      {"num_layers", "layers"},      {"layer", "layers"},        {"train_batch_size", "batch_size"},
+      {"batch", "batch_size"},       {"bpr_batch", "batch_size"}, {"batchsize", "batch_size"},
+      {"reg_weight", "weight_decay"}, {"decay", "weight_decay"}, {"l2", "weight_decay"},
+      {"reg", "weight_decay"},       {"neg_num", "negatives"},   {"num_negatives", "negatives"},
+      {"neg_sampling", "negatives"}, {"temp", "temperature"},    {"tau", "temperature"},
+      {"topks", "topk"},             {"top_k", "topk"},          {"model_type", "type"},
+      {"model", "type"},             {"n_threads", "threads"},   {"num_threads", "threads"},
+      {"eval_step", "every"},        {"save_dir", "dir"},        {"checkpoint_dir", "dir"}};
+  return m;
+}
+
 std::string nearest_key(const std::string& key) {
+  const size_t dot = key.rfind('.');
+  const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
+  const std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
+  const auto leaf_of = [](const std::string& name) { return name.substr(name.rfind('.') + 1); };
+  const auto syn = key_synonyms().find(leaf);
   std::string best;
   size_t best_d = SIZE_MAX;
   for (const ConfigKey& k : config_keys()) {
-    const size_t d = edit_distance(key, k.name);
+    const std::string name = k.name;
+    const std::string k_section = name.substr(0, name.rfind('.'));
+    const size_t other_section = k_section == section ? 0 : 1;
+    size_t d = 0;
+    if (syn != key_synonyms().end()) {
+      if (leaf_of(name) != syn->second) continue;
+      d = other_section;
+    } else {
+      // The leaf decides; another section costs as much as three edits.
+      d = 100 + edit_distance(leaf, leaf_of(name)) + 3 * other_section;
+    }
     if (d < best_d) {
       best_d = d;
-      best = k.name;
+      best = name;
     }
   }
   return best;

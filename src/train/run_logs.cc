@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -70,9 +72,19 @@ void RunLogs::flush() {
   }
 }
 
-std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics) {
-  std::string line = fmt::format("epoch {:>3}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
-                                 record["epoch"].get<int64_t>(), record["loss"].get<double>(),
+std::string duration_text(double seconds) {
+  const auto s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics,
+                       int64_t epochs, double eta_seconds) {
+  const int width = static_cast<int>(std::to_string(epochs).size());
+  std::string line = fmt::format("epoch {:>{}}/{}  loss {:.5f}  {:.1f} s  step {:.1f} ms",
+                                 record["epoch"].get<int64_t>(), width, epochs,
+                                 record["loss"].get<double>(),
                                  record["epoch_seconds"].get<double>(),
                                  record["step_ms_median"].get<double>());
   if (record.contains("sampled_nodes")) {
@@ -82,6 +94,7 @@ std::string epoch_line(const nlohmann::json& record, const std::map<std::string,
     for (const auto& [name, value] : metrics) line += fmt::format("  {} {:.4f}", name, value);
     line += fmt::format("  (eval {:.1f} s)", record["eval_seconds"].get<double>());
   }
+  if (eta_seconds >= 0) line += "  ETA " + duration_text(eta_seconds);
   return line;
 }
 

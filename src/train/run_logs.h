@@ -35,6 +35,11 @@ class RunLogs {
 
 // The report's line for an epoch's record (the one metrics.jsonl gets), with
 // the run's latest metrics when the epoch evaluated.
-std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics);
+// "epoch  7/40  loss ...  ETA 3m12s": the epoch of train.epochs, its loss,
+// time and metrics, and the run's time left (eta_seconds < 0: none).
+std::string epoch_line(const nlohmann::json& record, const std::map<std::string, double>& metrics,
+                       int64_t epochs, double eta_seconds);
+// 42s, 3m07s, 2h05m.
+std::string duration_text(double seconds);
 
 }  // namespace halorec::train

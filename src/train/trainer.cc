@@ -108,7 +108,9 @@ Trainer::Trainer(const TrainConfig& c, comm::Communicator& comm, std::FILE* repo
   // file (mpirun hands ranks a pseudo-terminal even there).
   const bool batch_job = std::getenv("SLURM_JOB_ID") != nullptr &&
                          std::getenv("SLURM_PTY_PORT") == nullptr;
-  progress_ = comm.rank() == 0 && report == stdout && isatty(STDOUT_FILENO) && !batch_job;
+  // On stderr (stdout is for results: `train > log` keeps no \r lines),
+  // under --json too.
+  progress_ = comm.rank() == 0 && isatty(STDERR_FILENO) && !batch_job;
   resume();
   if (state_.global_step == 0 && !c.init_from.empty()) warm_start();
   if (!state_.last_metrics_json.empty()) {
@@ -241,9 +243,17 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
   }
   if (progress_ && (s % 10 == 0 || s + 1 == steps_per_epoch_)) {
     const double rate = static_cast<double>(st->step_ms.size()) / st->watch.seconds();
-    fmt::print("\repoch {} step {}/{}  {:.1f} steps/s  ETA {:.0f} s   ", epoch, s + 1,
-               steps_per_epoch_, rate, static_cast<double>(steps_per_epoch_ - s - 1) / rate);
-    std::fflush(stdout);
+    const double epoch_left = static_cast<double>(steps_per_epoch_ - s - 1) / rate;
+    // The run's time left: this epoch's, then the later epochs at the mean
+    // time of the epochs this process has run (evaluations included), or at
+    // this epoch's rate before the first one ends.
+    const double later = run_epochs_ > 0 ? run_epoch_seconds_ / static_cast<double>(run_epochs_)
+                                         : static_cast<double>(steps_per_epoch_) / rate;
+    const double run_left = epoch_left + later * static_cast<double>(std::max<int64_t>(0, c_.epochs - epoch));
+    fmt::print(stderr, "\repoch {}/{} step {}/{}  {:.1f} steps/s  epoch ETA {}  run ETA {}   ",
+               epoch, c_.epochs, s + 1, steps_per_epoch_, rate, duration_text(epoch_left),
+               duration_text(run_left));
+    std::fflush(stderr);
   }
   return shared[1].item<double>() > 0 ? StepEnd::kSignal : StepEnd::kNext;
 }
@@ -269,7 +279,7 @@ bool Trainer::run_epoch() {
       break;
     }
   }
-  if (progress_) fmt::print("\n");
+  if (progress_) fmt::print(stderr, "\n");
   if (!diverged_.empty()) return false;
   const bool epoch_done = state_.step_in_epoch >= steps_per_epoch_;
   if (epoch_done && state_.steps_run == 0 && st.skipped > 0) {
@@ -352,7 +362,12 @@ bool Trainer::close_epoch(const EpochStats& st) {
   logs_->record(record.dump());
   logs_->flush();
   if (comm_.rank() == 0) {
-    fmt::print(report_, "{}\n", epoch_line(record, summary_.metrics));
+    ++run_epochs_;
+    run_epoch_seconds_ += record["epoch_seconds"].get<double>() +
+                          (record.contains("eval_seconds") ? record["eval_seconds"].get<double>() : 0.0);
+    const double eta = run_epoch_seconds_ / static_cast<double>(run_epochs_) *
+                       static_cast<double>(std::max<int64_t>(0, c.epochs - epoch));
+    fmt::print(report_, "{}\n", epoch_line(record, summary_.metrics, c.epochs, last ? -1.0 : eta));
     std::fflush(report_);
   }
   summary_.epochs = epoch;

@@ -106,6 +106,10 @@ class Trainer {
   BprInputs inputs_{};
   LossConfig loss_;
   int64_t steps_per_epoch_ = 0;
+  // Epochs this process has closed and their seconds (evaluations included):
+  // the run's ETA.
+  int64_t run_epochs_ = 0;
+  double run_epoch_seconds_ = 0;
   bool progress_ = false;
 
   RunFolders folders_;  // rank 0: the run's locks, held until the run ends

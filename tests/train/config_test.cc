@@ -56,6 +56,17 @@ TEST(Config, UnknownKeySuggestsTheNearest) {
   EXPECT_NE(message_of([&] { load_config("", {"data.dataset=x", "model.dimm=3"}) ; })
                 .find("did you mean 'model.dim'"),
             std::string::npos);
+  // Names other tools use lead to HaloRec's key, not the nearest spelling
+  // (train.learning_rate once suggested train.margin).
+  for (const auto& [given, meant] :
+       std::vector<std::pair<std::string, std::string>>{{"train.learning_rate", "train.lr"},
+                                                        {"model.embedding_size", "model.dim"},
+                                                        {"train.num_epochs", "train.epochs"},
+                                                        {"model.n_layers", "model.layers"},
+                                                        {"train.reg_weight", "train.weight_decay"}}) {
+    const std::string m2 = message_of([&] { load_config("", {"data.dataset=x", given + "=1"}); });
+    EXPECT_NE(m2.find("did you mean '" + meant + "'"), std::string::npos) << given << ": " << m2;
+  }
 }
 
 TEST(Config, BadValuesNameTheKey) {

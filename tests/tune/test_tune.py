@@ -95,9 +95,10 @@ with open(f"{D}/t/trials.svg") as f:
 check(svg.startswith("<svg") and svg.count("<circle") >= len(trials) - 1,
       "trials.svg has a dot per trial")
 
-# Two ranks: every decision is rank 0's, so both run the same trials to the end.
+# Two ranks: every decision is rank 0's, so both run the same trials to the
+# end. `--ranks 2` starts the command again under mpirun -np 2.
 start = time.monotonic()
-p = run([MPIRUN, "-np", 2, BIN, "--log-level", "warn", "tune", "--dataset", f"{D}/d.h5",
+p = run([BIN, "--log-level", "warn", "tune", "--dataset", f"{D}/d.h5", "--ranks", 2,
          "--budget", "40s", "--out", f"{D}/t2", "--threads", 1, "--json"])
 wall = time.monotonic() - start
 two = json.loads(p.stdout)
@@ -106,6 +107,11 @@ with open(f"{D}/t2/tune.json") as f:
     rep2 = json.load(f)
 check(rep2["ranks"] == 2 and rep2["trials"][-1]["stage"] == "final" and
       os.path.exists(f"{D}/t2/model.h5"), "P=2: the report is complete and the model exported")
+# Under mpirun, --ranks must be the job's size.
+p = subprocess.run([MPIRUN, "-np", "2", BIN, "tune", "--dataset", f"{D}/d.h5", "--ranks", "3",
+                    "--out", f"{D}/t3"], capture_output=True, text=True, timeout=120)
+check(p.returncode != 0 and "--ranks 3, but the job has 2 rank(s)" in p.stderr and
+      not os.path.exists(f"{D}/t3"), f"--ranks 3 under mpirun -np 2 is refused (rc {p.returncode})")
 
 # A budget that binds: on a larger log the search stops for time, and the
 # whole command (final training and export included) still ends within 10 %.
