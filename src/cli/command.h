@@ -34,6 +34,7 @@ std::unique_ptr<Command> make_evaluate_command();
 std::unique_ptr<Command> make_interests_command();
 std::unique_ptr<Command> make_index_command();
 std::unique_ptr<Command> make_config_command();
+std::unique_ptr<Command> make_completion_command();
 
 // Prints a report: one JSON object on stdout with --json, else the text.
 void print_report(bool json, const nlohmann::json& object, const std::string& text);

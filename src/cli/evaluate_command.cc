@@ -28,7 +28,8 @@ class EvaluateCommand : public Command {
     sub->add_option("--k", k_, "Cut-offs (repeatable: --k 10 --k 20)");
     sub->add_option("--strategy", strategy_,
                     "Also score the lists of this strategy (single, multi, mmr): recall, ndcg, "
-                    "coverage, intra-list diversity (ild) and novelty at each k")
+                    "precision, hitrate, coverage, intra-list diversity (ild) and novelty at "
+                    "each k")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
     add_mmr_options(sub, &o_);
     sub->add_option("--key", key_file_,

@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/check.h"
 #include "data/dataset.h"
+#include "serve/model_file.h"
 
 namespace halorec::cli {
 
@@ -32,13 +34,17 @@ DegreeStats degree_stats(const std::vector<int64_t>& ids, int64_t n) {
 class InfoCommand : public Command {
  public:
   CLI::App* setup(CLI::App& app) override {
-    CLI::App* sub = app.add_subcommand("info", "Summarize a dataset.h5");
-    sub->add_option("--dataset", path_, "Dataset file")->required();
+    CLI::App* sub = app.add_subcommand("info", "Summarize a dataset.h5 or a model.h5");
+    auto* dataset = sub->add_option("--dataset", path_, "Dataset file (from halorec prepare)");
+    auto* model = sub->add_option("--model", model_, "Model file (from halorec export or baseline)");
+    dataset->excludes(model);
     sub->add_flag("--json", json_, "Print the summary as one JSON object on stdout");
     return sub;
   }
 
   int run() override {
+    if (!model_.empty()) return run_model();
+    if (path_.empty()) HR_THROW(UsageError, "give --dataset DATASET or --model MODEL");
     const data::Dataset d = data::read_dataset(path_);
     const DegreeStats ud = degree_stats(d.train.user, d.num_users());
     const DegreeStats id = degree_stats(d.train.item, d.num_items());
@@ -76,7 +82,69 @@ class InfoCommand : public Command {
     return 0;
   }
 
+  // A model.h5: what it holds and where it came from.
+  int run_model() {
+    const serve::ModelFile m = serve::read_model_file(model_);
+    std::string kind = m.model_type;
+    if (m.is_hybrid()) {
+      kind = fmt::format("{} + {} (hybrid, mix {})", m.model_type, m.filter.kind, m.filter_mix);
+    } else if (m.is_filter()) {
+      kind = fmt::format("{} (graph filter)", m.filter.kind);
+    }
+    const nlohmann::json metrics = nlohmann::json::parse(m.metrics_json, nullptr, false);
+    nlohmann::json j = {{"model", model_},
+                        {"kind", kind},
+                        {"model_type", m.model_type},
+                        {"score", m.score},
+                        {"dim", m.dim},
+                        {"layers", m.layers},
+                        {"dtype", m.dtype},
+                        {"users", m.user_ids.size()},
+                        {"items", m.item_ids.size()},
+                        {"cold_users", m.cold_users},
+                        {"cold_items", m.cold_items},
+                        {"step", m.step},
+                        {"checkpoint", m.checkpoint},
+                        {"dataset", m.dataset_path},
+                        {"dataset_fingerprint", m.dataset_fingerprint},
+                        {"user_ids", m.user_id_scheme},
+                        {"interests", !m.interests.user_offsets.empty()},
+                        {"fold_in", m.fold_layers > 0},
+                        {"index", m.index_kind},
+                        {"metrics", metrics.is_object() ? metrics : nlohmann::json::object()}};
+    std::string text = fmt::format(
+        "{}\n"
+        "  {}  score {}  dim {}  layers {}  {}\n"
+        "  users {}  items {}{}\n"
+        "  step {}  checkpoint {}\n"
+        "  dataset {} (fingerprint {})\n",
+        model_, kind, m.score, m.dim, m.layers, m.dtype, m.user_ids.size(), m.item_ids.size(),
+        m.cold_users + m.cold_items > 0
+            ? fmt::format("  (cold-start: {} users, {} items)", m.cold_users, m.cold_items)
+            : "",
+        m.step, m.checkpoint.empty() ? "-" : m.checkpoint,
+        m.dataset_path.empty() ? "(not recorded)" : m.dataset_path,
+        m.dataset_fingerprint.substr(0, 16));
+    std::string extras;
+    if (m.user_id_scheme != "original") extras += " pseudonymized user ids;";
+    if (!m.interests.user_offsets.empty()) extras += " interests;";
+    if (m.fold_layers > 0) extras += " fold-in;";
+    if (!m.index_kind.empty()) extras += " ANN index " + m.index_kind + " (" + m.index_file + ");";
+    if (!extras.empty()) text += "  with" + extras.substr(0, extras.size() - 1) + "\n";
+    if (metrics.is_object() && !metrics.empty()) {
+      text += "  metrics:";
+      for (const auto& [name, value] : metrics.items()) {
+        if (value.is_number()) text += fmt::format(" {} {:.4f}", name, value.get<double>());
+      }
+      text += "\n";
+    }
+    text.pop_back();
+    print_report(json_, j, text);
+    return 0;
+  }
+
  private:
+  std::string model_;
   std::string path_;
   bool json_ = false;
 };

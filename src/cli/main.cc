@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_evaluate_command());
   commands.push_back(cli::make_interests_command());
   commands.push_back(cli::make_config_command());
+  commands.push_back(cli::make_completion_command());
   std::vector<std::pair<CLI::App*, cli::Command*>> subs;
   for (auto& c : commands) subs.emplace_back(c->setup(app), c.get());
   for (auto& [sub, command] : subs) {

@@ -31,7 +31,9 @@ void ReadContext::check_skipped(const std::string& path) const {
   const int64_t skipped = stats_.dropped[DropReason::kMalformed];
   if (skipped == 0) return;
   const double share = static_cast<double>(skipped) / static_cast<double>(std::max<int64_t>(1, stats_.records));
-  if (share <= config_.max_skipped) {
+  // A share needs numbers to mean anything: a small file may lose a few
+  // lines (up to 10), unless they are half of it.
+  if (share <= config_.max_skipped || (skipped <= 10 && share <= 0.5)) {
     log::warn("{}: skipped {} malformed of {} records ({:.3g} %)", path, skipped, stats_.records,
               100.0 * share);
     return;

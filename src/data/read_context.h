@@ -27,8 +27,9 @@ struct ReaderConfig {
   std::optional<double> min_rating;         // keep ratings >= this
   std::map<std::string, float> behavior_weights;  // empty: every record weighs 1
   // --skip-bad-lines: the largest share of a file's records that may be
-  // malformed and skipped; past it the file is refused (a wrong format
-  // skips most lines, and its dataset would be silently corrupt).
+  // malformed and skipped; past it (and past 10 such records, or half the
+  // file) the file is refused: a wrong format skips most lines, and its
+  // dataset would be silently corrupt.
   double max_skipped = 0.01;
 };
 

@@ -98,7 +98,7 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
   std::map<std::string, double> out;
   const double n = static_cast<double>(users.size());
   for (int64_t k : topk) {
-    double recall = 0, ndcg = 0, ild = 0, novelty = 0;
+    double recall = 0, ndcg = 0, precision = 0, hitrate = 0, ild = 0, novelty = 0;
     std::vector<uint8_t> listed(static_cast<size_t>(I), 0);
     for (size_t q = 0; q < users.size(); ++q) {
       const int64_t u = users[q];
@@ -108,6 +108,8 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
                                    sums.data());
       recall += sums[0];
       ndcg += sums[1];
+      precision += sums[2];
+      hitrate += sums[3];
       metrics::mark_listed(lists[q].data(), len, {k}, I, listed.data());
       novelty += metrics::novelty(lists[q].data(), len, item_users, U);
       if (len > 1) {
@@ -119,6 +121,8 @@ std::map<std::string, double> evaluate_strategy(const ModelFile& m, const data::
     const std::string at_k = "@" + std::to_string(k);
     out["recall" + at_k] = recall / n;
     out["ndcg" + at_k] = ndcg / n;
+    out["precision" + at_k] = precision / n;
+    out["hitrate" + at_k] = hitrate / n;
     out["coverage" + at_k] = metrics::coverage(listed.data(), {k}, I)[0];
     out["ild" + at_k] = ild / n;
     out["novelty" + at_k] = novelty / n;

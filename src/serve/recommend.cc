@@ -10,7 +10,7 @@ std::vector<Recommendation> recommend(const ModelFile& m, const std::vector<std:
                                       const RecommendOptions& o, const std::string& key) {
   const std::vector<int64_t> rows = user_rows_of(m, users, key);
   if (o.explain > 0 && o.seen == nullptr) {
-    HR_THROW(UsageError, "--explain needs the model's dataset (--exclude-seen DATASET)");
+    HR_THROW(UsageError, "--explain needs the model's dataset (--dataset DATASET)");
   }
   const auto engine = make_engine(m, o);
   std::vector<std::vector<float>> scores;

@@ -231,6 +231,13 @@ RunFolders prepare_run_folders(const TrainConfig& c, const RunOptions& run) {
 std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
   const std::string dir = c.parts.empty() ? c.output_dir + "/parts" : c.parts;
   if (comm.rank() == 0) {
+    std::error_code ec;
+    if (!std::filesystem::exists(c.dataset, ec)) {
+      HR_THROW(InputError, "data.dataset '{}' does not exist (relative to {}): make it with "
+               "`halorec prepare` (or `launch/quickstart.sh` for configs/quickstart.yaml's), or "
+               "name yours with --set data.dataset=PATH", c.dataset,
+               std::filesystem::current_path(ec).string());
+    }
     const data::DatasetInfo info = data::read_dataset_info(c.dataset);
     const std::string social = data::social_fingerprint(c.social);
     std::optional<PathLock> lock;

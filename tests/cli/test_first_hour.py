@@ -11,8 +11,9 @@ files, each now a clear error, a warning or the expected default.
 5. train's progress and epoch lines: no \\r on stdout, epochs "k/E" with an ETA.
 6. export from another folder finds the checkpoint's relative data.dataset;
    a missing one names --dataset.
-8. halorec config, train --help naming it, key synonyms, --log-level after the
-   subcommand, required options without a default in --help."""
+8. halorec config, info --model, train --help naming it, key synonyms, --log-level after the
+   subcommand, required options without a default in --help.
+10. completion (bash) and a man page from the CLI; docs/python.md's example runs."""
 import json
 import math
 import os
@@ -151,6 +152,27 @@ p = ok("export", "--checkpoint", f"{work}/run/checkpoints", "--out", model, cwd=
 assert "where train ran" in p.stderr, p.stderr
 with h5py.File(model) as f:
     assert f.attrs["dataset"] == os.path.realpath(f"{work}/plays.h5"), f.attrs["dataset"]
+    n_users, dim = f["users/vector"].shape
+# info reads a model.h5 too.
+j = json.loads(ok("info", "--model", model, "--json").stdout)
+assert (j["model_type"], j["dim"], j["users"], j["dataset"]) == \
+    ("mf", dim, n_users, os.path.realpath(f"{work}/plays.h5")), j
+assert "recall@20" in j["metrics"], j
+assert "mf  score" in ok("info", "--model", model).stdout
+fails("info")
+
+# 10. docs/python.md's example runs as written (its paths replaced).
+with open(f"{REPO}/docs/python.md") as f:
+    doc = f.read()
+code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+for name, value in (("HALOREC", BIN), ("MODEL", model), ("RUN", f"{work}/run")):
+    line = next(x for x in code.splitlines() if x.startswith(f"{name} = "))
+    code = code.replace(line, f"{name} = {value!r}")
+p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+assert p.returncode == 0, p.stderr
+assert "'model_type': 'mf'" in p.stdout, p.stdout
+assert sum(1 for x in p.stdout.splitlines() if x.split()[0] in ("1", "2", "3", "final")) == 4, \
+    p.stdout  # three evaluated epochs and the final record
 
 # 3. recommend leaves out seen items by default; --include-seen keeps them.
 with h5py.File(f"{work}/plays.h5") as f:
@@ -231,6 +253,15 @@ assert "did you mean 'train.lr'" in p.stderr, p.stderr
 p = ok("info", "--dataset", f"{work}/plays.h5", "--log-level", "warn")
 p = ok("partition", "--help")
 assert "REQUIRED" in p.stdout and "=1 REQUIRED" not in p.stdout, p.stdout
-print("config, help, synonyms, --log-level after the subcommand checked")
+# Shell completion and a man page from the CLI's own definitions.
+comp = ok("completion", "bash").stdout
+assert "    train) opts=" in comp and "--weight-col" in comp and "--include-seen" in comp
+p = subprocess.run(["bash", "-c", f"source <({BIN} completion bash) && complete -p halorec && "
+                    "COMP_WORDS=(halorec recommend --incl) COMP_CWORD=2 && _halorec && "
+                    "echo \"${COMPREPLY[@]}\""], capture_output=True, text=True, timeout=60)
+assert p.returncode == 0 and "--include-seen" in p.stdout, (p.stdout, p.stderr)
+man = ok("completion", "man").stdout
+assert man.startswith(".TH HALOREC 1") and ".SS train" in man and "\\-\\-config" in man, man[:500]
+print("config, help, synonyms, --log-level after the subcommand, completion, man checked")
 shutil.rmtree(D)
 print("first hour: ok")

@@ -84,7 +84,9 @@ with h5py.File(f"{D}/flat.h5") as f:
     model_items = [x.decode() for x in f["items/original_id"][:]]
 exact = recs(f"{D}/flat.h5", "--exclude-seen", ds)
 for a, b in ((recs(f"{D}/flat.h5", "--exclude-seen", ds, "--index"), exact),
-             (recs(f"{D}/flat.h5", "--index"), recs(f"{D}/flat.h5"))):
+             (recs(f"{D}/flat.h5", "--index", "--include-seen"),
+              recs(f"{D}/flat.h5", "--include-seen")),
+             (recs(f"{D}/flat.h5", "--index"), exact)):  # seen left out by default
     same, overlap = agreement(a, b)
     assert same >= 0.98 and overlap >= 0.999, (same, overlap)
 
@@ -94,7 +96,7 @@ import faiss  # noqa: E402  (python3-faiss)
 index = faiss.read_index(index_of(f"{D}/flat.h5"))
 assert index.ntotal == len(model_items) and index.d == user_vectors.shape[1]
 _, labels = index.search(user_vectors, 20)
-plain = recs(f"{D}/flat.h5", "--index")
+plain = recs(f"{D}/flat.h5", "--index", "--include-seen")
 same, overlap = agreement({users[q]: [model_items[j] for j in labels[q]] for q in range(len(users))},
                           plain)
 assert same >= 0.98 and overlap >= 0.999, (same, overlap)

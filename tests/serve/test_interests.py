@@ -95,6 +95,8 @@ for s, r in m.items():
     print(s, {k.split("/")[1]: round(v, 4) for k, v in r.items()})
 assert abs(m["single"]["single/recall@20"] - plain["recall@20"]) < 1e-12
 assert abs(m["single"]["single/ndcg@20"] - plain["ndcg@20"]) < 1e-12
+assert abs(m["single"]["single/precision@20"] - plain["precision@20"]) < 1e-12
+assert abs(m["single"]["single/hitrate@20"] - plain["hitrate@20"]) < 1e-12
 assert m["mmr"]["mmr/ild@20"] > m["single"]["single/ild@20"] + 0.02
 assert m["mmr"]["mmr/recall@20"] >= m["single"]["single/recall@20"] - 0.03
 strong = hr_json("evaluate", "--model", model, "--dataset", ds, "--k", 20, "--strategy", "mmr",
@@ -168,8 +170,8 @@ assert "at least 16" in p.stderr and not os.path.exists(f"{D}/x.h5"), p.stderr
 hr("export", "--checkpoint", f"{D}/run/checkpoints", "--out", f"{D}/plain.h5")
 p = hr("recommend", "--model", f"{D}/plain.h5", "--user", user, "--strategy", "multi", expect=2)
 assert "--interests" in p.stderr, p.stderr
-p = hr("recommend", "--model", model, "--user", user, "--explain", 2, expect=2)
-assert "--exclude-seen" in p.stderr, p.stderr
+p = hr("recommend", "--model", model, "--user", user, "--explain", 2, "--include-seen", expect=2)
+assert "--include-seen" in p.stderr, p.stderr
 p = hr("interests", "--model", model, "--dataset", ds, "--all", "--max", 0, expect=2)
 assert "--max" in p.stderr, p.stderr
 p = hr("evaluate", "--model", model, "--dataset", ds, "--strategy", "mmr", "--diversity", 2,
