@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "core/check.h"
 #include "core/digest.h"
 #include "export/start.h"
@@ -150,6 +152,17 @@ void attach_filter_part(serve::FilterPart part, const data::Dataset& d, serve::M
   m->filter_basis = std::move(part.basis);
   m->filter_item_counts = std::move(part.item_counts);
   m->filter_mix = part.mix;
+  // The model serves the hybrid: its metrics are the hybrid's (recall@20 of
+  // the mix, with filter_* and learned_* beside), over the learned part's.
+  nlohmann::json metrics = nlohmann::json::parse(m->metrics_json, nullptr, false);
+  if (!metrics.is_object()) metrics = nlohmann::json::object();
+  const nlohmann::json hybrid = nlohmann::json::parse(part.metrics_json, nullptr, false);
+  if (hybrid.is_object()) {
+    for (const auto& [name, value] : hybrid.items()) {
+      if (value.is_number()) metrics[name] = value;
+    }
+  }
+  m->metrics_json = metrics.dump();
   // Every user's train items, ascending, each once: the rows the part was
   // fitted on (train and any validation carve).
   std::vector<std::pair<int64_t, int64_t>> pairs;

@@ -388,6 +388,7 @@ ModelFile read_model_file(const std::string& path) {
   m.layers = h5::get_attr_int(f, "layers");
   m.dataset_fingerprint = h5::get_attr_string(f, "dataset_fingerprint");
   if (h5::has_attr(f, "dataset")) m.dataset_path = h5::get_attr_string(f, "dataset");
+  if (h5::has_attr(f, "checkpoint")) m.checkpoint = h5::get_attr_string(f, "checkpoint");
   m.step = h5::get_attr_int(f, "step");
   m.metrics_json = h5::get_attr_string(f, "metrics");
   m.dtype = h5::get_attr_string(f, "dtype");
