@@ -82,7 +82,7 @@ class PrepareCommand : public Command {
     if (!time_col_.empty()) o.delimited.time_col = time_col_;
     if (!behavior_col_.empty()) o.delimited.behavior_col = behavior_col_;
     if (!weight_col_.empty()) o.delimited.weight_col = weight_col_;
-    o.delimited.weight_log1p = weight_transform_ == "log1p";
+    o.reader.weight_log1p = weight_transform_ == "log1p";
     if (!weight_transform_.empty() && weight_col_.empty()) {
       HR_THROW(UsageError, "--weight-transform needs --weight-col");
     }

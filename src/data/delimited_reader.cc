@@ -225,31 +225,24 @@ void read_delimited(const std::string& path, const DelimitedFormat& format, Read
                                  quote(fields[time.index]), time.index));
       continue;
     }
-    double weight_value = 1.0;
-    if (weight.index >= 0 && !parse_double(fields[weight.index], &weight_value)) {
+    std::optional<double> weight_value;
+    double v = 0;
+    if (weight.index >= 0 && !parse_double(fields[weight.index], &v)) {
       ctx->malformed(path, ln,
                      fmt::format("weight '{}' (column {}) is not a number",
                                  quote(fields[weight.index]), weight.index));
       continue;
     }
+    if (weight.index >= 0) weight_value = v;
     std::optional<std::string_view> behavior_value;
     if (behavior.index >= 0) behavior_value = fields[behavior.index];
     // Ids first: an id whose records are all filtered out still exists in
     // train, so a test record naming it is counted (id_not_in_train), not an error.
     int64_t u = 0, i = 0;
     if (!ctx->resolve(path, ln, user_key, item_key, &u, &i)) continue;
-    const std::optional<float> w = ctx->weigh(path, ln, rating_value, behavior_value);
+    const std::optional<float> w =
+        ctx->weigh(path, ln, rating_value, behavior_value, weight_value);
     if (!w) continue;
-    if (weight.index >= 0) {
-      const double v = format.weight_log1p ? std::log1p(weight_value) : weight_value;
-      const float product = static_cast<float>(v) * *w;
-      if (!(weight_value > 0) || !(product > 0) || !std::isfinite(product)) {
-        ++ctx->stats().dropped[DropReason::kNonpositiveWeight];
-        continue;
-      }
-      ctx->add(u, i, product, t);
-      continue;
-    }
     ctx->add(u, i, *w, t);
   }
 }

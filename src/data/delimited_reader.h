@@ -20,12 +20,9 @@ struct DelimitedFormat {
   std::optional<std::string> rating_col;
   std::optional<std::string> time_col;
   std::optional<std::string> behavior_col;
-  // The interaction's weight (a count, a rating, a dwell time): a number; a
-  // record whose value is <= 0 is dropped (nonpositive_weight). The weight
-  // is the value, or log(1 + value) with weight_log1p, times the behavior
-  // weight when both are given.
+  // The interaction's weight (a count, a rating, a dwell time): a number,
+  // weighed by ReadContext::weigh (ReaderConfig::weight_log1p).
   std::optional<std::string> weight_col;
-  bool weight_log1p = false;
 };
 
 // Parses a --sep value: one character, or "tab", "\t", "comma", "space",

@@ -1,6 +1,7 @@
 #include "data/read_context.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/check.h"
 #include "core/quote.h"
@@ -85,12 +86,21 @@ bool ReadContext::resolve(const std::string& path, int64_t line, std::string_vie
 
 std::optional<float> ReadContext::weigh(const std::string& path, int64_t line,
                                         std::optional<double> rating,
-                                        std::optional<std::string_view> behavior) {
+                                        std::optional<std::string_view> behavior,
+                                        std::optional<double> value) {
   if (config_.min_rating && rating && *rating < *config_.min_rating) {
     ++stats_.dropped[DropReason::kBelowRating];
     return std::nullopt;
   }
-  if (config_.behavior_weights.empty() || !behavior) return 1.0f;
+  float scale = 1.0f;
+  if (value) {
+    scale = static_cast<float>(config_.weight_log1p ? std::log1p(*value) : *value);
+    if (!(*value > 0) || !(scale > 0) || !std::isfinite(scale)) {
+      ++stats_.dropped[DropReason::kNonpositiveWeight];
+      return std::nullopt;
+    }
+  }
+  if (config_.behavior_weights.empty() || !behavior) return scale;
   auto it = config_.behavior_weights.find(std::string(*behavior));
   if (it == config_.behavior_weights.end()) {
     if (stats_.dropped[DropReason::kUnweightedBehavior]++ == 0) {
@@ -100,7 +110,12 @@ std::optional<float> ReadContext::weigh(const std::string& path, int64_t line,
     }
     return std::nullopt;
   }
-  return it->second;
+  const float w = scale * it->second;
+  if (!std::isfinite(w)) {
+    ++stats_.dropped[DropReason::kNonpositiveWeight];
+    return std::nullopt;
+  }
+  return w;
 }
 
 }  // namespace halorec::data

@@ -31,6 +31,8 @@ struct ReaderConfig {
   // file) the file is refused: a wrong format skips most lines, and its
   // dataset would be silently corrupt.
   double max_skipped = 0.01;
+  // A weight column's value v (--weight-col) weighs log(1 + v) instead of v.
+  bool weight_log1p = false;
 };
 
 struct ReadStats {
@@ -59,11 +61,14 @@ class ReadContext {
   // the id is unknown in kMustExist mode.
   bool resolve(const std::string& path, int64_t line, std::string_view user_key,
                std::string_view item_key, int64_t* user, int64_t* item);
-  // Applies the rating threshold and behavior weight; returns the weight, or
-  // nullopt when the record is dropped (and counted).
+  // Applies the rating threshold, the behavior weight and the weight
+  // column's value (a value <= 0 drops the record as nonpositive_weight);
+  // returns the weight (value, or log1p(value), times the behavior weight),
+  // or nullopt when the record is dropped (and counted).
   std::optional<float> weigh(const std::string& path, int64_t line,
                              std::optional<double> rating,
-                             std::optional<std::string_view> behavior);
+                             std::optional<std::string_view> behavior,
+                             std::optional<double> value = std::nullopt);
   void add(int64_t user, int64_t item, float weight, int64_t time) {
     out_->push(user, item, weight, time);
   }

@@ -247,15 +247,22 @@ Trainer::StepEnd Trainer::step(EpochStats* st) {
     // The run's time left: this epoch's, then the later epochs at the mean
     // time of the epochs this process has run (evaluations included), or at
     // this epoch's rate before the first one ends.
-    const double later = run_epochs_ > 0 ? run_epoch_seconds_ / static_cast<double>(run_epochs_)
-                                         : static_cast<double>(steps_per_epoch_) / rate;
-    const double run_left = epoch_left + later * static_cast<double>(std::max<int64_t>(0, c_.epochs - epoch));
+    const double run_left =
+        epoch_left + epochs_left_seconds(epoch, static_cast<double>(steps_per_epoch_) / rate);
     fmt::print(stderr, "\repoch {}/{} step {}/{}  {:.1f} steps/s  epoch ETA {}  run ETA {}   ",
                epoch, c_.epochs, s + 1, steps_per_epoch_, rate, duration_text(epoch_left),
                duration_text(run_left));
     std::fflush(stderr);
   }
   return shared[1].item<double>() > 0 ? StepEnd::kSignal : StepEnd::kNext;
+}
+
+// The epochs after `epoch` at the mean time of those this process has
+// closed (evaluations included), or at `guess` seconds each before one has.
+double Trainer::epochs_left_seconds(int64_t epoch, double guess) const {
+  const double each =
+      run_epochs_ > 0 ? run_epoch_seconds_ / static_cast<double>(run_epochs_) : guess;
+  return each * static_cast<double>(std::max<int64_t>(0, c_.epochs - epoch));
 }
 
 // The steps of the epoch in progress (from state_.step_in_epoch), then its
@@ -365,9 +372,8 @@ bool Trainer::close_epoch(const EpochStats& st) {
     ++run_epochs_;
     run_epoch_seconds_ += record["epoch_seconds"].get<double>() +
                           (record.contains("eval_seconds") ? record["eval_seconds"].get<double>() : 0.0);
-    const double eta = run_epoch_seconds_ / static_cast<double>(run_epochs_) *
-                       static_cast<double>(std::max<int64_t>(0, c.epochs - epoch));
-    fmt::print(report_, "{}\n", epoch_line(record, summary_.metrics, c.epochs, last ? -1.0 : eta));
+    fmt::print(report_, "{}\n", epoch_line(record, summary_.metrics, c.epochs,
+                                          last ? -1.0 : epochs_left_seconds(epoch, 0)));
     std::fflush(report_);
   }
   summary_.epochs = epoch;

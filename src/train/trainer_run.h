@@ -110,6 +110,7 @@ class Trainer {
   // the run's ETA.
   int64_t run_epochs_ = 0;
   double run_epoch_seconds_ = 0;
+  double epochs_left_seconds(int64_t epoch, double guess) const;
   bool progress_ = false;
 
   RunFolders folders_;  // rank 0: the run's locks, held until the run ends
