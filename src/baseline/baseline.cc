@@ -361,10 +361,11 @@ void set_setting(model::FilterSettings& s, const std::string& name, double v) {
 model::FilterSettings select_on_validation(const Options& o, comm::Communicator& comm,
                                            Result& res) {
   Local lv = load_local(o.dataset, o.parts, comm, o.select_validation, o.validation_seed);
-  const train::Evaluator val(
+  train::Evaluator val(
       lv.shard, o.topk, o.batch_users,
       train::eval_user_fraction(lv.shard, o.select_users, comm, train::EvalSplit::kValidation),
       train::ItemPlacement::kAuto, train::EvalSplit::kValidation);
+  val.report_progress("scoring validation");
   const std::vector<int64_t> ids = val.test_user_ids();
   Result scratch;
   const FilterFit fit(lv, o, comm, scratch, true);
@@ -437,8 +438,9 @@ Result run_baseline(const Options& o, comm::Communicator& comm) {
     log::info("baseline {}: {} users, {} items, {} ranks, {} threads each", o.method, res.users,
               l.num_items, comm.size(), threads);
   }
-  const train::Evaluator evaluator(l.shard, o.topk, o.batch_users,
-                                   train::eval_user_fraction(l.shard, o.eval_users, comm));
+  train::Evaluator evaluator(l.shard, o.topk, o.batch_users,
+                             train::eval_user_fraction(l.shard, o.eval_users, comm));
+  evaluator.report_progress("scoring test");
   const std::vector<int64_t> ids = evaluator.test_user_ids();
   Scorer score;
   model::GraphFilter filter;

@@ -19,6 +19,9 @@ class Command {
   // Runs after a successful parse; returns the exit code. Throws halorec
   // errors for failures (main maps them to exit codes).
   virtual int run() = 0;
+  // HALOREC_CHECK_ARGS=1: after the parse, checks what can be checked
+  // without running (a configuration and its --set keys) instead of run().
+  virtual void check_args() {}
 };
 
 std::unique_ptr<Command> make_prepare_command();

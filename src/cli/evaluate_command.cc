@@ -13,6 +13,7 @@
 #include "core/resources.h"
 #include "data/dataset.h"
 #include "serve/evaluate.h"
+#include "serve/strategies.h"
 
 namespace halorec::cli {
 
@@ -29,9 +30,9 @@ class EvaluateCommand : public Command {
     sub->add_option("--strategy", strategy_,
                     "Also score the lists of this strategy (single, multi, mmr): recall, ndcg, "
                     "precision, hitrate, coverage, intra-list diversity (ild) and novelty at "
-                    "each k")
+                    "each k; multi and mmr also beside single's, with the difference")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
-    add_mmr_options(sub, &o_);
+    add_strategy_options(sub, &o_);
     sub->add_option("--key", key_file_,
                     "KEY_FILE of a pseudonymized export (its rows are joined with the dataset "
                     "through the key)");
@@ -55,8 +56,21 @@ class EvaluateCommand : public Command {
       metrics = serve::evaluate_model(m, d, k_);
     } else {
       o_.strategy = serve::parse_strategy(strategy_);
-      for (const auto& [name, value] : serve::evaluate_strategy(m, d, k_, o_)) {
-        metrics[strategy_ + "/" + name] = value;
+      const auto mine = serve::evaluate_strategy(m, d, k_, o_);
+      for (const auto& [name, value] : mine) metrics[strategy_ + "/" + name] = value;
+      if (o_.strategy != serve::Strategy::kSingle) {
+        // What the strategy costs or gains against plain top-K, on the same users.
+        serve::RecommendOptions single = o_;
+        single.strategy = serve::Strategy::kSingle;
+        const auto base = serve::evaluate_strategy(m, d, k_, single);
+        for (const auto& [name, value] : base) metrics["single/" + name] = value;
+        std::string line;
+        for (const auto& [name, value] : mine) {
+          const double b = base.at(name);
+          line += fmt::format("{}{} {:+.4f}{}", line.empty() ? "" : ", ", name, value - b,
+                              b != 0 ? fmt::format(" ({:+.1f} %)", 100.0 * (value - b) / b) : "");
+        }
+        comparison_ = fmt::format("{} against single: {}", strategy_, line);
       }
     }
     log::info("evaluated {} in {:.2f} s on {} threads", model_, watch.seconds(), threads);
@@ -66,12 +80,14 @@ class EvaluateCommand : public Command {
       j[name] = value;
       text += fmt::format("{:<24}{:.5f}\n", name, value);
     }
+    if (!comparison_.empty()) text += comparison_ + "\n";
     print_report(json_, j, text.empty() ? text : text.substr(0, text.size() - 1));
     return 0;
   }
 
  private:
   std::string model_, dataset_, strategy_, key_file_;
+  std::string comparison_;
   std::vector<int64_t> k_ = {20};
   serve::RecommendOptions o_;
   bool allow_readable_key_ = false;

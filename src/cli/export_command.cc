@@ -37,9 +37,11 @@ class ExportCommand : public Command {
                   "'recommend --strategy multi'");
     sub->add_option("--max-interests", o_.interest_options.max_interests,
                     "With --interests: at most this many per user");
-    sub->add_option("--interest-threshold", o_.interest_options.threshold,
-                    "With --interests: stop merging item groups whose centroids are farther "
-                    "apart than this (2 - 2 cos)");
+    sub->add_option("--interest-threshold", threshold_,
+                    "With --interests: stop merging item groups whose directions are farther "
+                    "apart than this (2 - 2 cos); auto: the model's median over pairs of one "
+                    "user's items")
+        ->default_str("auto");
     sub->add_option("--pseudonymize", o_.pseudonymize_key_file,
                     "KEY_FILE: store user ids as HMAC-SHA256(key, id), rows in pseudonym order "
                     "(docs/interests.md)");
@@ -60,6 +62,7 @@ class ExportCommand : public Command {
     return sub;
   }
   int run() override {
+    o_.interest_options.threshold = serve::parse_threshold(threshold_, "--interest-threshold");
     if (o_.interests) serve::check_interest_options(o_.interest_options);
     if (!index_params_.empty()) {
       if (o_.index.empty()) HR_THROW(UsageError, "--index-params needs --index");
@@ -115,6 +118,7 @@ class ExportCommand : public Command {
 
   exporting::ExportOptions o_;
   std::string index_params_;
+  std::string threshold_ = "auto";
   int64_t threads_ = 0;
   bool json_ = false;
 };

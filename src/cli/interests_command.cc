@@ -34,9 +34,10 @@ class InterestsCommand : public Command {
     user->excludes(all);
     tuning_ = {
         sub->add_option("--max", o_.max_interests, "At most this many interests per user"),
-        sub->add_option("--threshold", o_.threshold,
-                        "Stop merging item groups whose centroids are farther apart than this "
-                        "(squared distance of unit vectors, 2 - 2 cos)"),
+        sub->add_option("--threshold", threshold_,
+                        "Stop merging item groups whose directions are farther apart than this "
+                        "(2 - 2 cos); auto: the model's median over pairs of one user's items")
+            ->default_str("auto"),
         sub->add_option("--max-items", o_.max_items, "Cluster each user's most recent N items"),
         sub->add_option("--representatives", o_.representatives, "Items listed per interest")};
     sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
@@ -48,6 +49,7 @@ class InterestsCommand : public Command {
 
   int run() override {
     if (user_.empty() && !all_) HR_THROW(UsageError, "give --user ID or --all");
+    o_.threshold = serve::parse_threshold(threshold_, "--threshold");
     serve::check_interest_options(o_);
     use_threads(threads_);
     const std::string key = key_of(key_file_, allow_readable_key_);
@@ -73,15 +75,21 @@ class InterestsCommand : public Command {
       d = data::read_dataset(dataset_);
       serve::align_to_dataset(m, d, key);
       serve::check_model_dataset(m, d);
+      if (o_.threshold == 0) {
+        o_.threshold = serve::calibrate_threshold(d.num_users(), d.train.user, d.train.item,
+                                                  m.item_vectors, m.dim);
+        log::info("threshold {:.3f} (auto: the median 2 - 2 cos of two items of one user)",
+                  o_.threshold);
+      }
     }
     if (!user_.empty()) return one_user(m, d, stored, key);
     Stopwatch watch;
     const auto& tt = d.train;
     const serve::InterestTable t =
         stored ? m.interests
-               : serve::interests_for_all(d.num_users(), tt.user, tt.item,
-                                          tt.has_time ? tt.time : std::vector<int64_t>{},
-                                          m.item_vectors, m.dim, o_);
+               : serve::interests_with(d.num_users(), tt.user, tt.item,
+                                       tt.has_time ? tt.time : std::vector<int64_t>{},
+                                       m.item_vectors, m.dim, o_);
     print_all(m, t, stored, watch.seconds());
     return 0;
   }
@@ -194,6 +202,7 @@ class InterestsCommand : public Command {
   bool all_ = false;
   bool allow_readable_key_ = false;
   serve::InterestOptions o_;
+  std::string threshold_ = "auto";
   std::vector<CLI::Option*> tuning_;
   int64_t threads_ = 0;
   bool json_ = false;

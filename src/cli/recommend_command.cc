@@ -60,10 +60,11 @@ class RecommendCommand : public Command {
                     "single: top-K by score; multi: from each interest, merged by interest "
                     "weight (needs export --interests); mmr: diversified re-ranking")
         ->check(CLI::IsMember({"single", "multi", "mmr"}));
-    add_mmr_options(sub, &o_);
+    add_strategy_options(sub, &o_);
     sub->add_option("--explain", o_.explain,
                     "Per item, this many of the user's own items most similar to it (needs "
-                    "--exclude-seen), and the interest it belongs to");
+                    "the model's dataset), and the interest it belongs to (its number in "
+                    "'halorec interests --user U', '-' when the model stores none)");
     sub->add_option("--key", key_file_, "KEY_FILE of a pseudonymized export: --user is the raw id");
     add_allow_readable_key(sub, &allow_readable_key_);
     sub->add_flag("--index", use_index_,
@@ -113,6 +114,11 @@ class RecommendCommand : public Command {
       o_.seen = &seen;
     }
     if (!users_file_.empty()) skip_unknown(m, key, &users);
+    if (o_.explain > 0 && m.interests.empty()) {
+      log::info("{} stores no interests (export --interests): each item's interest is left "
+                "out ('-'); 'halorec interests --model M --dataset D --user U' lists them",
+                model_);
+    }
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
@@ -256,7 +262,11 @@ class RecommendCommand : public Command {
           for (const auto& [own, sim] : r.why[j].because) {
             because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
           }
-          out += fmt::format("\t{}\t{}", r.why[j].interest, because);
+          // The interest: its number in `halorec interests --user`'s list, or
+          // '-' where the model stores no interests.
+          out += fmt::format("\t{}\t{}",
+                             r.why[j].interest >= 0 ? std::to_string(r.why[j].interest) : "-",
+                             because);
         }
         out += "\n";
       }

@@ -20,10 +20,13 @@ std::string key_of(const std::string& key_file, bool allow_readable) {
   return key_file.empty() ? std::string() : read_key_file(key_file, allow_readable);
 }
 
-void add_mmr_options(CLI::App* sub, serve::RecommendOptions* o) {
+void add_strategy_options(CLI::App* sub, serve::RecommendOptions* o) {
   sub->add_option("--diversity", o->diversity,
                   "mmr: weight of diversity against relevance, in [0, 1]");
   sub->add_option("--candidates", o->candidates, "mmr: re-rank this many best-scored items");
+  sub->add_option("--steer", o->steer,
+                  "multi: turn the user's vector this far toward each interest's medoid "
+                  "(u + steer |u| m/|m|; 0: single's lists, large: the medoid alone)");
 }
 
 void add_threads_option(CLI::App* sub, int64_t* threads) {

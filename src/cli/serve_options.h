@@ -17,8 +17,9 @@ void add_allow_readable_key(CLI::App* sub, bool* allow);
 // The key of a pseudonymized model, or "" without --key.
 std::string key_of(const std::string& key_file, bool allow_readable);
 
-// --diversity and --candidates, shared by recommend and evaluate.
-void add_mmr_options(CLI::App* sub, serve::RecommendOptions* o);
+// --diversity, --candidates (mmr) and --steer (multi), shared by recommend and
+// evaluate.
+void add_strategy_options(CLI::App* sub, serve::RecommendOptions* o);
 
 // --threads N: intra-op threads for scoring, ranking and clustering (0: every
 // core of the machine, divided among `ranks_on_node` processes).

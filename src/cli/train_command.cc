@@ -53,6 +53,13 @@ class TrainCommand : public Command {
     return sub;
   }
 
+  void check_args() override {
+    std::vector<std::string> overrides = overrides_;
+    if (!resume_.empty()) overrides.push_back("checkpoint.resume=" + resume_);
+    if (!init_from_.empty()) overrides.push_back("train.init_from=" + init_from_);
+    (void)train::load_config(config_, overrides);
+  }
+
   int run() override {
     // Training allocates and frees the same large tensors every step: keep
     // freed memory in the heap instead of returning it to the system, which

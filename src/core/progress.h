@@ -20,6 +20,12 @@ class Progress {
   // Call often (it checks the clock every 65536 calls).
   void tick(int64_t done) {
     if ((done & 0xffff) != 0) return;
+    at(done);
+  }
+
+  // Checks the clock on every call: for loops whose steps are coarse (a
+  // megabyte read, a block of users).
+  void at(int64_t done) {
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (s < next_s_ || done <= 0) return;
@@ -41,6 +47,26 @@ class Progress {
   double every_s_;
   std::chrono::steady_clock::time_point start_;
   double next_s_;
+};
+
+// A command's steps, each logged with its seconds when it took `min_s` or
+// more: "export: forward pass, 12.4 s". Quick runs stay quiet.
+class Phases {
+ public:
+  explicit Phases(std::string what, double min_s = 2.0)
+      : what_(std::move(what)), min_s_(min_s), last_(std::chrono::steady_clock::now()) {}
+
+  void done(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    if (s >= min_s_) log::info("{}: {}, {:.1f} s", what_, step, s);
+  }
+
+ private:
+  std::string what_;
+  double min_s_;
+  std::chrono::steady_clock::time_point last_;
 };
 
 }  // namespace halorec

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/check.h"
+#include "core/progress.h"
 
 namespace halorec::data {
 
@@ -30,7 +31,18 @@ LineReader::LineReader(std::string path, size_t max_line_bytes)
     HR_THROW(InputError, "cannot open '{}': {}", path_, std::strerror(errno));
   }
   in_ = file_.get();
+  const auto bytes = std::filesystem::file_size(path_, ec);
+  if (!ec && std::filesystem::is_regular_file(path_, ec)) {
+    const int64_t mib = static_cast<int64_t>(bytes >> 20);
+    if (mib >= 1) {
+      progress_ = std::make_unique<Progress>(
+          fmt::format("reading {}", std::filesystem::path(path_).filename().string()), "MiB",
+          mib);
+    }
+  }
 }
+
+LineReader::~LineReader() = default;
 
 bool LineReader::fill() {
   if (file_ == nullptr) {
@@ -53,6 +65,8 @@ bool LineReader::fill() {
   if (in_->bad()) HR_THROW(IoError, "error reading '{}' after line {}", path_, line_number_);
   begin_ = 0;
   end_ = static_cast<size_t>(in_->gcount());
+  bytes_read_ += static_cast<int64_t>(end_);
+  if (progress_) progress_->at(bytes_read_ >> 20);
   return end_ > 0;
 }
 

@@ -11,6 +11,10 @@
 #include <string>
 #include <string_view>
 
+namespace halorec {
+class Progress;
+}
+
 namespace halorec::data {
 
 class LineReader {
@@ -18,7 +22,10 @@ class LineReader {
   static constexpr size_t kMaxLineBytes = size_t{256} << 20;
 
   // Throws InputError when the file cannot be opened.
+  // A file of a megabyte or more logs its progress on stderr (core/progress.h)
+  // when reading it takes longer than a few seconds.
   explicit LineReader(std::string path, size_t max_line_bytes = kMaxLineBytes);
+  ~LineReader();
   // The next line without its line ending and, on line 1, without a UTF-8
   // byte order mark; false at the end.
   bool next(std::string_view* line);
@@ -37,6 +44,8 @@ class LineReader {
   bool skip_lf_ = false;        // the last line ended in '\r': a '\n' next belongs to it
   std::string line_;
   int64_t line_number_ = 0;
+  int64_t bytes_read_ = 0;
+  std::unique_ptr<Progress> progress_;
 };
 
 // Where a record came from, for messages: "file:line".

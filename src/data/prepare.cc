@@ -9,6 +9,7 @@
 #include "core/output_path.h"
 #include "core/quote.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/resources.h"
 #include "data/cleaning.h"
 #include "data/lightgcn_reader.h"
@@ -301,8 +302,10 @@ PrepareReport run_prepare(const PrepareOptions& o) {
                        : (o.reader.unseen_test == UnseenTest::kDrop || o.reader.skip_bad_lines)
                            ? "drop"
                            : "error";
+  Phases phases("prepare");
   Dataset d = build_dataset(std::move(raw), o.kcore, o.split, o.seed, &report,
                             o.reader.unseen_test == UnseenTest::kKeep);
+  phases.done("cleaned and split");
   if (d.train.size() == 0) {
     HR_THROW(InputError, "{}: no train interactions are left after cleaning", o.train_path);
   }
@@ -315,7 +318,7 @@ PrepareReport run_prepare(const PrepareOptions& o) {
   report.fingerprint = d.fingerprint();
   log::debug("fingerprint: {:.2f} s", watch.seconds());
   write_dataset(d, o.out, report.to_json().dump(), report.fingerprint);
-  log::debug("written: {:.2f} s", watch.seconds());
+  phases.done("wrote the dataset");
   report.seconds = watch.seconds();
   report.peak_rss_bytes = peak_rss_bytes();
   return report;

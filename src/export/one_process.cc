@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/output_path.h"
 #include "core/path_lock.h"
+#include "core/progress.h"
 #include "core/resources.h"
 #include "data/dataset.h"
 #include "data/social.h"
@@ -104,13 +105,16 @@ ExportReport run_export(const ExportOptions& o) {
   const PathLock lock = lock_output({"--out", o.out}, false);
   ExportStart s = start_export(o);
   check_output_file({"--out", o.out}, s.inputs, serve::is_model_file);
+  Phases phases("export");
   data::Dataset d = data::read_dataset(s.dataset);
+  phases.done("read the dataset");
   const std::string fingerprint = d.fingerprint();
   const int64_t U = d.num_users(), n = d.num_users() + d.num_items();
   std::vector<int64_t> all(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k) all[static_cast<size_t>(k)] = k;
   const checkpoint::Content content = load_newest(&s, fingerprint, all, s.dataset);
   const train::TrainConfig& c = s.config;
+  phases.done("read the checkpoint");
 
   const WholeGraph w = whole_graph(&d, c, social_file_for(o, s));
   const model::LocalGraph g =
@@ -131,6 +135,7 @@ ExportReport run_export(const ExportOptions& o) {
   const at::Tensor final_vectors =
       model::scoring_vectors(net->forward(content.e0, 0, false), c.score == train::Score::kCosine)
           .contiguous();
+  phases.done("built the graph and ran the forward pass");
 
   serve::ModelFile m;
   m.user_ids = d.user_ids;
@@ -150,6 +155,7 @@ ExportReport run_export(const ExportOptions& o) {
   if (auto part = filter_part_for(s, content.state, fingerprint)) {
     attach_filter_part(std::move(*part), d, &m);
   }
+  phases.done("assembled the model");
   ExportReport r;
   if (o.interests) {
     Stopwatch interest_watch;
@@ -159,6 +165,7 @@ ExportReport run_export(const ExportOptions& o) {
         o.interest_options);
     r.interests = m.interests.num_interests();
     r.interest_seconds = interest_watch.seconds();
+    phases.done("found every user's interests");
   }
   if (!s.key.empty()) pseudonymize_users(m, s.key, m.cold_users);
   IndexSet index(o.out);
@@ -168,9 +175,11 @@ ExportReport run_export(const ExportOptions& o) {
     items.item_ids = m.item_ids;
     items.item_vectors = m.item_vectors;
     index.build(std::move(items), s.index, o.dtype, &m, &r);
+    phases.done("built the index");
   }
   serve::write_model_file(m, o.out);
   index.commit(m.index_file);
+  phases.done("wrote the model");
 
   r.checkpoint = s.dir();
   r.out = o.out;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
+#include <limits>
 #include <optional>
 
 #include "checkpoint/checkpoint.h"
@@ -17,6 +18,7 @@
 #include "core/log.h"
 #include "core/output_path.h"
 #include "core/path_lock.h"
+#include "core/progress.h"
 #include "core/resources.h"
 #include "core/temp_files.h"
 #include "data/dataset.h"
@@ -188,6 +190,8 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   const train::TrainConfig& c = s.config;
   const std::string parts_dir = o.out + ".parts";
   const std::optional<PathLock> lock = claim_outputs(o, s, rank);
+  // Rank 0 logs the steps that take seconds.
+  Phases phases("export", rank == 0 ? 2.0 : std::numeric_limits<double>::infinity());
   const data::DatasetInfo info = data::read_dataset_info(s.dataset);
   if (info.fingerprint != s.id.dataset_fingerprint) {
     HR_THROW(InputError, "checkpoint '{}' was trained on another dataset than '{}'", s.dir(),
@@ -199,6 +203,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   std::optional<TempPath> scratch;
   pc.parts = partition_folder(o, pc, comm, &scratch);
   const std::string parts = train::ensure_partition(pc, comm);
+  phases.done("partition ready");
   const partition::PartitionMeta meta = partition::read_meta(parts, false);
   partition::check_partition_matches(meta, parts, s.dataset, info.fingerprint);
   partition::Shard shard = partition::read_shard(parts, rank, meta);
@@ -218,7 +223,9 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
     net = train::attach_content(std::move(net), c, features, shard.owned, shard.num_users,
                                 options);
   }
+  phases.done("read the shard and built the model");
   const checkpoint::Content content = checkpoint::load_checkpoint(s.dir(), shard.owned, s.id);
+  phases.done("read the checkpoint");
   // Every rank reads the same file: all refuse together.
   if (filter_part_for(s, content.state, info.fingerprint)) {
     HR_THROW(UsageError, "checkpoint '{}' is a hybrid's (a graph filter beside the vectors, "
@@ -231,6 +238,7 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
       model::scoring_vectors(net->forward(content.e0, 0, false), c.score == train::Score::kCosine)
           .contiguous();
   const int64_t dim = final_vectors.size(1);
+  phases.done("ran the forward pass");
 
   int64_t cold[2] = {0, 0};  // items, users
   serve::ModelPart part = rows_of_shard(shard, final_vectors, s.dataset, rank == P - 1, features,
@@ -262,7 +270,9 @@ ExportReport run_sharded_export(const ExportOptions& o, comm::Communicator& comm
   r.users = info.num_users;
   r.items = info.num_items;
   r.dim = dim;
+  phases.done("wrote the parts");
   if (rank == 0) commit_model(o, s, info.fingerprint, content.state, dim, tag, counts, &r);
+  phases.done("committed the model");
   // model.h5 is committed when any rank returns. The others wait for as long
   // as rank 0 builds the index: no timeout here.
   std::optional<comm::UnlimitedWait> unlimited;

@@ -4,10 +4,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include "core/check.h"
 #include "core/counting_sort.h"
+#include "core/progress.h"
 #include "model/local_graph.h"
 
 namespace halorec::model {
@@ -137,9 +139,12 @@ at::Tensor low_pass_basis(FilterPropagation& f, const BasisOptions& o, comm::Com
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
     q = std::get<0>(at::linalg_qr(at::randn({I, width}, gen, at::kDouble)));
   }
+  std::optional<Progress> progress;
+  if (comm.rank() == 0) progress.emplace("ideal low-pass basis", "power iterations", o.power_iters);
   for (int64_t it = 0; it < o.power_iters; ++it) {
     q = std::get<0>(at::linalg_qr(f.gram(q))).contiguous();
     comm.broadcast(q, 0);
+    if (progress) progress->at(it + 1);
   }
   at::Tensor t = at::mm(q.t(), f.gram(q));
   t = (t + t.t()) * 0.5;

@@ -23,6 +23,9 @@ void check_options(const ModelFile& m, const RecommendOptions& o) {
   if (o.candidates < 1 || o.candidates > 100000) {
     HR_THROW(UsageError, "--candidates must be in 1..100000, got {}", o.candidates);
   }
+  if (!(o.steer >= 0 && o.steer <= 1e6)) {
+    HR_THROW(UsageError, "--steer must be in [0, 1e6], got {}", o.steer);
+  }
   if (m.is_filter() && o.strategy == Strategy::kMulti) {
     HR_THROW(UsageError,
              "--strategy multi ranks by interest vectors; a graph filter's model "
@@ -83,7 +86,8 @@ std::vector<std::vector<int64_t>> rank_lists(const Engine& engine, const std::ve
   constexpr int64_t kBlock = 512;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = std::min(n, b + kBlock);
-    // Query rows: the user's vector, or (multi) each interest's medoid vector.
+    // Query rows: the user's vector, or (multi) one per interest: the user's
+    // vector turned toward the interest's medoid (RecommendOptions::steer).
     std::vector<int64_t> row_user;
     std::vector<int64_t> user_query, item_query;  // rows of users / items used as queries
     std::vector<int64_t> first_row(static_cast<size_t>(e - b) + 1, 0);
@@ -107,9 +111,14 @@ std::vector<std::vector<int64_t>> rank_lists(const Engine& engine, const std::ve
     const int64_t nq = static_cast<int64_t>(row_user.size());
     at::Tensor queries = at::empty({nq, m.dim}, at::kFloat);
     for (int64_t r = 0; r < nq; ++r) {
-      queries[r].copy_(user_query[static_cast<size_t>(r)] >= 0
-                           ? v.users[user_query[static_cast<size_t>(r)]]
-                           : v.items[item_query[static_cast<size_t>(r)]]);
+      if (user_query[static_cast<size_t>(r)] >= 0) {
+        queries[r].copy_(v.users[user_query[static_cast<size_t>(r)]]);
+      } else {
+        // multi: the user's vector turned toward the interest's medoid.
+        const at::Tensor user = v.users[row_user[static_cast<size_t>(r)]];
+        queries[r].copy_(user + o.steer * user.norm() *
+                                    v.items_unit[item_query[static_cast<size_t>(r)]]);
+      }
     }
     std::vector<std::vector<int64_t>> top;
     std::vector<std::vector<float>> top_v;

@@ -6,9 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "core/check.h"
 #include "core/counting_sort.h"
+#include "core/log.h"
+#include "core/progress.h"
 
 namespace halorec::serve {
 
@@ -72,6 +75,24 @@ std::vector<Merge> ward_merges(std::vector<double>& d, int64_t n) {
   return merges;
 }
 
+// The interactions of each user: rows order[start[u]] .. order[start[u+1]-1].
+struct ByUser {
+  std::vector<int64_t> order, start;
+};
+
+ByUser group_by_user(int64_t num_users, const std::vector<int64_t>& user) {
+  CountingSort by_user(num_users);
+  for (int64_t u : user) by_user.count(u);
+  by_user.finish_counts();
+  ByUser g;
+  g.order.resize(user.size());
+  for (size_t t = 0; t < user.size(); ++t) {
+    g.order[static_cast<size_t>(by_user.place(user[t]))] = static_cast<int64_t>(t);
+  }
+  g.start = by_user.offsets();
+  return g;
+}
+
 int32_t find_root(std::vector<int32_t>& parent, int32_t x) {
   while (parent[static_cast<size_t>(x)] != x) {
     parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
@@ -84,8 +105,8 @@ int32_t find_root(std::vector<int32_t>& parent, int32_t x) {
 
 void check_interest_options(const InterestOptions& o) {
   if (o.max_interests < 1) HR_THROW(UsageError, "--max must be >= 1, got {}", o.max_interests);
-  if (!(o.threshold > 0.0 && o.threshold <= 4.0)) {
-    HR_THROW(UsageError, "--threshold must be in (0, 4] (2 - 2 cos between centroids), got {}",
+  if (!(o.threshold >= 0.0 && std::isfinite(o.threshold))) {
+    HR_THROW(UsageError, "--threshold must be auto or a Ward merge cost > 0, got {}",
              o.threshold);
   }
   if (o.max_items < 1) HR_THROW(UsageError, "--max-items must be >= 1, got {}", o.max_items);
@@ -94,8 +115,61 @@ void check_interest_options(const InterestOptions& o) {
   }
 }
 
+double parse_threshold(const std::string& text, const char* option) {
+  if (text == "auto") return 0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(v > 0.0 && std::isfinite(v))) {
+    HR_THROW(UsageError,
+             "{} must be auto or a Ward merge cost > 0 (the rise in the groups' sum of squared "
+             "distances of unit vectors), got '{}'",
+             option, text);
+  }
+  return v;
+}
+
+double calibrate_threshold(int64_t num_users, const std::vector<int64_t>& user,
+                           const std::vector<int64_t>& item, const std::vector<float>& item_vectors,
+                           int64_t dim) {
+  constexpr int64_t kPairs = 20000;
+  const ByUser grouped = group_by_user(num_users, user);
+  const std::vector<int64_t>& order = grouped.order;
+  const std::vector<int64_t>& start = grouped.start;
+  auto unit_cos = [&](int64_t a, int64_t b) {
+    const float* x = item_vectors.data() + a * dim;
+    const float* y = item_vectors.data() + b * dim;
+    double xy = 0, xx = 0, yy = 0;
+    for (int64_t c = 0; c < dim; ++c) {
+      xy += static_cast<double>(x[c]) * y[c];
+      xx += static_cast<double>(x[c]) * x[c];
+      yy += static_cast<double>(y[c]) * y[c];
+    }
+    return xx > 0 && yy > 0 ? xy / std::sqrt(xx * yy) : 0.0;
+  };
+  std::mt19937_64 gen(40);
+  std::vector<double> dist;
+  dist.reserve(kPairs);
+  const auto n = static_cast<int64_t>(user.size());
+  for (int64_t tries = 0; n > 0 && tries < 5 * kPairs && static_cast<int64_t>(dist.size()) < kPairs;
+       ++tries) {
+    const int64_t t = static_cast<int64_t>(gen() % static_cast<uint64_t>(n));
+    const int64_t u = user[static_cast<size_t>(t)];
+    const int64_t b = start[static_cast<size_t>(u)], e = start[static_cast<size_t>(u) + 1];
+    if (e - b < 2) continue;
+    const int64_t other = order[static_cast<size_t>(b + static_cast<int64_t>(gen() % static_cast<uint64_t>(e - b)))];
+    if (other == t || item[static_cast<size_t>(other)] == item[static_cast<size_t>(t)]) continue;
+    dist.push_back(2.0 - 2.0 * unit_cos(item[static_cast<size_t>(t)], item[static_cast<size_t>(other)]));
+  }
+  if (dist.empty()) return 1.0;
+  const auto mid = dist.begin() + static_cast<std::ptrdiff_t>(dist.size() / 2);
+  std::nth_element(dist.begin(), mid, dist.end());
+  return std::clamp(*mid, 1e-6, 4.0);
+}
+
 std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, int64_t dim,
                                    double threshold, int64_t max_clusters) {
+  HR_CHECK(threshold > 0, "ward_clusters: threshold {} (an auto threshold is resolved first)",
+           threshold);
   HR_CHECK(static_cast<int64_t>(points.size()) == n * dim, "ward_clusters: {} values for {}x{}",
            points.size(), n, dim);
   if (n == 0) return {};
@@ -114,32 +188,15 @@ std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, 
   std::vector<Merge> merges = ward_merges(d, n);
   std::stable_sort(merges.begin(), merges.end(),
                    [](const Merge& x, const Merge& y) { return x.cost < y.cost; });
-  // Replay in Ward order with union-find, tracking centroids (sums / sizes).
+  // Replay in Ward order (costs ascending: Ward's dendrogram is monotone)
+  // with union-find: every merge up to `threshold`, then on while more than
+  // `max_clusters` groups remain.
   std::vector<int32_t> parent(static_cast<size_t>(n));
   std::iota(parent.begin(), parent.end(), 0);
-  std::vector<double> sum(points.begin(), points.end());
-  std::vector<int64_t> count(static_cast<size_t>(n), 1);
   int64_t clusters = n;
-  bool stopped = false;
   for (const Merge& m : merges) {
-    const int32_t ra = find_root(parent, m.a), rb = find_root(parent, m.b);
-    if (!stopped) {
-      double dist = 0;
-      for (int64_t c = 0; c < dim; ++c) {
-        const double x = sum[static_cast<size_t>(ra * dim + c)] /
-                             static_cast<double>(count[static_cast<size_t>(ra)]) -
-                         sum[static_cast<size_t>(rb * dim + c)] /
-                             static_cast<double>(count[static_cast<size_t>(rb)]);
-        dist += x * x;
-      }
-      if (dist > threshold) stopped = true;
-    }
-    if (stopped && clusters <= max_clusters) break;
-    parent[static_cast<size_t>(rb)] = ra;
-    for (int64_t c = 0; c < dim; ++c) {
-      sum[static_cast<size_t>(ra * dim + c)] += sum[static_cast<size_t>(rb * dim + c)];
-    }
-    count[static_cast<size_t>(ra)] += count[static_cast<size_t>(rb)];
+    if (m.cost > threshold && clusters <= max_clusters) break;
+    parent[static_cast<size_t>(find_root(parent, m.b))] = find_root(parent, m.a);
     --clusters;
   }
   std::vector<int32_t> label(static_cast<size_t>(n), -1), id_of(static_cast<size_t>(n), -1);
@@ -226,24 +283,38 @@ InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& u
                                 const std::vector<float>& item_vectors, int64_t dim,
                                 const InterestOptions& o) {
   check_interest_options(o);
-  // Each user's interactions, most recent first when times exist.
-  CountingSort by_user(num_users);
-  for (int64_t u : user) by_user.count(u);
-  by_user.finish_counts();
-  std::vector<int64_t> order(user.size());
-  for (size_t t = 0; t < user.size(); ++t) {
-    order[static_cast<size_t>(by_user.place(user[t]))] = static_cast<int64_t>(t);
+  InterestOptions resolved = o;
+  if (resolved.threshold == 0) {
+    resolved.threshold = calibrate_threshold(num_users, user, item, item_vectors, dim);
+    log::info("interests: threshold {:.3f} (auto: the median 2 - 2 cos of two items of one user)",
+              resolved.threshold);
   }
-  const std::vector<int64_t>& start = by_user.offsets();
+  return interests_with(num_users, user, item, time, item_vectors, dim, resolved);
+}
+
+InterestTable interests_with(int64_t num_users, const std::vector<int64_t>& user,
+                             const std::vector<int64_t>& item, const std::vector<int64_t>& time,
+                             const std::vector<float>& item_vectors, int64_t dim,
+                             const InterestOptions& o) {
+  // Each user's interactions, most recent first when times exist.
+  const ByUser grouped = group_by_user(num_users, user);
+  const std::vector<int64_t>& order = grouped.order;
+  const std::vector<int64_t>& start = grouped.start;
   std::vector<std::vector<Interest>> per_user(static_cast<size_t>(num_users));
-  at::parallel_for(0, num_users, 16, [&](int64_t b, int64_t e) {
-    for (int64_t u = b; u < e; ++u) {
-      std::vector<int64_t> rows(order.begin() + start[static_cast<size_t>(u)],
-                                order.begin() + start[static_cast<size_t>(u) + 1]);
-      per_user[static_cast<size_t>(u)] = find_interests(
-          items_to_cluster(std::move(rows), item, time, o.max_items), item_vectors, dim, o);
-    }
-  });
+  // Blocks of users, each over every thread, so that progress can be told.
+  Progress progress("interests", "users", num_users);
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b0 = 0; b0 < num_users; b0 += kBlock) {
+    at::parallel_for(b0, std::min(num_users, b0 + kBlock), 16, [&](int64_t b, int64_t e) {
+      for (int64_t u = b; u < e; ++u) {
+        std::vector<int64_t> rows(order.begin() + start[static_cast<size_t>(u)],
+                                  order.begin() + start[static_cast<size_t>(u) + 1]);
+        per_user[static_cast<size_t>(u)] = find_interests(
+            items_to_cluster(std::move(rows), item, time, o.max_items), item_vectors, dim, o);
+      }
+    });
+    progress.at(std::min(num_users, b0 + kBlock));
+  }
   InterestTable t;
   t.r = o.representatives;
   t.threshold = o.threshold;

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "core/progress.h"
 #include "core/resources.h"
 #include "metrics/ranking.h"
 
@@ -300,9 +302,14 @@ std::vector<EvalResult> Evaluator::evaluate_many(
       h = at::zeros({static_cast<int64_t>(topk_.size()), shard_.num_items}, at::kByte);
     }
   }
+  std::optional<Progress> progress;
+  if (!progress_.empty() && comm.rank() == 0) {
+    progress.emplace(progress_, comm.size() > 1 ? "test users of rank 0" : "test users", n_users);
+  }
   for (int64_t t = 0; t < n_rounds; ++t) {
     const int64_t b = std::min(n_users, t * batch_users_);
     const int64_t e = std::min(n_users, b + batch_users_);
+    if (progress) progress->at(b);
     prepare(b, e);
     if (e == b) continue;
     for (size_t g = 0; g < count; ++g) {

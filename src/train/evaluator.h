@@ -69,6 +69,10 @@ class Evaluator {
                                         const std::function<at::Tensor(size_t)>& scoring,
                                         size_t count, comm::Communicator& comm,
                                         bool coverage = false) const;
+  // evaluate_scores and evaluate_many log their progress on rank 0 as
+  // "`what`: k of n test users" when scoring takes more than a few seconds
+  // (baselines, hybrids; training's own evaluation stays quiet).
+  void report_progress(std::string what) { progress_ = std::move(what); }
   // Global ids of this rank's users with test items, in evaluation order.
   std::vector<int64_t> test_user_ids() const;
 
@@ -85,6 +89,7 @@ class Evaluator {
   std::vector<int64_t> item_rows_;                // local rows of owned items
   std::vector<int64_t> item_ids_;                 // their item ids (ascending)
   ItemPlacement items_;
+  std::string progress_;
 
   EvalResult evaluate_replicated(const at::Tensor& final_owned, comm::Communicator& comm) const;
   EvalResult evaluate_sharded(const at::Tensor& final_owned, comm::Communicator& comm) const;

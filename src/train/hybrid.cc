@@ -140,10 +140,11 @@ HybridResult fit_hybrid(const TrainConfig& c, const partition::Shard& shard,
                    fit_watch.seconds());
       std::fflush(report);
     }
-    const Evaluator validator(
+    Evaluator validator(
         shard, c.topk, c.eval_batch_users,
         eval_user_fraction(shard, c.filter_mix_users, comm, EvalSplit::kValidation),
         ItemPlacement::kReplicated, EvalSplit::kValidation);
+    validator.report_progress("hybrid: scoring mixes on validation");
     const std::vector<int64_t> ids = validator.test_user_ids();
     at::Tensor f_block, l_block;
     const auto results = validator.evaluate_many(
@@ -184,8 +185,9 @@ HybridResult fit_hybrid(const TrainConfig& c, const partition::Shard& shard,
   const model::FilterFit fit(*rows, comm, need_basis ? &basis : nullptr, &info);
   const model::GraphFilter g = fit.filter(settings);
   const double refit_seconds = fit_watch.seconds();
-  const Evaluator tester(shard, c.topk, c.eval_batch_users,
-                         eval_user_fraction(shard, c.eval_users, comm), ItemPlacement::kReplicated);
+  Evaluator tester(shard, c.topk, c.eval_batch_users,
+                   eval_user_fraction(shard, c.eval_users, comm), ItemPlacement::kReplicated);
+  tester.report_progress("hybrid: scoring test");
   const std::vector<int64_t> ids = tester.test_user_ids();
   at::Tensor f_block, l_block;
   const std::vector<double> mixes = {res.mix, 0.0, 1.0};

@@ -199,7 +199,9 @@ TEST(Interests, WardFindsTwoSeparatedGroupsAndWeightsThemByShare) {
   EXPECT_NE(labels[6], labels[0]);
   std::vector<int64_t> items(8);
   std::iota(items.begin(), items.end(), 0);
-  const std::vector<Interest> found = find_interests(items, vectors, 2, InterestOptions{});
+  InterestOptions options;
+  options.threshold = 0.8;
+  const std::vector<Interest> found = find_interests(items, vectors, 2, options);
   ASSERT_EQ(found.size(), 2u);
   EXPECT_DOUBLE_EQ(found[0].weight, 0.75);
   EXPECT_EQ(found[0].size, 6);
@@ -208,6 +210,59 @@ TEST(Interests, WardFindsTwoSeparatedGroupsAndWeightsThemByShare) {
   InterestOptions bad;
   bad.max_interests = 0;
   EXPECT_THROW(check_interest_options(bad), UsageError);
+}
+
+TEST(Interests, AMergeCostsMoreTheMoreItemsBothSidesHave) {
+  // Unit vectors at 0 and 60 degrees (2 - 2 cos = 1). One of each: merging
+  // costs 1 * 1 / 2 * 1 = 0.5, under 0.8: one interest. Six of each (tiny
+  // jitter): 6 * 6 / 12 * 1 = 3, over it: two interests.
+  const double pi = std::acos(-1.0);
+  auto points = [&](int each) {
+    std::vector<float> v;
+    for (double deg : {0.0, 60.0}) {
+      for (int k = 0; k < each; ++k) {
+        const double a = (deg + 0.01 * k) * pi / 180;
+        v.push_back(static_cast<float>(std::cos(a)));
+        v.push_back(static_cast<float>(std::sin(a)));
+      }
+    }
+    return v;
+  };
+  const std::vector<int32_t> two = ward_clusters(points(1), 2, 2, 0.8, 5);
+  EXPECT_EQ(two[0], two[1]);
+  const std::vector<int32_t> twelve = ward_clusters(points(6), 12, 2, 0.8, 5);
+  for (int k = 1; k < 6; ++k) EXPECT_EQ(twelve[k], twelve[0]);
+  for (int k = 7; k < 12; ++k) EXPECT_EQ(twelve[k], twelve[6]);
+  EXPECT_NE(twelve[6], twelve[0]);
+  // Above 3 they merge too; --max 1 merges them whatever the threshold.
+  const std::vector<int32_t> high = ward_clusters(points(6), 12, 2, 3.5, 5);
+  EXPECT_EQ(*std::max_element(high.begin(), high.end()), 0);
+  const std::vector<int32_t> capped = ward_clusters(points(6), 12, 2, 0.8, 1);
+  EXPECT_EQ(*std::max_element(capped.begin(), capped.end()), 0);
+}
+
+TEST(Interests, TheAutoThresholdIsTheMedianDistanceOfTwoItemsOfOneUser) {
+  // Items 0..3 at 0, 60, 90 and 180 degrees in a plane. Users 0, 3 and 4
+  // have {0, 1} (2 - 2 cos 60 = 1), user 1 {0, 2} and user 2 {2, 3} (both 90
+  // degrees apart: 2). Every user has two interactions, so 3/5 of the pairs
+  // drawn are at 1 and 2/5 at 2: of 20,000 draws the median is 1.
+  const double pi = std::acos(-1.0);
+  std::vector<float> items;
+  for (double deg : {0.0, 60.0, 90.0, 180.0}) {
+    items.push_back(static_cast<float>(std::cos(deg * pi / 180)));
+    items.push_back(static_cast<float>(std::sin(deg * pi / 180)));
+  }
+  const std::vector<int64_t> user = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4};
+  const std::vector<int64_t> item = {0, 1, 0, 2, 2, 3, 0, 1, 0, 1};
+  EXPECT_NEAR(calibrate_threshold(5, user, item, items, 2), 1.0, 1e-6);
+  // Users with one item each: nothing to calibrate on, the fixed default.
+  EXPECT_DOUBLE_EQ(calibrate_threshold(2, {0, 1}, {0, 1}, items, 2), 1.0);
+  EXPECT_EQ(parse_threshold("auto", "--threshold"), 0.0);
+  EXPECT_EQ(parse_threshold("1.5", "--threshold"), 1.5);
+  EXPECT_EQ(parse_threshold("6", "--threshold"), 6.0);  // big groups cost more than 4
+  for (const char* bad_text : {"0", "-1", "x", "1.5x", "", "inf", "nan"}) {
+    EXPECT_THROW(parse_threshold(bad_text, "--threshold"), UsageError) << bad_text;
+  }
 }
 
 }  // namespace
