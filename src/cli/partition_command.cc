@@ -31,6 +31,9 @@ class PartitionCommand : public Command {
     sub->add_option("--social", o_.social,
                     "Social edges: a file of user-user pairs 'USER USER [WEIGHT]' (original "
                     "ids) joining the graph (train's data.social)");
+    sub->add_option("--social-weight", o_.social_weight,
+                    "The social relation's weight beside the interactions (train's "
+                    "data.social_weight; 0: left out)");
     sub->add_option("--out", o_.out, "Output folder (written atomically)")->required();
     sub->add_flag("--force", o_.force, "Replace a non-empty output folder");
     sub->add_flag("--json", json_, "Print the statistics as one JSON object on stdout");

@@ -1,5 +1,7 @@
 #include "data/social.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -56,6 +58,17 @@ nlohmann::json SocialReport::to_json() const {
   return {{"path", path},         {"fingerprint", fingerprint},   {"lines", lines},
           {"pairs", pairs},       {"edges", edges},               {"unknown_user", unknown_user},
           {"self_pairs", self_pairs}, {"merged", merged}};
+}
+
+std::string social_graph_id(const std::string& file_fingerprint, double weight) {
+  if (file_fingerprint.empty()) return "";
+  Sha256 sha;
+  // The plain SHA-256 of the text (no length prefix): docs/formats.md.
+  const std::string text =
+      fmt::format("social relation v2, own degrees, weight {:.17g}, file {}", weight,
+                  file_fingerprint);
+  sha.update(text.data(), text.size());
+  return sha.hex();
 }
 
 std::string social_fingerprint(const std::string& path) {

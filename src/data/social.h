@@ -35,9 +35,20 @@ struct SocialReport {
   nlohmann::json to_json() const;
 };
 
-// SHA-256 of the file's bytes: partitions, checkpoints and exports record it
-// and refuse a social file that changed. "" for an empty path.
+// SHA-256 of the file's bytes. "" for an empty path.
 std::string social_fingerprint(const std::string& path);
+
+// data.social_weight's default (graph/csr.h: the social relation's weight
+// beside the interactions), chosen on LastFM's validation carve
+// (docs/living.md "Social edges").
+inline constexpr double kDefaultSocialWeight = 0.35;
+
+// What partitions, checkpoints and exports record of a graph's social
+// relation and compare: SHA-256 over the file's fingerprint, the relation's
+// normalization and its weight. A file that changed, another weight, or a
+// graph made by a version that normalized social edges with the
+// interactions, all differ. "" when `file_fingerprint` is "".
+std::string social_graph_id(const std::string& file_fingerprint, double weight);
 
 // Reads `path`: one pair per line, `USER USER [WEIGHT]`, fields separated by
 // a tab, a comma or spaces; blank lines and lines starting with '#' skipped;

@@ -65,8 +65,8 @@ WholeGraph whole_graph(data::Dataset* d, const train::TrainConfig& c,
     all_train = d->train;
     data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d->train);
   }
-  WholeGraph w{graph::normalized_adjacency(*d, with_social),
-               graph::weighted_degrees(*d, with_social)};
+  WholeGraph w{graph::normalized_adjacency(*d, with_social, c.social_weight),
+               graph::weighted_degrees(*d)};
   if (c.validation > 0) d->train = std::move(all_train);
   return w;
 }

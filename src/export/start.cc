@@ -120,11 +120,14 @@ std::string social_file_for(const ExportOptions& o, const ExportStart& s) {
     HR_THROW(InputError, "checkpoint '{}' was trained with social edges ({} '{}'), and that file "
              "is not there: give --social FILE with the same pairs", dir, named, path);
   }
-  const std::string fingerprint = data::social_fingerprint(path);
+  const std::string fingerprint =
+      data::social_graph_id(data::social_fingerprint(path), s.config.social_weight);
   if (fingerprint != s.id.social_fingerprint) {
-    HR_THROW(InputError, "{} '{}' is not the social edges file checkpoint '{}' was trained with "
-             "(fingerprint {}..., the checkpoint's {}...)", named, path, dir,
-             fingerprint.substr(0, 12), s.id.social_fingerprint.substr(0, 12));
+    HR_THROW(InputError, "{} '{}' at data.social_weight {} is not the social relation checkpoint "
+             "'{}' was trained with (id {}..., the checkpoint's {}...): another file, or a "
+             "checkpoint of a version before social edges had their own normalization (train "
+             "it again)", named, path, s.config.social_weight, dir, fingerprint.substr(0, 12),
+             s.id.social_fingerprint.substr(0, 12));
   }
   return path;
 }

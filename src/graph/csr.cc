@@ -8,7 +8,7 @@
 
 namespace halorec::graph {
 
-std::vector<double> weighted_degrees(const data::Dataset& d, const data::SocialEdges* social) {
+std::vector<double> weighted_degrees(const data::Dataset& d) {
   const int64_t U = d.num_users();
   std::vector<double> deg(static_cast<size_t>(U + d.num_items()), 0.0);
   const data::Interactions& t = d.train;
@@ -16,21 +16,21 @@ std::vector<double> weighted_degrees(const data::Dataset& d, const data::SocialE
     deg[static_cast<size_t>(t.user[r])] += t.weight[r];
     deg[static_cast<size_t>(U + t.item[r])] += t.weight[r];
   }
-  if (social != nullptr) {
-    for (size_t e = 0; e < social->size(); ++e) {
-      deg[static_cast<size_t>(social->a[e])] += social->weight[e];
-      deg[static_cast<size_t>(social->b[e])] += social->weight[e];
-    }
-  }
   return deg;
 }
 
-Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social) {
+Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social,
+                         double social_weight) {
   const int64_t U = d.num_users();
   const int64_t N = U + d.num_items();
   const data::Interactions& t = d.train;
-  const std::vector<double> deg = weighted_degrees(d, social);
-  const size_t S = social != nullptr ? social->size() : 0;
+  const std::vector<double> deg = weighted_degrees(d);
+  const size_t S = social != nullptr && social_weight > 0 ? social->size() : 0;
+  std::vector<double> social_deg(S > 0 ? static_cast<size_t>(U) : 0, 0.0);
+  for (size_t e = 0; e < S; ++e) {
+    social_deg[static_cast<size_t>(social->a[e])] += social->weight[e];
+    social_deg[static_cast<size_t>(social->b[e])] += social->weight[e];
+  }
   Csr a;
   a.num_rows = N;
   CountingSort rows(N);
@@ -48,13 +48,18 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
   auto normalized = [&](int64_t x, int64_t y, float w) {
     return static_cast<float>(w / std::sqrt(deg[static_cast<size_t>(x)] * deg[static_cast<size_t>(y)]));
   };
+  auto social_value = [&](int64_t x, int64_t y, float w) {
+    return static_cast<float>(social_weight * w /
+                              std::sqrt(social_deg[static_cast<size_t>(x)] *
+                                        social_deg[static_cast<size_t>(y)]));
+  };
   // Social neighbours first (user ids sort before item node ids). Edges are
   // sorted by (a, b) with a < b: row a receives its b's in order, but row b
   // receives its a's (all < b) interleaved with its own later b's, so each
   // user's social block is sorted afterwards.
   for (size_t e = 0; e < S; ++e) {
     const int64_t x = social->a[e], y = social->b[e];
-    const float v = normalized(x, y, social->weight[e]);
+    const float v = social_value(x, y, social->weight[e]);
     const int64_t px = rows.place(x);
     a.col[static_cast<size_t>(px)] = y;
     a.value[static_cast<size_t>(px)] = v;

@@ -1,10 +1,14 @@
 #pragma once
 // The symmetric user-item graph in CSR form. Nodes are users 0..U-1 and items
 // U..U+I-1; edges are train interactions in both directions, valued with the
-// LightGCN normalization w_ui / sqrt(D_u D_i), D the weighted degree (for
-// unweighted data, 1 / sqrt(d_u d_i)). Social edges (data.social), when
-// given, join as user-user edges valued w_uv / sqrt(D_u D_v), and count in
-// the users' degrees; a user's row lists its social neighbours first.
+// LightGCN normalization w_ui / sqrt(D_u D_i), D the weighted degree over
+// the interactions (for unweighted data, 1 / sqrt(d_u d_i)). Social edges
+// (data.social) are their own relation: user-user edges valued
+// beta s_uv / sqrt(S_u S_v), S the social degrees, beta = data.social_weight
+// (0: left out). A user's next layer is then the normalized sum over its
+// items plus beta times the normalized sum over its friends; the
+// interaction part is the graph without social edges, whatever the friends.
+// A user's row lists its social neighbours first.
 
 #include <cstdint>
 #include <vector>
@@ -24,13 +28,12 @@ struct Csr {
   int64_t degree(int64_t row) const { return indptr[row + 1] - indptr[row]; }
 };
 
-// Weighted degree of every node (users then items) over train interactions
-// and social edges.
-std::vector<double> weighted_degrees(const data::Dataset& d,
-                                     const data::SocialEdges* social = nullptr);
+// Weighted degree of every node (users then items) over train interactions.
+std::vector<double> weighted_degrees(const data::Dataset& d);
 
-// The normalized symmetric adjacency of the train interactions (and social
-// edges).
-Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social = nullptr);
+// The normalized symmetric adjacency of the train interactions, and of the
+// social edges at `social_weight` (beta above; 0 leaves them out).
+Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social = nullptr,
+                         double social_weight = 1.0);
 
 }  // namespace halorec::graph

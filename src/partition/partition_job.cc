@@ -43,6 +43,9 @@ std::string partition_fingerprint(const PartitionMeta& m) {
 PartitionResult run_partition(const PartitionOptions& o) {
   if (o.parts < 1) HR_THROW(UsageError, "--parts must be >= 1, got {}", o.parts);
   if (o.out.empty()) HR_THROW(UsageError, "--out is required");
+  if (!(o.social_weight >= 0 && o.social_weight <= 1)) {
+    HR_THROW(UsageError, "--social-weight must be in [0, 1], got {}", o.social_weight);
+  }
   const PathLock lock = lock_output({o.out_option, o.out}, true);
   check_output_folder({o.out_option, o.out}, "partition",
                       {{"--dataset", o.dataset}, {"--social", o.social}}, o.force);
@@ -76,7 +79,8 @@ PartitionResult run_partition(const PartitionOptions& o) {
               social_report.first_unknown.empty() ? "" : ", first " + social_report.first_unknown,
               social_report.self_pairs, social_report.merged);
   }
-  const graph::Csr g = graph::normalized_adjacency(d, o.social.empty() ? nullptr : &social);
+  const graph::Csr g =
+      graph::normalized_adjacency(d, o.social.empty() ? nullptr : &social, o.social_weight);
   log::info("graph: {} nodes, {} edges ({} user-item, {} user-user) ({:.2f} s)", nodes,
             d.train.size() + social.size(), d.train.size(), social.size(), watch.seconds());
 
@@ -94,7 +98,7 @@ PartitionResult run_partition(const PartitionOptions& o) {
   meta.num_validation = static_cast<int64_t>(validation.size());
   if (!o.social.empty()) {
     meta.social_path = fs::absolute(o.social).string();
-    meta.social_fingerprint = social_report.fingerprint;
+    meta.social_fingerprint = data::social_graph_id(social_report.fingerprint, o.social_weight);
     meta.num_social = static_cast<int64_t>(social.size());
   }
   if (o.parts > 1) {

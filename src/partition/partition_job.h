@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "data/social.h"
 #include "partition/partition_stats.h"
 #include "partition/partitioner.h"
 
@@ -19,8 +20,10 @@ struct PartitionOptions {
   // (0: none), draws keyed by validation_seed: the graph keeps the rest.
   double validation = 0;
   uint64_t validation_seed = 2020;
-  // Social edges (data.social): a file of user-user pairs joining the graph.
+  // Social edges (data.social): a file of user-user pairs joining the graph
+  // as their own relation, at this weight (data.social_weight; graph/csr.h).
   std::string social;
+  double social_weight = data::kDefaultSocialWeight;
   std::string out;
   std::string out_option = "--out";  // names `out` in messages (train: data.parts)
   bool force = false;                // replace an existing partition folder (never another folder)

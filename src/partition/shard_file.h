@@ -30,8 +30,9 @@ struct PartitionMeta {
   double validation = 0;
   uint64_t validation_seed = 0;
   int64_t num_validation = 0;
-  // Social edges (data.social) in the graph: the file, the SHA-256 of its
-  // bytes and the undirected user-user edges kept ("" and 0: none).
+  // Social edges (data.social) in the graph: the file, its data::social_graph_id
+  // (the file's bytes and the relation's weight) and the undirected user-user
+  // edges kept ("" and 0: none).
   std::string social_path;
   std::string social_fingerprint;
   int64_t num_social = 0;

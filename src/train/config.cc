@@ -155,13 +155,19 @@ const std::vector<KeyRow>& key_table() {
       field("data.social", &TrainConfig::social, "path", "''",
             "social edges: a file of user-user pairs `USER USER [WEIGHT]` (original user ids; "
             "tab, comma or space separated; docs/formats.md \"Social edges\") joining the "
-            "interest graph as undirected user-user edges valued w / sqrt(D_u D_v), their "
-            "weights counted in the users' degrees. LightGCN and NGCF propagate over them (MF "
+            "interest graph as their own relation: undirected user-user edges valued "
+            "data.social_weight * w / sqrt(S_u S_v), S the social degrees, beside the "
+            "interactions' own normalization. LightGCN and NGCF propagate over them (MF "
             "does not propagate: they change nothing there); the partition is made (or remade) "
             "with them, the halo plans gain the user-user neighbours, and the partition, "
             "checkpoints and exports record the file's SHA-256: a resume with other social edges "
             "is refused, and `export` rebuilds the graph from the same file (`export --social "
             "FILE` names a moved copy). docs/living.md"),
+      field("data.social_weight", &TrainConfig::social_weight, "float in [0, 1]", "0.35",
+            "the social relation's weight: a user's next layer is the normalized sum over its "
+            "items plus this times the normalized sum over its friends (0: social edges left "
+            "out). 0.35 was chosen on LastFM's validation carve (docs/living.md \"Social "
+            "edges\"). Part of the graph: partitions, checkpoints and exports record it"),
       choice("model.type", &TrainConfig::model_type, kModelTypes, "lightgcn",
             "the model (docs/architecture.md)"),
       field("model.dim", &TrainConfig::dim, "int 1..4096", "64",
@@ -602,6 +608,8 @@ void validate(const TrainConfig& c) {
   require(c.validation >= 0 && c.validation <= 0.5, "data.validation", c.validation,
           "a fraction in [0, 0.5]");
   require(c.validation_seed >= 0, "data.validation_seed", c.validation_seed, ">= 0");
+  require(c.social_weight >= 0 && c.social_weight <= 1, "data.social_weight", c.social_weight,
+          "in [0, 1]");
   require(c.plateau_patience >= 1, "train.plateau_patience", c.plateau_patience, ">= 1");
   // Selection by the test split is not a protocol HaloRec offers.
   if (c.lr_schedule == LrSchedule::kPlateau && c.validation <= 0) {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "data/social.h"
+
 namespace halorec::train {
 
 // The keys whose value selects code are read once into these (load_config);
@@ -61,6 +63,7 @@ struct TrainConfig {
   double validation = 0;            // per-user fraction of train carved for validation; 0: none
   int64_t validation_seed = 2020;   // keys the carve's draws
   std::string social;  // user-user pairs joining the graph (data.social); empty: none
+  double social_weight = data::kDefaultSocialWeight;  // data.social_weight
   // model
   ModelType model_type = ModelType::kLightgcn;
   int64_t dim = 64;

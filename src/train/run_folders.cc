@@ -41,7 +41,9 @@ bool partition_usable(const std::string& dir, const std::string& fingerprint, in
 bool partition_fits(const TrainConfig& c, const std::string& dir, int parts) {
   try {
     const data::DatasetInfo info = data::read_dataset_info(c.dataset);
-    return partition_usable(dir, info.fingerprint, parts, c, data::social_fingerprint(c.social));
+    return partition_usable(dir, info.fingerprint, parts, c,
+                            data::social_graph_id(data::social_fingerprint(c.social),
+                                                  c.social_weight));
   } catch (const InputError&) {
     return false;
   }
@@ -239,7 +241,8 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
                std::filesystem::current_path(ec).string());
     }
     const data::DatasetInfo info = data::read_dataset_info(c.dataset);
-    const std::string social = data::social_fingerprint(c.social);
+    const std::string social =
+        data::social_graph_id(data::social_fingerprint(c.social), c.social_weight);
     std::optional<PathLock> lock;
     if (!partition_usable(dir, info.fingerprint, comm.size(), c, social)) {
       // Checked again under the lock: another run may have just made it.
@@ -256,6 +259,7 @@ std::string ensure_partition(const TrainConfig& c, comm::Communicator& comm) {
       o.validation = c.validation;
       o.validation_seed = static_cast<uint64_t>(c.validation_seed);
       o.social = c.social;
+      o.social_weight = c.social_weight;
       o.out = dir;
       o.out_option = "data.parts";
       o.force = true;  // HaloRec's own partition only (core/output_path.h)

@@ -26,7 +26,7 @@ TEST(NormalizedAdjacency, SymmetricWithLightgcnNormalization) {
   EXPECT_EQ(a.degree(4), 0);  // an item without train interactions has an empty row
 }
 
-TEST(NormalizedAdjacency, SocialEdgesJoinUserRowsFirstAndCountInDegrees) {
+TEST(NormalizedAdjacency, SocialEdgesAreTheirOwnRelationWithTheirOwnDegrees) {
   data::Dataset d;
   d.user_ids = {"a", "b", "c"};
   d.item_ids = {"x", "y"};
@@ -37,16 +37,22 @@ TEST(NormalizedAdjacency, SocialEdgesJoinUserRowsFirstAndCountInDegrees) {
   s.a = {0, 1};
   s.b = {2, 2};
   s.weight = {2.0f, 1.0f};
-  const std::vector<double> deg = weighted_degrees(d, &s);
-  EXPECT_EQ(deg, (std::vector<double>{3, 2, 4, 2, 1}));
-  const Csr g = normalized_adjacency(d, &s);
+  // Degrees over the interactions only: a, b, c 1; x 2; y 1.
+  EXPECT_EQ(weighted_degrees(d), (std::vector<double>{1, 1, 1, 2, 1}));
+  const Csr g = normalized_adjacency(d, &s, 0.5);
   // Rows: a {c, x}, b {c, y}, c {a, b, x}, x {a, c}, y {b}: social first, sorted.
   EXPECT_EQ(g.indptr, (std::vector<int64_t>{0, 2, 4, 7, 9, 10}));
   EXPECT_EQ(g.col, (std::vector<int64_t>{2, 3, 2, 4, 0, 1, 3, 0, 2, 1}));
   auto v = [](double w, double du, double dv) { return static_cast<float>(w / std::sqrt(du * dv)); };
-  EXPECT_EQ(g.value, (std::vector<float>{v(2, 3, 4), v(1, 3, 2), v(1, 2, 4), v(1, 2, 1),
-                                         v(2, 3, 4), v(1, 2, 4), v(1, 4, 2), v(1, 3, 2),
-                                         v(1, 4, 2), v(1, 2, 1)}));
+  // Social edges by the social degrees (a 2, b 1, c 3) times 0.5; the
+  // interactions by their own degrees, as without friends.
+  EXPECT_EQ(g.value, (std::vector<float>{v(0.5 * 2, 2, 3), v(1, 1, 2), v(0.5 * 1, 1, 3), v(1, 1, 1),
+                                         v(0.5 * 2, 3, 2), v(0.5 * 1, 3, 1), v(1, 1, 2), v(1, 2, 1),
+                                         v(1, 2, 1), v(1, 1, 1)}));
+  // Weight 0: the social relation is left out, the plain graph bit for bit.
+  const Csr off = normalized_adjacency(d, &s, 0.0);
+  EXPECT_EQ(off.col, normalized_adjacency(d).col);
+  EXPECT_EQ(off.value, normalized_adjacency(d).value);
   // Without social edges: the plain graph, bit for bit.
   const Csr plain = normalized_adjacency(d);
   const Csr none = normalized_adjacency(d, nullptr);

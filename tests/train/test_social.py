@@ -3,8 +3,10 @@
 1. The graph: partitions at P = 1 and 4 with `--social` hold, between them,
    every user-item edge and every social pair once per direction (repeats in
    either direction merged, weights summed; unknown users and self pairs
-   skipped), valued w / sqrt(D_u D_v) with the social weights in the degrees;
-   meta.h5 records the file's SHA-256 and the edge count.
+   skipped); user-item edges valued w / sqrt(D_u D_i) by the interactions'
+   degrees alone, social edges beta w / sqrt(S_u S_v) by the social degrees
+   (beta = --social-weight, 0.35 by default; 0 leaves them out); meta.h5
+   records the social relation's id (file SHA-256 and weight) and the count.
 2. Partition invariance (mpirun -np 1, 2, 4): LightGCN with social edges gives
    the same losses and metrics; so do NGCF and minibatch propagation at P = 1
    and 4.
@@ -115,28 +117,45 @@ with tempfile.TemporaryDirectory() as d:
         a, b = sorted((dense[f[0]], dense[f[1]]))
         want_social[(a, b)] += float(f[2]) if len(f) > 2 else 1.0
     assert want_social[tuple(sorted((dense["u0"], dense["u1"])))] >= 3.5
+    # Interactions by their own degrees, social edges by the social degrees
+    # times data.social_weight (0.35 by default).
     deg = np.zeros(U + I)
     np.add.at(deg, tu, tw)
     np.add.at(deg, U + ti, tw)
+    sdeg = np.zeros(U)
     for (a, b), w in want_social.items():
-        deg[a] += w
-        deg[b] += w
-    want = {}
-    for u, i, w in zip(tu.tolist(), ti.tolist(), tw.tolist()):
-        want[(u, U + i)] = want[(U + i, u)] = w / np.sqrt(deg[u] * deg[U + i])
-    for (a, b), w in want_social.items():
-        want[(a, b)] = want[(b, a)] = w / np.sqrt(deg[a] * deg[b])
+        sdeg[a] += w
+        sdeg[b] += w
+
+    def want_graph(beta):
+        want = {}
+        for u, i, w in zip(tu.tolist(), ti.tolist(), tw.tolist()):
+            want[(u, U + i)] = want[(U + i, u)] = w / np.sqrt(deg[u] * deg[U + i])
+        if beta > 0:
+            for (a, b), w in want_social.items():
+                want[(a, b)] = want[(b, a)] = beta * w / np.sqrt(sdeg[a] * sdeg[b])
+        return want
+
     sha = hashlib.sha256(open(social, "rb").read()).hexdigest()
-    for P in (1, 4):
+
+    def graph_id(w):
+        return hashlib.sha256(
+            f"social relation v2, own degrees, weight {w:.17g}, file {sha}".encode()).hexdigest()
+    for P, beta in ((1, None), (4, None), (4, 1.0), (2, 0)):
+        out = f"{d}/p{P}" if beta is None else f"{d}/p{P}-w{beta}"
+        extra = [] if beta is None else ["--social-weight", str(beta)]
         run(BIN, "partition", "--dataset", f"{d}/d.h5", "--parts", str(P), "--social", social,
-            "--out", f"{d}/p{P}")
-        got = global_graph(f"{d}/p{P}")
-        assert got.keys() == want.keys(), (P, len(got), len(want))
+            "--out", out, *extra)
+        w = 0.35 if beta is None else beta
+        want = want_graph(w)
+        got = global_graph(out)
+        assert got.keys() == want.keys(), (P, w, len(got), len(want))
         worst = max(abs(got[k] - want[k]) / want[k] for k in want)
-        assert worst < 1e-6, (P, worst)
-        with h5py.File(f"{d}/p{P}/meta.h5", "r") as f:
-            assert f.attrs["social_fingerprint"] == sha
+        assert worst < 1e-6, (P, w, worst)
+        with h5py.File(f"{out}/meta.h5", "r") as f:
+            assert f.attrs["social_fingerprint"] == graph_id(w), (w, f.attrs["social_fingerprint"])
             assert f.attrs["num_social"] == len(want_social)
+    want = want_graph(0.35)
     print(f"graph ok: {len(want_social)} social edges, {len(want) // 2} edges in all")
 
     # 2. Invariance.
@@ -189,7 +208,7 @@ with tempfile.TemporaryDirectory() as d:
         f.write("u5 u6\n")
     p = subprocess.run([BIN, "export", "--checkpoint", f"{d}/r1/checkpoints", "--out",
                         f"{d}/x.h5", "--social", f"{d}/copy.tsv"], capture_output=True, text=True)
-    assert p.returncode == 2 and "is not the social edges file" in p.stderr, p.stderr
+    assert p.returncode == 2 and "is not the social relation" in p.stderr, p.stderr
     run(BIN, "export", "--checkpoint", f"{d}/r1/checkpoints", "--out", f"{d}/m3.h5", "--social",
         f"{d}/moved.tsv")
     ev3 = json.loads(run(BIN, "evaluate", "--model", f"{d}/m3.h5", "--dataset", f"{d}/d.h5",
@@ -210,7 +229,13 @@ with tempfile.TemporaryDirectory() as d:
     p = train(d, f"{d}/h", 1, S, f"data.parts={d}/hand", "train.epochs=1")
     assert "partitioning" in p.stderr, p.stderr
     with h5py.File(f"{d}/hand/meta.h5", "r") as f:
-        assert f.attrs["social_fingerprint"] == sha
+        assert f.attrs["social_fingerprint"] == graph_id(0.35)
+    # ... and again for another data.social_weight.
+    p = train(d, f"{d}/h2", 1, S, f"data.parts={d}/hand", "train.epochs=1",
+              "data.social_weight=0.1")
+    assert "partitioning" in p.stderr, p.stderr
+    with h5py.File(f"{d}/hand/meta.h5", "r") as f:
+        assert f.attrs["social_fingerprint"] == graph_id(0.1)
     print("export, resume and partition checks ok")
 
     # 5. Bad files.
