@@ -156,9 +156,11 @@ double calibrate_threshold(int64_t num_users, const std::vector<int64_t>& user,
     const int64_t u = user[static_cast<size_t>(t)];
     const int64_t b = start[static_cast<size_t>(u)], e = start[static_cast<size_t>(u) + 1];
     if (e - b < 2) continue;
-    const int64_t other = order[static_cast<size_t>(b + static_cast<int64_t>(gen() % static_cast<uint64_t>(e - b)))];
-    if (other == t || item[static_cast<size_t>(other)] == item[static_cast<size_t>(t)]) continue;
-    dist.push_back(2.0 - 2.0 * unit_cos(item[static_cast<size_t>(t)], item[static_cast<size_t>(other)]));
+    const auto pick = static_cast<int64_t>(gen() % static_cast<uint64_t>(e - b));
+    const int64_t other = order[static_cast<size_t>(b + pick)];
+    const int64_t i = item[static_cast<size_t>(t)], j = item[static_cast<size_t>(other)];
+    if (other == t || i == j) continue;
+    dist.push_back(2.0 - 2.0 * unit_cos(i, j));
   }
   if (dist.empty()) return 1.0;
   const auto mid = dist.begin() + static_cast<std::ptrdiff_t>(dist.size() / 2);
