@@ -51,6 +51,7 @@ class EvaluateCommand : public Command {
     const data::Dataset d = data::read_dataset(dataset_);
     serve::align_to_dataset(m, d, key);
     std::map<std::string, double> metrics;
+    std::string comparison;  // multi or mmr against single
     Stopwatch watch;
     if (strategy_.empty()) {
       metrics = serve::evaluate_model(m, d, k_);
@@ -70,7 +71,7 @@ class EvaluateCommand : public Command {
           line += fmt::format("{}{} {:+.4f}{}", line.empty() ? "" : ", ", name, value - b,
                               b != 0 ? fmt::format(" ({:+.1f} %)", 100.0 * (value - b) / b) : "");
         }
-        comparison_ = fmt::format("{} against single: {}", strategy_, line);
+        comparison = fmt::format("{} against single: {}", strategy_, line);
       }
     }
     log::info("evaluated {} in {:.2f} s on {} threads", model_, watch.seconds(), threads);
@@ -80,14 +81,13 @@ class EvaluateCommand : public Command {
       j[name] = value;
       text += fmt::format("{:<24}{:.5f}\n", name, value);
     }
-    if (!comparison_.empty()) text += comparison_ + "\n";
+    if (!comparison.empty()) text += comparison + "\n";
     print_report(json_, j, text.empty() ? text : text.substr(0, text.size() - 1));
     return 0;
   }
 
  private:
   std::string model_, dataset_, strategy_, key_file_;
-  std::string comparison_;
   std::vector<int64_t> k_ = {20};
   serve::RecommendOptions o_;
   bool allow_readable_key_ = false;

@@ -38,9 +38,9 @@ class ExportCommand : public Command {
     sub->add_option("--max-interests", o_.interest_options.max_interests,
                     "With --interests: at most this many per user");
     sub->add_option("--interest-threshold", threshold_,
-                    "With --interests: stop merging item groups whose directions are farther "
-                    "apart than this (2 - 2 cos); auto: the model's median over pairs of one "
-                    "user's items")
+                    "With --interests: stop merging item groups when merging costs more than "
+                    "this (the rise in their sum of squared distances of unit vectors); auto: "
+                    "the median 2 - 2 cos of two items of one user")
         ->default_str("auto");
     sub->add_option("--pseudonymize", o_.pseudonymize_key_file,
                     "KEY_FILE: store user ids as HMAC-SHA256(key, id), rows in pseudonym order "

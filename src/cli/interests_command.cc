@@ -35,8 +35,9 @@ class InterestsCommand : public Command {
     tuning_ = {
         sub->add_option("--max", o_.max_interests, "At most this many interests per user"),
         sub->add_option("--threshold", threshold_,
-                        "Stop merging item groups whose directions are farther apart than this "
-                        "(2 - 2 cos); auto: the model's median over pairs of one user's items")
+                        "Stop merging item groups when merging costs more than this "
+                        "(the rise in the groups' sum of squared distances of unit vectors when "
+                        "merged); auto: the median 2 - 2 cos of two items of one user")
             ->default_str("auto"),
         sub->add_option("--max-items", o_.max_items, "Cluster each user's most recent N items"),
         sub->add_option("--representatives", o_.representatives, "Items listed per interest")};
@@ -75,21 +76,17 @@ class InterestsCommand : public Command {
       d = data::read_dataset(dataset_);
       serve::align_to_dataset(m, d, key);
       serve::check_model_dataset(m, d);
-      if (o_.threshold == 0) {
-        o_.threshold = serve::calibrate_threshold(d.num_users(), d.train.user, d.train.item,
-                                                  m.item_vectors, m.dim);
-        log::info("threshold {:.3f} (auto: the median 2 - 2 cos of two items of one user)",
-                  o_.threshold);
-      }
+      serve::resolve_threshold(d.num_users(), d.train.user, d.train.item, m.item_vectors,
+                               m.dim, &o_);
     }
     if (!user_.empty()) return one_user(m, d, stored, key);
     Stopwatch watch;
     const auto& tt = d.train;
     const serve::InterestTable t =
         stored ? m.interests
-               : serve::interests_with(d.num_users(), tt.user, tt.item,
-                                       tt.has_time ? tt.time : std::vector<int64_t>{},
-                                       m.item_vectors, m.dim, o_);
+               : serve::interests_for_all(d.num_users(), tt.user, tt.item,
+                                          tt.has_time ? tt.time : std::vector<int64_t>{},
+                                          m.item_vectors, m.dim, o_);
     print_all(m, t, stored, watch.seconds());
     return 0;
   }

@@ -53,12 +53,7 @@ class TrainCommand : public Command {
     return sub;
   }
 
-  void check_args() override {
-    std::vector<std::string> overrides = overrides_;
-    if (!resume_.empty()) overrides.push_back("checkpoint.resume=" + resume_);
-    if (!init_from_.empty()) overrides.push_back("train.init_from=" + init_from_);
-    (void)train::load_config(config_, overrides);
-  }
+  void check_args() override { (void)train::load_config(config_, overrides()); }
 
   int run() override {
     // Training allocates and frees the same large tensors every step: keep
@@ -68,10 +63,7 @@ class TrainCommand : public Command {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     comm::MpiRuntime mpi(nullptr, nullptr);
     return comm::run_or_abort_job([&] {
-      std::vector<std::string> overrides = overrides_;
-      if (!resume_.empty()) overrides.push_back("checkpoint.resume=" + resume_);
-      if (!init_from_.empty()) overrides.push_back("train.init_from=" + init_from_);
-      const train::TrainConfig c = train::load_config(config_, overrides);
+      const train::TrainConfig c = train::load_config(config_, overrides());
       bool cuda = false;
       if (c.device == "cuda") {
         if (!at::hasCUDA()) {
@@ -102,6 +94,14 @@ class TrainCommand : public Command {
   }
 
  private:
+  // --set, with --resume and --init-from as the keys they stand for.
+  std::vector<std::string> overrides() const {
+    std::vector<std::string> o = overrides_;
+    if (!resume_.empty()) o.push_back("checkpoint.resume=" + resume_);
+    if (!init_from_.empty()) o.push_back("train.init_from=" + init_from_);
+    return o;
+  }
+
   std::string config_;
   std::vector<std::string> overrides_;
   std::string resume_;

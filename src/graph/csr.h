@@ -34,6 +34,6 @@ std::vector<double> weighted_degrees(const data::Dataset& d);
 // The normalized symmetric adjacency of the train interactions, and of the
 // social edges at `social_weight` (beta above; 0 leaves them out).
 Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social = nullptr,
-                         double social_weight = 1.0);
+                         double social_weight = data::kDefaultSocialWeight);
 
 }  // namespace halorec::graph

@@ -168,6 +168,15 @@ double calibrate_threshold(int64_t num_users, const std::vector<int64_t>& user,
   return std::clamp(*mid, 1e-6, 4.0);
 }
 
+void resolve_threshold(int64_t num_users, const std::vector<int64_t>& user,
+                       const std::vector<int64_t>& item, const std::vector<float>& item_vectors,
+                       int64_t dim, InterestOptions* o) {
+  if (o->threshold != 0) return;
+  o->threshold = calibrate_threshold(num_users, user, item, item_vectors, dim);
+  log::info("interests: threshold {:.3f} (auto: the median 2 - 2 cos of two items of one user)",
+            o->threshold);
+}
+
 std::vector<int32_t> ward_clusters(const std::vector<float>& points, int64_t n, int64_t dim,
                                    double threshold, int64_t max_clusters) {
   HR_CHECK(threshold > 0, "ward_clusters: threshold {} (an auto threshold is resolved first)",
@@ -283,21 +292,10 @@ std::vector<int64_t> items_to_cluster(std::vector<int64_t> rows, const std::vect
 InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& user,
                                 const std::vector<int64_t>& item, const std::vector<int64_t>& time,
                                 const std::vector<float>& item_vectors, int64_t dim,
-                                const InterestOptions& o) {
-  check_interest_options(o);
-  InterestOptions resolved = o;
-  if (resolved.threshold == 0) {
-    resolved.threshold = calibrate_threshold(num_users, user, item, item_vectors, dim);
-    log::info("interests: threshold {:.3f} (auto: the median 2 - 2 cos of two items of one user)",
-              resolved.threshold);
-  }
-  return interests_with(num_users, user, item, time, item_vectors, dim, resolved);
-}
-
-InterestTable interests_with(int64_t num_users, const std::vector<int64_t>& user,
-                             const std::vector<int64_t>& item, const std::vector<int64_t>& time,
-                             const std::vector<float>& item_vectors, int64_t dim,
-                             const InterestOptions& o) {
+                                const InterestOptions& options) {
+  check_interest_options(options);
+  InterestOptions o = options;
+  resolve_threshold(num_users, user, item, item_vectors, dim, &o);
   // Each user's interactions, most recent first when times exist.
   const ByUser grouped = group_by_user(num_users, user);
   const std::vector<int64_t>& order = grouped.order;

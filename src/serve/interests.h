@@ -53,6 +53,12 @@ double calibrate_threshold(int64_t num_users, const std::vector<int64_t>& user,
                            const std::vector<int64_t>& item, const std::vector<float>& item_vectors,
                            int64_t dim);
 
+// An auto threshold in `options` replaced by calibrate_threshold's, and logged;
+// a given one left as it is.
+void resolve_threshold(int64_t num_users, const std::vector<int64_t>& user,
+                       const std::vector<int64_t>& item, const std::vector<float>& item_vectors,
+                       int64_t dim, InterestOptions* options);
+
 // The items one user's interests are found from: the interactions `rows`
 // (indices into the parallel `item` / `time` arrays; time may be empty),
 // most recent first when times exist, at most `max_items` of them.
@@ -90,17 +96,11 @@ struct InterestTable {
 
 // Every user's interests from their train interactions (`user`, `item`,
 // `time` parallel arrays; time may be empty), over `threads` threads; an
-// auto threshold is calibrated on them first.
+// auto threshold is resolved on them first (resolve_threshold).
 InterestTable interests_for_all(int64_t num_users, const std::vector<int64_t>& user,
                                 const std::vector<int64_t>& item, const std::vector<int64_t>& time,
                                 const std::vector<float>& item_vectors, int64_t dim,
                                 const InterestOptions& options);
-
-// interests_for_all with the options' threshold as it is (not auto).
-InterestTable interests_with(int64_t num_users, const std::vector<int64_t>& user,
-                             const std::vector<int64_t>& item, const std::vector<int64_t>& time,
-                             const std::vector<float>& item_vectors, int64_t dim,
-                             const InterestOptions& options);
 
 // One user's interests from a table (model.h5's stored ones, or
 // interests_for_all's), by weight; members only where the table has them.
