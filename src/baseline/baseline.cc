@@ -237,6 +237,7 @@ void write_vectors(const Local& l, const Options& o, const Result& res,
     metrics += fmt::format("{}\"{}\": {}", metrics.size() > 1 ? ", " : "", name, value);
   }
   m.metrics_json = metrics + "}";
+  m.item_names = d.item_names;
   serve::write_model_file(m, o.out);
   log::info("wrote {} ({} users, {} items, dim {}{})", o.out, d.num_users(), d.num_items(), m.dim,
             filter.settings.kind.empty() ? "" : "; the filter with its train matrix and basis");

@@ -74,6 +74,32 @@ class EvaluateCommand : public Command {
         comparison = fmt::format("{} against single: {}", strategy_, line);
       }
     }
+    if (!d.cold_item_ids.empty()) {
+      // prepare --cold-items: the metrics above are the warm items'; the
+      // cold ones are ranked apart.
+      const auto cold = serve::evaluate_cold(m, d, k_);
+      if (cold.empty()) {
+        log::warn("{} holds {} cold items (prepare --cold-items) and {} has a vector for none "
+                  "of them: train with data.item_features rows for them (docs/features.md) to "
+                  "rank them", dataset_, d.cold_item_ids.size(), model_);
+      } else {
+        for (const auto& [name, value] : cold) metrics[name] = value;
+        const std::string at = "@" + std::to_string(k_.front());
+        const double mine = cold.at("cold/recall" + at);
+        const double pop = cold.at("cold/popularity_recall" + at);
+        const double rnd = cold.at("cold/random_recall" + at);
+        comparison += fmt::format(
+            "{}cold items: recall{} {:.4f} over {} users, {:.2f}x popularity among cold items "
+            "({:.4f}), {:.1f}x random ({:.4f}); the other metrics are the warm items'",
+            comparison.empty() ? "" : "\n", at, mine, static_cast<int64_t>(cold.at("cold/users")),
+            pop > 0 ? mine / pop : 0.0, pop, rnd > 0 ? mine / rnd : 0.0, rnd);
+        if (cold.at("cold/items_without_vector") > 0) {
+          log::warn("{} of the {} cold items have no vector in {} and count as misses",
+                    static_cast<int64_t>(cold.at("cold/items_without_vector")),
+                    d.cold_item_ids.size(), model_);
+        }
+      }
+    }
     log::info("evaluated {} in {:.2f} s on {} threads", model_, watch.seconds(), threads);
     nlohmann::json j = nlohmann::json::object();
     std::string text;

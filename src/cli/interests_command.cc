@@ -1,6 +1,8 @@
 // halorec interests: each user's interests, read from model.h5 where the
 // export stored them, or computed from a dataset's train items.
 
+#include <unordered_map>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -79,6 +81,7 @@ class InterestsCommand : public Command {
       serve::resolve_threshold(d.num_users(), d.train.user, d.train.item, m.item_vectors,
                                m.dim, &o_);
     }
+    names_ = data::name_map(!m.item_names.empty() ? m.item_names : d.item_names);
     if (!user_.empty()) return one_user(m, d, stored, key);
     Stopwatch watch;
     const auto& tt = d.train;
@@ -116,21 +119,25 @@ class InterestsCommand : public Command {
                                    found.size(), stored ? " (stored in the model)" : "");
     for (size_t k = 0; k < found.size(); ++k) {
       const auto& it = found[k];
-      std::vector<std::string> reps, members;
-      for (int64_t r : it.representatives) reps.push_back(m.item_ids[static_cast<size_t>(r)]);
+      std::vector<std::string> reps, members, shown;
+      for (int64_t r : it.representatives) {
+        reps.push_back(m.item_ids[static_cast<size_t>(r)]);
+        shown.push_back(labelled(reps.back()));
+      }
       for (int64_t r : it.members) members.push_back(m.item_ids[static_cast<size_t>(r)]);
       const float* v = m.item_vectors.data() + it.medoid * m.dim;
+      const std::string& medoid = m.item_ids[static_cast<size_t>(it.medoid)];
       nlohmann::json j = {{"interest", k},
                           {"weight", it.weight},
                           {"size", it.size},
-                          {"medoid", m.item_ids[static_cast<size_t>(it.medoid)]},
+                          {"medoid", medoid},
                           {"representatives", reps},
                           {"vector", std::vector<float>(v, v + m.dim)}};
+      add_names(medoid, reps, &j);
       if (!stored) j["members"] = members;
       arr.push_back(std::move(j));
       text += fmt::format("  {}  weight {:.3f}  {} items  medoid {}  e.g. {}\n", k, it.weight,
-                          it.size, m.item_ids[static_cast<size_t>(it.medoid)],
-                          fmt::join(reps, ", "));
+                          it.size, labelled(medoid), fmt::join(shown, ", "));
     }
     print_report(json_,
                  {{"user", user_}, {"items", n_items}, {"stored", stored}, {"interests", arr}},
@@ -159,10 +166,12 @@ class InterestsCommand : public Command {
           std::vector<std::string> reps, members;
           for (int64_t r : it.representatives) reps.push_back(m.item_ids[static_cast<size_t>(r)]);
           for (int64_t r : it.members) members.push_back(m.item_ids[static_cast<size_t>(r)]);
+          const std::string& medoid = m.item_ids[static_cast<size_t>(it.medoid)];
           nlohmann::json j = {{"weight", it.weight},
                               {"size", it.size},
-                              {"medoid", m.item_ids[static_cast<size_t>(it.medoid)]},
+                              {"medoid", medoid},
                               {"representatives", reps}};
+          add_names(medoid, reps, &j);
           if (!stored) j["members"] = members;
           arr.push_back(std::move(j));
         }
@@ -176,7 +185,10 @@ class InterestsCommand : public Command {
                                    -1));
       return;
     }
-    std::string out = "user\tinterest\tweight\tsize\tmedoid\trepresentatives\n";
+    // With item names, the medoid's name after it.
+    const bool named = !names_.empty();
+    std::string out = fmt::format("user\tinterest\tweight\tsize\tmedoid{}\trepresentatives\n",
+                                  named ? "\tmedoid_name" : "");
     for (int64_t u = 0; u < n_users; ++u) {
       const auto found = serve::interests_of(t, u);
       for (size_t j = 0; j < found.size(); ++j) {
@@ -184,10 +196,12 @@ class InterestsCommand : public Command {
         for (int64_t item : found[j].representatives) {
           reps += (reps.empty() ? "" : ",") + tsv_field(m.item_ids[static_cast<size_t>(item)]);
         }
-        out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}\t{}\n",
+        const std::string& medoid = m.item_ids[static_cast<size_t>(found[j].medoid)];
+        const std::string* name = name_of(medoid);
+        out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}{}\t{}\n",
                            tsv_field(m.user_ids[static_cast<size_t>(u)]), j, found[j].weight,
-                           found[j].size,
-                           tsv_field(m.item_ids[static_cast<size_t>(found[j].medoid)]), reps);
+                           found[j].size, tsv_field(medoid),
+                           named ? "\t" + tsv_field(name ? *name : "-") : "", reps);
       }
     }
     fmt::print("{}", out);
@@ -195,6 +209,30 @@ class InterestsCommand : public Command {
               stored ? ", stored in the model" : "");
   }
 
+  const std::string* name_of(const std::string& item) const {
+    const auto it = names_.find(item);
+    return it == names_.end() ? nullptr : &it->second;
+  }
+  // "51 (Duran Duran)", or the id alone without a name.
+  std::string labelled(const std::string& item) const {
+    const std::string* name = name_of(item);
+    return name ? fmt::format("{} ({})", item, *name) : item;
+  }
+  // JSON: medoid_name and representative_names (null where unnamed), with names.
+  void add_names(const std::string& medoid, const std::vector<std::string>& reps,
+                 nlohmann::json* j) const {
+    if (names_.empty()) return;
+    const std::string* name = name_of(medoid);
+    (*j)["medoid_name"] = name ? nlohmann::json(*name) : nlohmann::json(nullptr);
+    nlohmann::json names = nlohmann::json::array();
+    for (const std::string& r : reps) {
+      const std::string* n = name_of(r);
+      names.push_back(n ? nlohmann::json(*n) : nlohmann::json(nullptr));
+    }
+    (*j)["representative_names"] = names;
+  }
+
+  std::unordered_map<std::string, std::string> names_;
   std::string model_, dataset_, user_, key_file_;
   bool all_ = false;
   bool allow_readable_key_ = false;

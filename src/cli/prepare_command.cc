@@ -1,3 +1,5 @@
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -62,6 +64,19 @@ class PrepareCommand : public Command {
     sub->add_option("--max-skipped", max_skipped_,
                     "With --skip-bad-lines: the largest share of a file's records that may be "
                     "malformed; more stops with the count (a wrong --format skips most lines)");
+    sub->add_option("--item-names", item_names_,
+                    "Item names: a file of item id and name per line (tab-separated unless "
+                    "--item-names-sep), kept in dataset.h5 and model.h5 and printed beside ids");
+    sub->add_option("--item-names-sep", item_names_sep_,
+                    "--item-names: the separator (default tab; as --sep)");
+    sub->add_option("--item-names-cols", item_names_cols_,
+                    "--item-names: the 0-based columns of the id and the name (default 0,1)");
+    sub->add_flag("--item-names-header", item_names_header_,
+                  "--item-names: the first line names the columns");
+    sub->add_option("--cold-items", cold_items_,
+                    "Hold this share of the items (with train records) out of train entirely: "
+                    "their records become cold test, ranked apart by evaluate (cold-start; "
+                    "content features give their vectors)");
     sub->add_flag("--json", json_, "Print the report as one JSON object on stdout");
     return sub;
   }
@@ -114,7 +129,21 @@ class PrepareCommand : public Command {
       o.split = data::parse_split("random:0.2");
     }
     o.seed = seed_;
+    if (item_names_.empty() && (!item_names_sep_.empty() || !item_names_cols_.empty() ||
+                                item_names_header_)) {
+      HR_THROW(UsageError, "--item-names-sep, --item-names-cols and --item-names-header need "
+               "--item-names");
+    }
+    o.item_names_path = item_names_;
+    if (!item_names_sep_.empty()) o.item_names.sep = data::parse_separator(item_names_sep_);
+    o.item_names.header = item_names_header_;
+    if (!item_names_cols_.empty()) parse_name_columns(item_names_cols_, &o.item_names);
+    o.cold_items = cold_items_;
     if (!append_to_.empty()) {
+      if (!item_names_.empty() || cold_items_ != 0) {
+        HR_THROW(UsageError, "--item-names and --cold-items with --append-to: the grown dataset "
+                 "keeps its parent's names and cold items");
+      }
       if (!split_.empty()) {
         HR_THROW(UsageError, "--split with --append-to: the new records follow the parent's "
                  "split; leave --split out");
@@ -130,6 +159,21 @@ class PrepareCommand : public Command {
   }
 
  private:
+  static void parse_name_columns(const std::string& value, data::ItemNamesFormat* f) {
+    int id = -1, name = -1;
+    char tail = 0;
+    if (std::sscanf(value.c_str(), "%d,%d%c", &id, &name, &tail) != 2 || id < 0 || name < 0 ||
+        id == name || id > 1000 || name > 1000) {
+      HR_THROW(UsageError, "--item-names-cols '{}': expected two different 0-based columns, "
+               "ID,NAME (example: 0,1)", quote(value));
+    }
+    f->id_col = id;
+    f->name_col = name;
+  }
+
+  std::string item_names_, item_names_sep_, item_names_cols_;
+  bool item_names_header_ = false;
+  double cold_items_ = 0;
   std::string format_;
   std::string train_;
   std::string test_;

@@ -1,6 +1,7 @@
 // halorec recommend: top-K items for users of a model.h5 (no MPI, no trainer).
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -119,6 +120,7 @@ class RecommendCommand : public Command {
                 "out ('-'); 'halorec interests --model M --dataset D --user U' lists them",
                 model_);
     }
+    names_ = data::name_map(!m.item_names.empty() ? m.item_names : seen.item_names);
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
@@ -189,6 +191,7 @@ class RecommendCommand : public Command {
     }
     use_threads(threads_);
     serve::ModelFile m = serve::read_model_file(model_);
+    names_ = data::name_map(m.item_names);
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     std::vector<float> vectors;
@@ -222,10 +225,13 @@ class RecommendCommand : public Command {
         nlohmann::json items = nlohmann::json::array();
         for (size_t j = 0; j < r.items.size(); ++j) {
           nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
+          if (const std::string* name = name_of(r.items[j].first)) it["name"] = *name;
           if (j < r.why.size()) {
             nlohmann::json because = nlohmann::json::array();
             for (const auto& [own, sim] : r.why[j].because) {
-              because.push_back({{"item", own}, {"similarity", sim}});
+              nlohmann::json b = {{"item", own}, {"similarity", sim}};
+              if (const std::string* name = name_of(own)) b["name"] = *name;
+              because.push_back(b);
             }
             it["because"] = because;
             if (r.why[j].interest >= 0) it["interest"] = r.why[j].interest;
@@ -250,23 +256,31 @@ class RecommendCommand : public Command {
       fmt::print("{}\n", json_text(j));
       return 0;
     }
-    std::string out = o_.explain > 0 ? "user\trank\titem\tscore\tinterest\tbecause\n"
-                                     : "user\trank\titem\tscore\n";
+    // With item names (prepare --item-names), a name column after the item.
+    const bool named = !names_.empty();
+    std::string out = fmt::format("user\trank\titem{}\tscore{}{}\n", named ? "\tname" : "",
+                                  o_.explain > 0 ? "\tinterest\tbecause" : "",
+                                  o_.explain > 0 && named ? "\tbecause_names" : "");
     for (const auto& r : recs) {
       const std::string user = tsv_field(r.user);
       for (size_t j = 0; j < r.items.size(); ++j) {
-        out += fmt::format("{}\t{}\t{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
+        out += fmt::format("{}\t{}\t{}{}\t{:.6g}", user, j + 1, tsv_field(r.items[j].first),
+                           named ? "\t" + tsv_field(name_or_dash(r.items[j].first)) : "",
                            r.items[j].second);
         if (j < r.why.size()) {
-          std::string because;
+          std::string because, because_names;
           for (const auto& [own, sim] : r.why[j].because) {
             because += fmt::format("{}{}({:.3f})", because.empty() ? "" : ",", tsv_field(own), sim);
+            if (named) {
+              because_names += (because_names.empty() ? "" : " | ") + tsv_field(name_or_dash(own));
+            }
           }
           // The interest: its number in `halorec interests --user`'s list, or
           // '-' where the model stores no interests.
           out += fmt::format("\t{}\t{}",
                              r.why[j].interest >= 0 ? std::to_string(r.why[j].interest) : "-",
                              because);
+          if (named) out += "\t" + because_names;
         }
         out += "\n";
       }
@@ -276,6 +290,16 @@ class RecommendCommand : public Command {
   }
 
  private:
+  const std::string* name_of(const std::string& item) const {
+    const auto it = names_.find(item);
+    return it == names_.end() ? nullptr : &it->second;
+  }
+  std::string name_or_dash(const std::string& item) const {
+    const std::string* name = name_of(item);
+    return name ? *name : "-";
+  }
+
+  std::unordered_map<std::string, std::string> names_;  // item names, when the model has them
   std::string history_, histories_file_;
   std::string model_, user_, users_file_, dataset_, exclude_seen_, key_file_;
   bool include_seen_ = false;

@@ -86,6 +86,11 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
   Stopwatch watch;
   const Dataset parent = read_dataset(parent_path);
   const DatasetInfo parent_info = read_dataset_info(parent_path);
+  if (!parent.cold_item_ids.empty()) {
+    HR_THROW(UsageError, "--append-to '{}': it holds {} cold items out of train (prepare "
+             "--cold-items), which new records would make warm; prepare the whole grown log "
+             "with --cold-items instead", parent_path, parent.cold_item_ids.size());
+  }
   const bool has_time = o.delimited.time_col.has_value();
   if (parent.train.has_time != has_time) {
     HR_THROW(UsageError, "'{}' {} times, the new log {} (--time-col): append a log with the "
@@ -156,6 +161,7 @@ PrepareReport run_append(const PrepareOptions& o, const std::string& parent_path
   Dataset d;
   d.user_ids = parent.user_ids;
   d.item_ids = parent.item_ids;
+  d.item_names = parent.item_names;  // new items are unnamed
   std::vector<bool> user_used = used_of(fresh, raw.users.size(), true);
   std::vector<bool> item_used = used_of(fresh, raw.items.size(), false);
   for (size_t r = 0; r < new_test.size(); ++r) {

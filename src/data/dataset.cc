@@ -8,6 +8,7 @@
 #include "core/digest.h"
 #include "core/staged_path.h"
 #include "core/version.h"
+#include "data/item_names_h5.h"
 #include "h5/file.h"
 
 namespace halorec::data {
@@ -23,6 +24,14 @@ std::string Dataset::fingerprint() const {
     sha.update_vector(part->user);
     sha.update_vector(part->item);
     sha.update_vector(part->weight);
+  }
+  if (!cold_item_ids.empty()) {  // only then: older datasets keep their fingerprints
+    sha.update(std::string("cold items"));
+    sha.update_u64(cold_item_ids.size());
+    for (const auto& s : cold_item_ids) sha.update(s);
+    sha.update_vector(cold_test.user);
+    sha.update_vector(cold_test.item);
+    sha.update_vector(cold_test.weight);
   }
   return sha.hex();
 }
@@ -117,6 +126,12 @@ void write_dataset(const Dataset& d, const std::string& path, const std::string&
       h5::write_array(planted.get(), "user_community", d.user_community);
       h5::write_array(planted.get(), "item_community", d.item_community);
     }
+    if (!d.item_names.empty()) write_item_names(f, d.item_names);
+    if (!d.cold_item_ids.empty()) {
+      h5::Handle cold = h5::create_group(f, "cold");
+      h5::write_strings(cold.get(), "original_id", d.cold_item_ids);
+      write_interactions(cold.get(), "test", d.cold_test, d.num_users());
+    }
     h5::close_file(file, path);
   }
   staged.commit();
@@ -181,6 +196,20 @@ Dataset read_dataset(const std::string& path) {
     d.user_community = h5::read_array<int32_t>(f, "planted/user_community");
     d.item_community = h5::read_array<int32_t>(f, "planted/item_community");
   }
+  if (h5::exists(f, "item_names")) d.item_names = read_item_names_group(f, path);
+  if (h5::exists(f, "cold")) {
+    h5::Handle cold = h5::open_group(f, "cold");
+    d.cold_item_ids = h5::read_strings(cold.get(), "original_id");
+    d.cold_test = read_interactions(cold.get(), "test", d.num_users());
+    const auto C = static_cast<int64_t>(d.cold_item_ids.size());
+    for (size_t r = 0; r < d.cold_test.size(); ++r) {
+      if (d.cold_test.item[r] < 0 || d.cold_test.item[r] >= C ||
+          d.cold_test.user[r] < 0 || d.cold_test.user[r] >= d.num_users()) {
+        HR_THROW(InputError, "'{}': cold test record {} has ids ({}, {}) outside {} users x {} "
+                 "cold items", path, r, d.cold_test.user[r], d.cold_test.item[r], d.num_users(), C);
+      }
+    }
+  }
   for (const Interactions* x : {&d.train, &d.test}) {
     for (size_t r = 0; r < x->size(); ++r) {
       if (r > 0 && (x->user[r] < x->user[r - 1] ||
@@ -208,6 +237,40 @@ Dataset read_dataset(const std::string& path) {
              path);
   }
   return d;
+}
+
+void write_item_names(hid_t group, const ItemNames& names) {
+  h5::Handle g = h5::create_group(group, "item_names");
+  std::vector<std::string> ids, values;
+  ids.reserve(names.size());
+  values.reserve(names.size());
+  for (const auto& [id, name] : names) {
+    ids.push_back(id);
+    values.push_back(name);
+  }
+  h5::write_strings(g.get(), "original_id", ids);
+  h5::write_strings(g.get(), "name", values);
+}
+
+ItemNames read_item_names_group(hid_t group, const std::string& path) {
+  h5::Handle g = h5::open_group(group, "item_names");
+  std::vector<std::string> ids = h5::read_strings(g.get(), "original_id");
+  std::vector<std::string> values = h5::read_strings(g.get(), "name");
+  if (ids.size() != values.size()) {
+    HR_THROW(InputError, "'{}': item_names has {} ids and {} names", path, ids.size(),
+             values.size());
+  }
+  ItemNames names;
+  names.reserve(ids.size());
+  for (size_t r = 0; r < ids.size(); ++r) names.emplace_back(std::move(ids[r]), std::move(values[r]));
+  return names;
+}
+
+ItemNames read_dataset_item_names(const std::string& path) {
+  h5::Handle file = h5::open_file(path, "dataset");
+  check_header(file.get(), path);
+  if (!h5::exists(file.get(), "item_names")) return {};
+  return read_item_names_group(file.get(), path);
 }
 
 bool is_dataset_file(const std::string& path) { return h5::file_format(path) == kDatasetFormat; }

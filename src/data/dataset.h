@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/interactions.h"
+#include "data/item_names.h"
 
 namespace halorec::data {
 
@@ -27,6 +28,16 @@ struct Dataset {
   // Planted interest communities (synthetic data only; empty otherwise).
   std::vector<int32_t> user_community;
   std::vector<int32_t> item_community;
+  // prepare --item-names: names of the dataset's items and its cold items
+  // (not in the fingerprint: docs/formats.md).
+  ItemNames item_names;
+  // prepare --cold-items: items held out of train entirely, by original id,
+  // and their interactions (dense user id; item = index into cold_item_ids),
+  // sorted by (user, item). The cold items are not among item_ids: a model
+  // sees them only through content features (data.item_features rows of ids
+  // the dataset lacks), and evaluation ranks them apart (serve/evaluate.h).
+  std::vector<std::string> cold_item_ids;
+  Interactions cold_test;
 
   int64_t num_users() const { return static_cast<int64_t>(user_ids.size()); }
   int64_t num_items() const { return static_cast<int64_t>(item_ids.size()); }
@@ -60,6 +71,8 @@ DatasetInfo read_dataset_info(const std::string& path);
 // U..U+I-1), reading only those rows of the id tables.
 std::vector<std::string> read_original_ids(const std::string& path, const std::vector<int64_t>& ids,
                                            int64_t num_users);
+// The item names of dataset.h5 `path` alone (empty without any).
+ItemNames read_dataset_item_names(const std::string& path);
 // Whether `path` is an existing dataset.h5 (the output rule's probe: only a
 // dataset may be replaced by a dataset).
 bool is_dataset_file(const std::string& path);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/counter_rng.h"
 #include "core/output_path.h"
 #include "core/quote.h"
 #include "core/log.h"
@@ -41,6 +42,16 @@ nlohmann::json PrepareReport::to_json() const {
           {"test_without_train", test_without_train},
           {"seconds", seconds},
           {"peak_rss_bytes", peak_rss_bytes}};
+  if (!item_names.empty()) {
+    j["item_names"] = item_names;
+    j["names_read"] = names_read;
+    j["items_named"] = items_named;
+  }
+  if (cold_share > 0) {
+    j["cold_share"] = cold_share;
+    j["cold_items"] = cold_items;
+    j["cold_test"] = cold_test;
+  }
   if (!parent.empty()) {
     j["parent"] = parent;
     j["parent_fingerprint"] = parent_fingerprint;
@@ -66,6 +77,15 @@ std::string PrepareReport::to_text() const {
   if (!parent.empty()) {
     s += fmt::format("  appended to {} ({}...): {} new users, {} new items\n", parent,
                      parent_fingerprint.substr(0, 12), new_users, new_items);
+  }
+  if (cold_share > 0) {
+    s += fmt::format("  cold items {} ({:.0f} % of items with train records) with {} test records, "
+                     "held out of train\n",
+                     cold_items, 100 * cold_share, cold_test);
+  }
+  if (!item_names.empty()) {
+    s += fmt::format("  names: {} of {} items named ({} names in {})\n", items_named,
+                     items + cold_items, names_read, item_names);
   }
   if (users_without_train > 0) s += fmt::format("  users without train: {}\n", users_without_train);
   if (users_without_test > 0) s += fmt::format("  users without test: {}\n", users_without_test);
@@ -106,6 +126,102 @@ void filter_given_test(const Interactions& train, const std::vector<bool>& user_
     }
   }
   test->keep(keep);
+}
+
+}  // namespace
+
+namespace {
+
+// Records of cold items, by original ids, as read.
+struct ColdRecords {
+  std::vector<std::string> item_ids;  // the cold items, sorted
+  std::vector<std::string> user_key;
+  std::vector<int64_t> item;  // index into item_ids
+  std::vector<float> weight;
+  std::vector<int64_t> time;
+};
+
+uint64_t key_hash(const std::string& key) {  // FNV-1a: the same on every platform
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : key) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
+// Moves every record of a `share` of the items with train records (the ones
+// of smallest hash(seed, id): the choice depends on ids and seed only) out of
+// raw.train and raw.test, and out of raw.stats.records (they are counted
+// back once placed).
+ColdRecords hold_out_items(RawInteractions* raw, double share, uint64_t seed) {
+  const std::vector<bool> with_train = used_ids(raw->train.item, raw->items.size());
+  std::vector<std::pair<uint64_t, int64_t>> ranked;
+  for (int64_t i = 0; i < raw->items.size(); ++i) {
+    if (with_train[static_cast<size_t>(i)]) {
+      ranked.emplace_back(hash_key(seed, key_hash(raw->items.key(i)), 0xc01d), i);
+    }
+  }
+  std::sort(ranked.begin(), ranked.end());
+  const auto n = static_cast<int64_t>(std::llround(share * static_cast<double>(ranked.size())));
+  if (n < 1 || n >= static_cast<int64_t>(ranked.size())) {
+    HR_THROW(UsageError, "--cold-items {}: holds out {} of the {} items with train records; give a "
+             "share that keeps at least one item on each side", share, n, ranked.size());
+  }
+  ColdRecords cold;
+  for (int64_t r = 0; r < n; ++r) cold.item_ids.push_back(raw->items.key(ranked[static_cast<size_t>(r)].second));
+  std::sort(cold.item_ids.begin(), cold.item_ids.end());
+  std::vector<int64_t> cold_index(static_cast<size_t>(raw->items.size()), -1);
+  for (size_t c = 0; c < cold.item_ids.size(); ++c) {
+    cold_index[static_cast<size_t>(raw->items.find(cold.item_ids[c]))] = static_cast<int64_t>(c);
+  }
+  const auto take = [&](Interactions* x) {
+    std::vector<bool> keep(x->size(), true);
+    for (size_t r = 0; r < x->size(); ++r) {
+      const int64_t c = cold_index[static_cast<size_t>(x->item[r])];
+      if (c < 0) continue;
+      keep[r] = false;
+      cold.user_key.push_back(raw->users.key(x->user[r]));
+      cold.item.push_back(c);
+      cold.weight.push_back(x->weight[r]);
+      cold.time.push_back(x->has_time ? x->time[r] : 0);
+    }
+    x->keep(keep);
+  };
+  take(&raw->train);
+  if (raw->test) take(&*raw->test);
+  raw->stats.records -= static_cast<int64_t>(cold.user_key.size());
+  return cold;
+}
+
+// The cold records on the dataset's dense users: d.cold_item_ids and
+// d.cold_test, with the counts in the report.
+void place_cold(ColdRecords cold, Dataset* d, PrepareReport* report) {
+  IdTable users;
+  for (const std::string& u : d->user_ids) users.intern(u);
+  Interactions x;
+  x.has_time = d->train.has_time;
+  int64_t unknown = 0;
+  for (size_t r = 0; r < cold.user_key.size(); ++r) {
+    const int64_t u = users.find(cold.user_key[r]);
+    if (u == IdTable::kMissing) {
+      ++unknown;
+      continue;
+    }
+    x.push(u, cold.item[r], cold.weight[r], cold.time[r]);
+  }
+  const int64_t merged = x.merge_duplicates([&](int64_t u, int64_t c) {
+    return fmt::format("user '{}' and cold item '{}'", quote(d->user_ids[static_cast<size_t>(u)]),
+                       quote(cold.item_ids[static_cast<size_t>(c)]));
+  });
+  report->dropped[DropReason::kIdNotInTrain] += unknown;
+  report->dropped[DropReason::kDuplicate] += merged;
+  report->records_read += static_cast<int64_t>(cold.user_key.size());
+  report->records_kept += static_cast<int64_t>(x.size());
+  report->cold_items = static_cast<int64_t>(cold.item_ids.size());
+  report->cold_test = static_cast<int64_t>(x.size());
+  d->cold_item_ids = std::move(cold.item_ids);
+  d->cold_test = std::move(x);
+  HR_CHECK(report->records_read == report->records_kept + report->dropped.total(),
+           "records read {} != kept {} + dropped {}", report->records_read, report->records_kept,
+           report->dropped.total());
 }
 
 }  // namespace
@@ -251,6 +367,9 @@ void validate(const PrepareOptions& o) {
     HR_THROW(UsageError, "--split {} needs --time-col", o.split.to_string());
   }
   if (o.kcore < 0) HR_THROW(UsageError, "--kcore must be >= 0, got {}", o.kcore);
+  if (!(o.cold_items >= 0 && o.cold_items < 1)) {
+    HR_THROW(UsageError, "--cold-items must be a share in [0, 1), got {}", o.cold_items);
+  }
   const std::string input_option = o.format == Format::kLightgcn ? "--train" : "--input";
   check_output_file({"--out", o.out}, {{input_option, o.train_path}, {"--test", o.test_path}},
                     is_dataset_file);
@@ -303,8 +422,31 @@ PrepareReport run_prepare(const PrepareOptions& o) {
                            ? "drop"
                            : "error";
   Phases phases("prepare");
+  // Names first: a bad names file stops before the work.
+  ItemNamesRead names;
+  if (!o.item_names_path.empty()) {
+    names = read_item_names(o.item_names_path, o.item_names);
+    report.item_names = o.item_names_path;
+    report.names_read = static_cast<int64_t>(names.names.size());
+  }
+  ColdRecords cold;
+  if (o.cold_items > 0) cold = hold_out_items(&raw, o.cold_items, o.seed);
   Dataset d = build_dataset(std::move(raw), o.kcore, o.split, o.seed, &report,
                             o.reader.unseen_test == UnseenTest::kKeep);
+  if (o.cold_items > 0) {
+    report.cold_share = o.cold_items;
+    place_cold(std::move(cold), &d, &report);
+  }
+  if (!o.item_names_path.empty()) {
+    std::vector<std::string> ids = d.item_ids;
+    ids.insert(ids.end(), d.cold_item_ids.begin(), d.cold_item_ids.end());
+    d.item_names = names_of(names.names, ids);
+    report.items_named = static_cast<int64_t>(d.item_names.size());
+    if (d.item_names.empty()) {
+      HR_THROW(InputError, "{}: none of its {} ids is an item of the dataset (ids are matched as "
+               "text: check --item-names-cols)", o.item_names_path, names.names.size());
+    }
+  }
   phases.done("cleaned and split");
   if (d.train.size() == 0) {
     HR_THROW(InputError, "{}: no train interactions are left after cleaning", o.train_path);

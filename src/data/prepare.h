@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "data/delimited_reader.h"
 #include "data/id_table.h"
+#include "data/item_names.h"
 #include "data/read_context.h"
 #include "data/split.h"
 
@@ -28,6 +29,13 @@ struct PrepareOptions {
   SplitSpec split;
   uint64_t seed = 2020;
   std::string out;
+  // --item-names: a file of (item id, name) lines, kept for the dataset's
+  // items and its cold items.
+  std::string item_names_path;
+  ItemNamesFormat item_names;
+  // --cold-items: the share of items (among those with train records) held
+  // out of train entirely, chosen by `seed`; their records become cold test.
+  double cold_items = 0;
 };
 
 struct PrepareReport {
@@ -57,6 +65,17 @@ struct PrepareReport {
   std::string parent_fingerprint;
   int64_t new_users = 0;
   int64_t new_items = 0;
+  // --item-names: the file's named ids, and how many of the dataset's items
+  // (and cold items) have a name.
+  std::string item_names;
+  int64_t names_read = 0;
+  int64_t items_named = 0;
+  // --cold-items: the share asked, the items held out and their records kept
+  // as cold test (a cold record of a user the dataset lacks is dropped as
+  // id_not_in_train; repeated pairs merge as duplicate).
+  double cold_share = 0;
+  int64_t cold_items = 0;
+  int64_t cold_test = 0;
 
   nlohmann::json to_json() const;
   std::string to_text() const;

@@ -152,6 +152,7 @@ ExportReport run_export(const ExportOptions& o) {
     store_fold_in(*net, content.e0, w.degree, U, c.layers, &m);
   }
   describe_model(s, content.state, fingerprint, o.dtype, &m);
+  m.item_names = d.item_names;
   if (auto part = filter_part_for(s, content.state, fingerprint)) {
     attach_filter_part(std::move(*part), d, &m);
   }

@@ -144,6 +144,7 @@ void commit_model(const ExportOptions& o, const ExportStart& s, const std::strin
   describe_model(s, state, fingerprint, o.dtype, &m);
   m.cold_items = counts[P - 1][2].item<int64_t>();
   m.cold_users = counts[P - 1][3].item<int64_t>();
+  m.item_names = data::read_dataset_item_names(s.dataset);
   std::vector<std::string> files;
   std::vector<int64_t> users, items;
   const std::string folder = fs::path(parts_dir).filename().string();

@@ -11,6 +11,7 @@
 #include "core/quote.h"
 #include "core/staged_path.h"
 #include "core/version.h"
+#include "data/item_names_h5.h"
 #include "h5/file.h"
 
 namespace halorec::serve {
@@ -122,6 +123,7 @@ void write_model_index(const ModelFile& m, const std::string& tag,
       h5::write_virtual(g.get(), "original_id", h5::VirtualType::kString, 0, ids);
       h5::write_virtual(g.get(), "vector", vt, m.dim, vectors);
     }
+    if (!m.item_names.empty()) data::write_item_names(f, m.item_names);
     h5::close_file(file, path);
   }
   staged.commit();
@@ -306,6 +308,7 @@ void write_model_file(const ModelFile& m, const std::string& path) {
       h5::write_array(g.get(), "user_layer0", m.fold_user_layer0);
     }
     if (m.is_filter()) write_filter(f, m);
+    if (!m.item_names.empty()) data::write_item_names(f, m.item_names);
     if (!m.interests.empty()) {
       const InterestTable& t = m.interests;
       h5::Handle g = h5::create_group(f, "interests");
@@ -464,6 +467,7 @@ ModelFile read_model_file(const std::string& path) {
     HR_THROW(InputError, "'{}': cold_users {} / cold_items {} exceed its {} users / {} items", path,
              m.cold_users, m.cold_items, users, items);
   }
+  if (h5::exists(f, "item_names")) m.item_names = data::read_item_names_group(f, path);
   if (h5::exists(f, "interests")) {
     InterestTable& t = m.interests;
     h5::Handle g = h5::open_group(f, "interests");

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "data/item_names.h"
+
 #include "model/graph_filter.h"
 #include "serve/interests.h"
 
@@ -38,6 +40,9 @@ struct ModelFile {
   std::string user_id_scheme = "original";
   std::string key_check;
   InterestTable interests;  // empty unless exported with --interests
+  // The dataset's item names (prepare --item-names), cold items' included;
+  // empty: none. Keyed by original id, so row order does not matter.
+  data::ItemNames item_names;
   // The last cold_items items have content features but no interactions
   // (cold-start): their vectors come from the content encoder alone.
   int64_t cold_items = 0;

@@ -181,6 +181,26 @@ def write_fixture(root):
                 if v != u:
                     f.write(f"{u}\t{v}\n")
 
+    # LastFM-hetrec-shaped (docs/features.md): plays with a header, artist
+    # names (one with quotes, as the release has), (user, artist, tag) records.
+    hetrec = os.path.join(shared, "lastfm-hetrec")
+    os.makedirs(hetrec)
+    with open(os.path.join(hetrec, "user_artists.dat"), "w") as f:
+        f.write("userID\tartistID\tweight\n")
+        for u in range(users):
+            for i in train[u] + test[u]:
+                f.write(f"{u}\t{i}\t{int(rng.integers(1, 3000))}\n")
+    with open(os.path.join(hetrec, "artists.dat"), "w") as f:
+        f.write("id\tname\turl\tpictureURL\n")
+        for i in range(1200):
+            quoted = '"Weird" ' if i == 7 else ""
+            f.write(f"{i}\t{quoted}Artist {i}\thttp://x/{i}\t\n")
+    with open(os.path.join(hetrec, "user_taggedartists.dat"), "w") as f:
+        f.write("userID\tartistID\ttagID\tday\tmonth\tyear\n")
+        for i in range(1200):
+            for tag in (i // 400, 3 + i % 7, 10 + i % 13):
+                f.write(f"{i % users}\t{i}\t{tag}\t1\t1\t2009\n")
+
     # events.csv: string ids, times, behaviors.
     with open(os.path.join(work, "events.csv"), "w") as f:
         f.write("customer_id,sku,event_time,event_type\n")
