@@ -124,7 +124,8 @@ const std::vector<KeyRow>& key_table() {
             "absent, stale (another dataset fingerprint) or for another rank count"),
       field("data.item_features", &TrainConfig::item_features, "path", "''",
             "content vectors of items: `.h5` with `ids` and `vectors`, or `.npy` with ids in a "
-            "text file ([interests.md](interests.md)); empty: none"),
+            "text file ([features.md](features.md): from tags, from a language model; cold "
+            "items); empty: none"),
       field("data.item_feature_ids", &TrainConfig::item_feature_ids, "path", "`<name>.ids`",
             "for a `.npy` `data.item_features` (`NAME.npy`): the original item id of each row, "
             "one per line"),
