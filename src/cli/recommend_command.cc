@@ -39,6 +39,11 @@ class RecommendCommand : public Command {
         "--histories", histories_file_,
         "Fold in many: a file of lines 'LABEL ITEM ITEM ...' (a LABEL that is a user of the "
         "model keeps their layer 0)");
+    auto* friends = sub->add_option(
+        "--friends", friends_,
+        "With --history: the new user's friends (comma-separated user ids of the model), "
+        "folded in as social edges for a LightGCN trained with data.social (docs/living.md)");
+    friends->needs(history);
     history->excludes(histories);
     histories->excludes(user);
     histories->excludes(file);
@@ -172,7 +177,8 @@ class RecommendCommand : public Command {
       return out;
     };
     if (!history_.empty()) {
-      histories.push_back({user_.empty() ? "history" : user_, split(history_, ",")});
+      histories.push_back({user_.empty() ? "history" : user_, split(history_, ","),
+                           split(friends_, ",")});
     } else {
       data::LineReader reader(histories_file_);
       std::string_view line;
@@ -300,7 +306,7 @@ class RecommendCommand : public Command {
   }
 
   std::unordered_map<std::string, std::string> names_;  // item names, when the model has them
-  std::string history_, histories_file_;
+  std::string history_, histories_file_, friends_;
   std::string model_, user_, users_file_, dataset_, exclude_seen_, key_file_;
   bool include_seen_ = false;
   bool strict_ = false;

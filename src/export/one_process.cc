@@ -53,6 +53,11 @@ checkpoint::Content load_newest(ExportStart* s, const std::string& fingerprint,
 struct WholeGraph {
   graph::Csr adjacency;
   std::vector<double> degree;
+  // With social edges at a weight > 0: each user's social degree S (empty
+  // otherwise), and that weight.
+  std::vector<double> social_degree;
+  double social_weight = 0;
+  double social_edge_weight = 1;  // the mean weight of a social edge
 };
 
 WholeGraph whole_graph(data::Dataset* d, const train::TrainConfig& c,
@@ -65,8 +70,20 @@ WholeGraph whole_graph(data::Dataset* d, const train::TrainConfig& c,
     all_train = d->train;
     data::carve_validation(c.validation, static_cast<uint64_t>(c.validation_seed), &d->train);
   }
-  WholeGraph w{graph::normalized_adjacency(*d, with_social, c.social_weight),
-               graph::weighted_degrees(*d)};
+  WholeGraph w;
+  w.adjacency = graph::normalized_adjacency(*d, with_social, c.social_weight);
+  w.degree = graph::weighted_degrees(*d);
+  if (with_social != nullptr && c.social_weight > 0) {
+    w.social_weight = c.social_weight;
+    w.social_degree.assign(static_cast<size_t>(d->num_users()), 0.0);
+    double total = 0;
+    for (size_t e = 0; e < social.size(); ++e) {
+      w.social_degree[static_cast<size_t>(social.a[e])] += social.weight[e];
+      w.social_degree[static_cast<size_t>(social.b[e])] += social.weight[e];
+      total += social.weight[e];
+    }
+    if (social.size() > 0) w.social_edge_weight = total / static_cast<double>(social.size());
+  }
   if (c.validation > 0) d->train = std::move(all_train);
   return w;
 }
@@ -81,8 +98,9 @@ void append_cold(const at::Tensor& v, const std::vector<std::string>& cold_ids,
 }
 
 // Fold-in (LightGCN without content): the items' layers 0..L-1, their
-// degrees, the users' layer 0.
-void store_fold_in(model::Model& net, const at::Tensor& e0, const std::vector<double>& degree,
+// degrees, the users' layer 0; with social edges also the users' layers
+// 0..L-1, their social degrees and the relation's weight (friends).
+void store_fold_in(model::Model& net, const at::Tensor& e0, const WholeGraph& w,
                    int64_t num_users, int64_t layers, serve::ModelFile* m) {
   const std::vector<at::Tensor> outputs = net.layer_outputs(e0);
   m->fold_layers = layers;
@@ -90,8 +108,16 @@ void store_fold_in(model::Model& net, const at::Tensor& e0, const std::vector<do
     const at::Tensor items = outputs[static_cast<size_t>(l)].slice(0, num_users).contiguous();
     m->fold_item_layers.insert(m->fold_item_layers.end(), items.data_ptr<float>(),
                                items.data_ptr<float>() + items.numel());
+    if (!w.social_degree.empty()) {  // friends' layers, for recommend --friends
+      const at::Tensor users = outputs[static_cast<size_t>(l)].slice(0, 0, num_users).contiguous();
+      m->fold_user_layers.insert(m->fold_user_layers.end(), users.data_ptr<float>(),
+                                 users.data_ptr<float>() + users.numel());
+    }
   }
-  m->fold_item_degree.assign(degree.begin() + num_users, degree.end());
+  m->fold_social_degree = w.social_degree;
+  m->fold_social_weight = w.social_weight;
+  m->fold_social_edge_weight = w.social_edge_weight;
+  m->fold_item_degree.assign(w.degree.begin() + num_users, w.degree.end());
   const at::Tensor users = e0.slice(0, 0, num_users).contiguous();
   m->fold_user_layer0.assign(users.data_ptr<float>(), users.data_ptr<float>() + users.numel());
 }
@@ -149,7 +175,7 @@ ExportReport run_export(const ExportOptions& o) {
   append_cold(cold_vectors(false, features, c, dense), features.users.cold_ids, &m.user_ids,
               &m.user_vectors, &m.cold_users);
   if (c.model_type == train::ModelType::kLightgcn && c.layers > 0 && !with_features) {
-    store_fold_in(*net, content.e0, w.degree, U, c.layers, &m);
+    store_fold_in(*net, content.e0, w, U, c.layers, &m);
   }
   describe_model(s, content.state, fingerprint, o.dtype, &m);
   m.item_names = d.item_names;

@@ -112,8 +112,31 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
   const int64_t D = m.dim;
   const int64_t I = static_cast<int64_t>(m.item_ids.size());
   const int64_t L = m.fold_layers;
+  const int64_t U = static_cast<int64_t>(m.user_ids.size());
   const auto users = m.user_id_scheme == "original" ? rows_of(m.user_ids)
                                                     : std::unordered_map<std::string, int64_t>{};
+  const auto friend_rows = [&](const History& hist) {
+    std::vector<std::pair<int64_t, double>> out;
+    if (hist.friends.empty()) return out;
+    if (m.user_id_scheme != "original") {
+      HR_THROW(UsageError, "--friends: the model's user ids are pseudonyms");
+    }
+    std::vector<int64_t> friends;
+    for (const std::string& id : hist.friends) {
+      const auto it = users.find(id);
+      if (it == users.end()) {
+        HR_THROW(InputError, "friends of '{}': user '{}' is not in the model", hist.label, id);
+      }
+      if (id == hist.label) {
+        HR_THROW(UsageError, "friends of '{}': a user is not their own friend", hist.label);
+      }
+      friends.push_back(it->second);
+    }
+    std::sort(friends.begin(), friends.end());
+    friends.erase(std::unique(friends.begin(), friends.end()), friends.end());  // one edge each
+    for (int64_t r : friends) out.emplace_back(r, m.fold_social_edge_weight);
+    return out;
+  };
   std::vector<float> out(histories.size() * static_cast<size_t>(D), 0.0f);
   std::vector<float> h(static_cast<size_t>(D)), sum(static_cast<size_t>(D));
   for (size_t q = 0; q < histories.size(); ++q) {
@@ -125,13 +148,23 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
     }
     sum = h;
     const auto& r = rows[q];
-    double du = 0;
+    const auto friends = friend_rows(histories[q]);
+    double du = 0, su = 0;
     for (const auto& [i, w] : r) du += w;
+    for (const auto& [v, w] : friends) su += w;
     for (int64_t k = 1; k <= L; ++k) {
-      // h_u^(k) from the items' layer k-1, in item order (as the trainer's
-      // sparse product sums a row).
+      // h_u^(k) from the friends' and the items' layer k-1, in column order
+      // (users before items, as the trainer's sparse product sums a row).
       const float* layer = m.fold_item_layers.data() + (k - 1) * I * D;
       std::fill(h.begin(), h.end(), 0.0f);
+      for (const auto& [v, weight] : friends) {
+        const float w = static_cast<float>(
+            m.fold_social_weight * weight /
+            std::sqrt(su * m.fold_social_degree[static_cast<size_t>(v)]));
+        if (!std::isfinite(w)) continue;  // a friend without social edges in training
+        const float* x = m.fold_user_layers.data() + ((k - 1) * U + v) * D;
+        for (int64_t j = 0; j < D; ++j) h[static_cast<size_t>(j)] += w * x[j];
+      }
       for (const auto& [i, weight] : r) {
         const float w =
             static_cast<float>(weight / std::sqrt(du * m.fold_item_degree[static_cast<size_t>(i)]));
@@ -157,7 +190,25 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
 
 }  // namespace
 
+namespace {
+
+// Friends fold in only where the model propagated over social edges.
+void check_friends(const ModelFile& m, const std::vector<History>& histories) {
+  const bool any = std::any_of(histories.begin(), histories.end(),
+                               [](const History& h) { return !h.friends.empty(); });
+  if (any && m.fold_social_degree.empty()) {
+    HR_THROW(UsageError,
+             "--friends: the model ({}{}) kept no social fold-in data: friends fold in for a "
+             "LightGCN trained with data.social (social_weight > 0), exported from one process "
+             "without content features",
+             m.model_type, m.is_filter() ? ", a graph filter" : "");
+  }
+}
+
+}  // namespace
+
 std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
+  check_friends(m, histories);
   if (m.is_filter() && !m.is_hybrid()) {
     // A filter needs no fold-in: its low-pass vector is the history's sum of
     // item rows of left V (model/graph_filter.h), as the export's users.
@@ -234,6 +285,7 @@ std::vector<Recommendation> recommend_histories(const ModelFile& m,
                                                 const std::vector<History>& histories,
                                                 const RecommendOptions& options,
                                                 std::vector<float>* vectors) {
+  check_friends(m, histories);
   if (options.strategy != Strategy::kSingle || options.explain > 0 || options.seen != nullptr) {
     HR_THROW(UsageError,
              "fold-in (--history, --histories) ranks by the folded vector alone: "

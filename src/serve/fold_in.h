@@ -8,6 +8,12 @@
 // length. A user of the model refolded with their own train items gets their
 // exported vector back (to float rounding). MF: the least-squares fit of
 // the history against all items' vectors (fold_in.cc; docs/living.md).
+// Friends (a LightGCN trained with data.social): the new user node also gets
+// a social edge to each friend (a user of the model) of the model's mean
+// social edge weight w, so h_u^(k) adds beta * sum_v w h_v^(k-1) /
+// sqrt(S_u S_v) over the friends' frozen layers, S_u = w x friends, S_v and
+// beta the model's; a user of the model
+// refolded with their own items and friends gets their exported vector back.
 
 #include <string>
 #include <vector>
@@ -20,6 +26,7 @@ namespace halorec::serve {
 struct History {
   std::string label;               // a user of the model (keeps its layer 0), or any name
   std::vector<std::string> items;  // original item ids
+  std::vector<std::string> friends;  // original user ids of the model (may be empty)
 };
 
 // Row-major [histories, dim]. InputError when the model has no fold-in data

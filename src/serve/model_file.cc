@@ -306,6 +306,12 @@ void write_model_file(const ModelFile& m, const std::string& path) {
       h5::write_array(g.get(), "item_layers", m.fold_item_layers);
       h5::write_array(g.get(), "item_degree", m.fold_item_degree);
       h5::write_array(g.get(), "user_layer0", m.fold_user_layer0);
+      if (!m.fold_social_degree.empty()) {
+        h5::set_attr(g.get(), "social_weight", m.fold_social_weight);
+        h5::set_attr(g.get(), "social_edge_weight", m.fold_social_edge_weight);
+        h5::write_array(g.get(), "user_layers", m.fold_user_layers);
+        h5::write_array(g.get(), "social_degree", m.fold_social_degree);
+      }
     }
     if (m.is_filter()) write_filter(f, m);
     if (!m.item_names.empty()) data::write_item_names(f, m.item_names);
@@ -540,17 +546,38 @@ ModelFile read_model_file(const std::string& path) {
                path, m.fold_layers, m.fold_item_layers.size(), m.fold_item_degree.size(),
                m.fold_user_layer0.size(), users, items, m.dim);
     }
-    for (double deg : m.fold_item_degree) {
-      if (!(deg >= 0) || !std::isfinite(deg)) {
-        HR_THROW(InputError, "'{}': fold_in/item_degree holds {}", path, deg);
+    if (h5::exists(g.get(), "social_degree")) {
+      m.fold_social_weight = h5::get_attr_double(g.get(), "social_weight");
+      m.fold_social_edge_weight = h5::get_attr_double(g.get(), "social_edge_weight");
+      m.fold_user_layers = h5::read_array<float>(g.get(), "user_layers");
+      m.fold_social_degree = h5::read_array<double>(g.get(), "social_degree");
+      if (!(m.fold_social_weight > 0 && m.fold_social_weight <= 1) ||
+          !(m.fold_social_edge_weight > 0 && std::isfinite(m.fold_social_edge_weight)) ||
+          static_cast<int64_t>(m.fold_user_layers.size()) != m.fold_layers * users * m.dim ||
+          static_cast<int64_t>(m.fold_social_degree.size()) != users) {
+        HR_THROW(InputError,
+                 "'{}': fold_in/ holds social weight {}, {} user layer values and {} social "
+                 "degrees for {} layers of {} users of dim {}",
+                 path, m.fold_social_weight, m.fold_user_layers.size(),
+                 m.fold_social_degree.size(), m.fold_layers, users, m.dim);
+      }
+    }
+    for (const auto* degrees : {&m.fold_item_degree, &m.fold_social_degree}) {
+      for (double deg : *degrees) {
+        if (!(deg >= 0) || !std::isfinite(deg)) {
+          HR_THROW(InputError, "'{}': fold_in/{} holds {}", path,
+                   degrees == &m.fold_item_degree ? "item_degree" : "social_degree", deg);
+        }
       }
     }
     // A NaN here would fold every user into NaN scores without a word.
-    for (const auto* x : {&m.fold_item_layers, &m.fold_user_layer0}) {
+    for (const auto* x : {&m.fold_item_layers, &m.fold_user_layer0, &m.fold_user_layers}) {
       for (size_t k = 0; k < x->size(); ++k) {
         if (!std::isfinite((*x)[k])) {
           HR_THROW(InputError, "'{}': fold_in/{} value {} is NaN or infinite", path,
-                   x == &m.fold_item_layers ? "item_layers" : "user_layer0",
+                   x == &m.fold_item_layers   ? "item_layers"
+                   : x == &m.fold_user_layer0 ? "user_layer0"
+                                              : "user_layers",
                    static_cast<int64_t>(k));
         }
       }

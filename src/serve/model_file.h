@@ -64,6 +64,16 @@ struct ModelFile {
   std::vector<float> fold_item_layers;
   std::vector<double> fold_item_degree;
   std::vector<float> fold_user_layer0;
+  // With social edges (data.social, social_weight > 0): the users' layers
+  // h_0 .. h_{L-1} ([layers][users][dim], file user order), their social
+  // degrees S, the relation's weight and the mean weight of a social edge
+  // (a friend's edge weight at fold-in: 2 where the file names each pair
+  // both ways), so a history folds in with friends (recommend --friends);
+  // empty otherwise.
+  std::vector<float> fold_user_layers;
+  std::vector<double> fold_social_degree;
+  double fold_social_weight = 0;
+  double fold_social_edge_weight = 1;
   // A graph filter (`baseline --out` for gfcf, bspm, chebycf): its settings,
   // every user row's train items (CSR over item rows, binary), the items'
   // train counts n_i and the low-pass basis V [items, filter_rank]; the

@@ -8,6 +8,10 @@
 3. MF folds in (least squares over its item vectors). Refusals: an unknown
    item (exit 2, names it), a model without fold-in data (NGCF; a sharded
    LightGCN export), fold-in with --exclude-seen.
+5. Friends: a LightGCN trained with social edges; users refolded from their
+   items and friends (recommend --friends) get their exported vectors back
+   to 1e-5, and not without the friends; refusals (an unknown friend, a
+   model without social fold-in data, --friends without --history).
 4. bench/fold_in.py on tiny data (LightGCN and MF): both rows, fold-in
    within reach of the trained-in users (planted communities).
 """
@@ -108,6 +112,59 @@ with tempfile.TemporaryDirectory() as d:
                    capture_output=True, env=env)
     p = run(BIN, "recommend", "--model", f"{d}/sharded.h5", "--history", hist[0], expect=2)
     assert "no fold-in data" in p.stderr, p.stderr
+
+    # 5. Friends (recommend --friends): a LightGCN trained with social edges;
+    # a user of the model refolded with their own items and friends gets
+    # their exported vector back, without the friends not.
+    with h5py.File(ds, "r") as f:
+        community = f["planted"]["user_community"][:]
+    rng = np.random.default_rng(5)
+    pairs = set()
+    for u in range(len(uid)):
+        peers = np.flatnonzero(community == community[u])
+        for v in rng.choice(peers, size=3, replace=False):
+            if v != u:
+                pairs.add((min(u, v), max(u, v)))
+    friends_of = {}
+    with open(f"{d}/friends.tsv", "w") as f:
+        for a, b in sorted(pairs):  # each pair both ways, as LastFM's trust network: weight 2
+            f.write(f"{uid[a]}\t{uid[b]}\n{uid[b]}\t{uid[a]}\n")
+            friends_of.setdefault(a, []).append(uid[b])
+            friends_of.setdefault(b, []).append(uid[a])
+    run(BIN, "train", "--set", f"data.dataset={ds}", "--set", f"output.dir={d}/run-social",
+        "--set", "model.layers=2", "--set", "train.epochs=2", "--set", "train.lr=0.01",
+        "--set", "eval.every=0", "--set", "train.threads=2", "--set",
+        f"data.social={d}/friends.tsv", "--set", f"data.parts={d}/parts-social")
+    social = f"{d}/social.h5"
+    run(BIN, "export", "--checkpoint", f"{d}/run-social/checkpoints", "--out", social)
+    with h5py.File(social, "r") as f:
+        mu = strs(f["users"]["original_id"][:])
+        mv = f["users"]["vector"][:]
+        assert f["fold_in"].attrs["social_weight"] == 0.35
+        assert f["fold_in"].attrs["social_edge_weight"] == 2.0
+        assert f["fold_in"]["user_layers"].shape == (2 * len(mu) * mv.shape[1],)
+    worst, without = 0.0, 1.0
+    for u in sample[:6]:
+        items = [iid[i] for i, w in zip(ti[tu == u], tw[tu == u]) for _ in range(int(w))]
+        ref = mv[mu.index(uid[u])]
+        args = [BIN, "recommend", "--model", social, "--user", uid[u], "--history",
+                ",".join(items), "--k", "5", "--json"]
+        got = json.loads(run(*args, "--friends", ",".join(friends_of[u])).stdout)
+        worst = max(worst, float(np.abs(np.array(got["recommendations"][0]["vector"]) - ref).max()))
+        alone = json.loads(run(*args).stdout)
+        without = min(without, float(np.abs(
+            np.array(alone["recommendations"][0]["vector"]) - ref).max()))
+    assert worst <= 1e-5 and without > 1e-3, (worst, without)
+    print(f"friends: 6 users refolded with their friends, worst difference {worst:.2e} "
+          f"(without them at least {without:.2e})")
+    p = run(BIN, "recommend", "--model", social, "--history", hist[0], "--friends", "nobody",
+            expect=2)
+    assert "user 'nobody' is not in the model" in p.stderr, p.stderr
+    p = run(BIN, "recommend", "--model", model, "--history", hist[0], "--friends", uid[1],
+            expect=2)
+    assert "kept no social fold-in data" in p.stderr, p.stderr
+    p = run(BIN, "recommend", "--model", social, "--user", uid[1], "--friends", uid[2], expect=2)
+    assert "--friends" in p.stderr and "--history" in p.stderr, p.stderr
 
     # 4. The bench script.
     for kind in ("lightgcn", "mf"):
