@@ -1,8 +1,6 @@
 // halorec interests: each user's interests, read from model.h5 where the
 // export stored them, or computed from a dataset's train items.
 
-#include <unordered_map>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -81,7 +79,7 @@ class InterestsCommand : public Command {
       serve::resolve_threshold(d.num_users(), d.train.user, d.train.item, m.item_vectors,
                                m.dim, &o_);
     }
-    names_ = data::name_map(!m.item_names.empty() ? m.item_names : d.item_names);
+    names_ = data::ItemNameIndex(!m.item_names.empty() ? m.item_names : d.item_names);
     if (!user_.empty()) return one_user(m, d, stored, key);
     Stopwatch watch;
     const auto& tt = d.train;
@@ -197,7 +195,7 @@ class InterestsCommand : public Command {
           reps += (reps.empty() ? "" : ",") + tsv_field(m.item_ids[static_cast<size_t>(item)]);
         }
         const std::string& medoid = m.item_ids[static_cast<size_t>(found[j].medoid)];
-        const std::string* name = name_of(medoid);
+        const std::string* name = names_.find(medoid);
         out += fmt::format("{}\t{}\t{:.4f}\t{}\t{}{}\t{}\n",
                            tsv_field(m.user_ids[static_cast<size_t>(u)]), j, found[j].weight,
                            found[j].size, tsv_field(medoid),
@@ -209,30 +207,26 @@ class InterestsCommand : public Command {
               stored ? ", stored in the model" : "");
   }
 
-  const std::string* name_of(const std::string& item) const {
-    const auto it = names_.find(item);
-    return it == names_.end() ? nullptr : &it->second;
-  }
   // "51 (Duran Duran)", or the id alone without a name.
   std::string labelled(const std::string& item) const {
-    const std::string* name = name_of(item);
+    const std::string* name = names_.find(item);
     return name ? fmt::format("{} ({})", item, *name) : item;
   }
   // JSON: medoid_name and representative_names (null where unnamed), with names.
   void add_names(const std::string& medoid, const std::vector<std::string>& reps,
                  nlohmann::json* j) const {
     if (names_.empty()) return;
-    const std::string* name = name_of(medoid);
+    const std::string* name = names_.find(medoid);
     (*j)["medoid_name"] = name ? nlohmann::json(*name) : nlohmann::json(nullptr);
     nlohmann::json names = nlohmann::json::array();
     for (const std::string& r : reps) {
-      const std::string* n = name_of(r);
+      const std::string* n = names_.find(r);
       names.push_back(n ? nlohmann::json(*n) : nlohmann::json(nullptr));
     }
     (*j)["representative_names"] = names;
   }
 
-  std::unordered_map<std::string, std::string> names_;
+  data::ItemNameIndex names_;
   std::string model_, dataset_, user_, key_file_;
   bool all_ = false;
   bool allow_readable_key_ = false;

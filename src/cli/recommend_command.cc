@@ -1,7 +1,6 @@
 // halorec recommend: top-K items for users of a model.h5 (no MPI, no trainer).
 
 #include <algorithm>
-#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -125,7 +124,7 @@ class RecommendCommand : public Command {
                 "out ('-'); 'halorec interests --model M --dataset D --user U' lists them",
                 model_);
     }
-    names_ = data::name_map(!m.item_names.empty() ? m.item_names : seen.item_names);
+    names_ = data::ItemNameIndex(!m.item_names.empty() ? m.item_names : seen.item_names);
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     const auto recs = serve::recommend(m, users, o_, key);
@@ -197,7 +196,7 @@ class RecommendCommand : public Command {
     }
     use_threads(threads_);
     serve::ModelFile m = serve::read_model_file(model_);
-    names_ = data::name_map(m.item_names);
+    names_ = data::ItemNameIndex(m.item_names);
     const std::unique_ptr<serve::AnnIndex> index = open_index(m);
     Stopwatch watch;
     std::vector<float> vectors;
@@ -231,12 +230,12 @@ class RecommendCommand : public Command {
         nlohmann::json items = nlohmann::json::array();
         for (size_t j = 0; j < r.items.size(); ++j) {
           nlohmann::json it = {{"item", r.items[j].first}, {"score", r.items[j].second}};
-          if (const std::string* name = name_of(r.items[j].first)) it["name"] = *name;
+          if (const std::string* name = names_.find(r.items[j].first)) it["name"] = *name;
           if (j < r.why.size()) {
             nlohmann::json because = nlohmann::json::array();
             for (const auto& [own, sim] : r.why[j].because) {
               nlohmann::json b = {{"item", own}, {"similarity", sim}};
-              if (const std::string* name = name_of(own)) b["name"] = *name;
+              if (const std::string* name = names_.find(own)) b["name"] = *name;
               because.push_back(b);
             }
             it["because"] = because;
@@ -296,16 +295,12 @@ class RecommendCommand : public Command {
   }
 
  private:
-  const std::string* name_of(const std::string& item) const {
-    const auto it = names_.find(item);
-    return it == names_.end() ? nullptr : &it->second;
-  }
   std::string name_or_dash(const std::string& item) const {
-    const std::string* name = name_of(item);
+    const std::string* name = names_.find(item);
     return name ? *name : "-";
   }
 
-  std::unordered_map<std::string, std::string> names_;  // item names, when the model has them
+  data::ItemNameIndex names_;  // item names, when the model has them
   std::string history_, histories_file_, friends_;
   std::string model_, user_, users_file_, dataset_, exclude_seen_, key_file_;
   bool include_seen_ = false;

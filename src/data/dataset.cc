@@ -239,33 +239,6 @@ Dataset read_dataset(const std::string& path) {
   return d;
 }
 
-void write_item_names(hid_t group, const ItemNames& names) {
-  h5::Handle g = h5::create_group(group, "item_names");
-  std::vector<std::string> ids, values;
-  ids.reserve(names.size());
-  values.reserve(names.size());
-  for (const auto& [id, name] : names) {
-    ids.push_back(id);
-    values.push_back(name);
-  }
-  h5::write_strings(g.get(), "original_id", ids);
-  h5::write_strings(g.get(), "name", values);
-}
-
-ItemNames read_item_names_group(hid_t group, const std::string& path) {
-  h5::Handle g = h5::open_group(group, "item_names");
-  std::vector<std::string> ids = h5::read_strings(g.get(), "original_id");
-  std::vector<std::string> values = h5::read_strings(g.get(), "name");
-  if (ids.size() != values.size()) {
-    HR_THROW(InputError, "'{}': item_names has {} ids and {} names", path, ids.size(),
-             values.size());
-  }
-  ItemNames names;
-  names.reserve(ids.size());
-  for (size_t r = 0; r < ids.size(); ++r) names.emplace_back(std::move(ids[r]), std::move(values[r]));
-  return names;
-}
-
 ItemNames read_dataset_item_names(const std::string& path) {
   h5::Handle file = h5::open_file(path, "dataset");
   check_header(file.get(), path);

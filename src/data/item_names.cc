@@ -6,13 +6,14 @@
 #include "core/check.h"
 #include "core/quote.h"
 #include "data/delimited_reader.h"
+#include "data/item_names_h5.h"
 #include "data/line_reader.h"
 
 namespace halorec::data {
 
-ItemNamesRead read_item_names(const std::string& path, const ItemNamesFormat& format) {
+ItemNames read_item_names(const std::string& path, const ItemNamesFormat& format) {
   LineReader reader(path);
-  ItemNamesRead out;
+  ItemNames out;
   std::unordered_map<std::string, int64_t> line_of;  // id -> its line
   std::vector<std::string_view> fields;
   std::vector<std::string> storage;
@@ -65,11 +66,10 @@ ItemNamesRead read_item_names(const std::string& path, const ItemNamesFormat& fo
       HR_THROW(InputError, "{}:{}: item '{}' is named again (first on line {})", path, at,
                quote(id), it->second);
     }
-    out.names.emplace_back(id, name);
-    ++out.lines;
+    out.emplace_back(id, name);
   }
-  if (out.names.empty()) HR_THROW(InputError, "{}: no item names in the file", path);
-  std::sort(out.names.begin(), out.names.end());
+  if (out.empty()) HR_THROW(InputError, "{}: no item names in the file", path);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -82,11 +82,41 @@ ItemNames names_of(const ItemNames& all, const std::vector<std::string>& ids) {
   return out;
 }
 
-std::unordered_map<std::string, std::string> name_map(const ItemNames& names) {
-  std::unordered_map<std::string, std::string> out;
-  out.reserve(names.size());
-  for (const auto& [id, name] : names) out.emplace(id, name);
-  return out;
+ItemNameIndex::ItemNameIndex(const ItemNames& names) {
+  by_id_.reserve(names.size());
+  for (const auto& [id, name] : names) by_id_.emplace(id, name);
+}
+
+const std::string* ItemNameIndex::find(const std::string& id) const {
+  const auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
+void write_item_names(hid_t group, const ItemNames& names) {
+  h5::Handle g = h5::create_group(group, "item_names");
+  std::vector<std::string> ids, values;
+  ids.reserve(names.size());
+  values.reserve(names.size());
+  for (const auto& [id, name] : names) {
+    ids.push_back(id);
+    values.push_back(name);
+  }
+  h5::write_strings(g.get(), "original_id", ids);
+  h5::write_strings(g.get(), "name", values);
+}
+
+ItemNames read_item_names_group(hid_t group, const std::string& path) {
+  h5::Handle g = h5::open_group(group, "item_names");
+  std::vector<std::string> ids = h5::read_strings(g.get(), "original_id");
+  std::vector<std::string> values = h5::read_strings(g.get(), "name");
+  if (ids.size() != values.size()) {
+    HR_THROW(InputError, "'{}': item_names has {} ids and {} names", path, ids.size(),
+             values.size());
+  }
+  ItemNames names;
+  names.reserve(ids.size());
+  for (size_t r = 0; r < ids.size(); ++r) names.emplace_back(std::move(ids[r]), std::move(values[r]));
+  return names;
 }
 
 }  // namespace halorec::data

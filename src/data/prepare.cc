@@ -423,11 +423,11 @@ PrepareReport run_prepare(const PrepareOptions& o) {
                            : "error";
   Phases phases("prepare");
   // Names first: a bad names file stops before the work.
-  ItemNamesRead names;
+  ItemNames names;
   if (!o.item_names_path.empty()) {
     names = read_item_names(o.item_names_path, o.item_names);
     report.item_names = o.item_names_path;
-    report.names_read = static_cast<int64_t>(names.names.size());
+    report.names_read = static_cast<int64_t>(names.size());
   }
   ColdRecords cold;
   if (o.cold_items > 0) cold = hold_out_items(&raw, o.cold_items, o.seed);
@@ -440,11 +440,11 @@ PrepareReport run_prepare(const PrepareOptions& o) {
   if (!o.item_names_path.empty()) {
     std::vector<std::string> ids = d.item_ids;
     ids.insert(ids.end(), d.cold_item_ids.begin(), d.cold_item_ids.end());
-    d.item_names = names_of(names.names, ids);
+    d.item_names = names_of(names, ids);
     report.items_named = static_cast<int64_t>(d.item_names.size());
     if (d.item_names.empty()) {
       HR_THROW(InputError, "{}: none of its {} ids is an item of the dataset (ids are matched as "
-               "text: check --item-names-cols)", o.item_names_path, names.names.size());
+               "text: check --item-names-cols)", o.item_names_path, names.size());
     }
   }
   phases.done("cleaned and split");

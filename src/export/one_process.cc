@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <filesystem>
+#include <numeric>
 
 #include "checkpoint/checkpoint.h"
 #include "core/check.h"
@@ -75,14 +76,11 @@ WholeGraph whole_graph(data::Dataset* d, const train::TrainConfig& c,
   w.degree = graph::weighted_degrees(*d);
   if (with_social != nullptr && c.social_weight > 0) {
     w.social_weight = c.social_weight;
-    w.social_degree.assign(static_cast<size_t>(d->num_users()), 0.0);
-    double total = 0;
-    for (size_t e = 0; e < social.size(); ++e) {
-      w.social_degree[static_cast<size_t>(social.a[e])] += social.weight[e];
-      w.social_degree[static_cast<size_t>(social.b[e])] += social.weight[e];
-      total += social.weight[e];
+    w.social_degree = graph::social_degrees(social, d->num_users());
+    if (social.size() > 0) {  // each edge counts in two degrees
+      const double total = std::accumulate(w.social_degree.begin(), w.social_degree.end(), 0.0);
+      w.social_edge_weight = total / (2.0 * static_cast<double>(social.size()));
     }
-    if (social.size() > 0) w.social_edge_weight = total / static_cast<double>(social.size());
   }
   if (c.validation > 0) d->train = std::move(all_train);
   return w;

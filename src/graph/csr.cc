@@ -19,6 +19,15 @@ std::vector<double> weighted_degrees(const data::Dataset& d) {
   return deg;
 }
 
+std::vector<double> social_degrees(const data::SocialEdges& social, int64_t num_users) {
+  std::vector<double> deg(static_cast<size_t>(num_users), 0.0);
+  for (size_t e = 0; e < social.size(); ++e) {
+    deg[static_cast<size_t>(social.a[e])] += social.weight[e];
+    deg[static_cast<size_t>(social.b[e])] += social.weight[e];
+  }
+  return deg;
+}
+
 Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social,
                          double social_weight) {
   const int64_t U = d.num_users();
@@ -26,11 +35,8 @@ Csr normalized_adjacency(const data::Dataset& d, const data::SocialEdges* social
   const data::Interactions& t = d.train;
   const std::vector<double> deg = weighted_degrees(d);
   const size_t S = social != nullptr && social_weight > 0 ? social->size() : 0;
-  std::vector<double> social_deg(S > 0 ? static_cast<size_t>(U) : 0, 0.0);
-  for (size_t e = 0; e < S; ++e) {
-    social_deg[static_cast<size_t>(social->a[e])] += social->weight[e];
-    social_deg[static_cast<size_t>(social->b[e])] += social->weight[e];
-  }
+  const std::vector<double> social_deg =
+      S > 0 ? social_degrees(*social, U) : std::vector<double>{};
   Csr a;
   a.num_rows = N;
   CountingSort rows(N);

@@ -30,6 +30,9 @@ struct Csr {
 
 // Weighted degree of every node (users then items) over train interactions.
 std::vector<double> weighted_degrees(const data::Dataset& d);
+// Each of `num_users` users' social degree S: the summed weights of its
+// social edges (the user-user normalization's degrees).
+std::vector<double> social_degrees(const data::SocialEdges& social, int64_t num_users);
 
 // The normalized symmetric adjacency of the train interactions, and of the
 // social edges at `social_weight` (beta above; 0 leaves them out).

@@ -23,10 +23,25 @@ std::unordered_map<std::string, int64_t> rows_of(const std::vector<std::string>&
   return rows;
 }
 
+// Friends fold in only where the model propagated over social edges.
+void check_friends(const ModelFile& m, const std::vector<History>& histories) {
+  const bool any = std::any_of(histories.begin(), histories.end(),
+                               [](const History& h) { return !h.friends.empty(); });
+  if (any && m.fold_social_degree.empty()) {
+    HR_THROW(UsageError,
+             "--friends: the model ({}{}) kept no social fold-in data: friends fold in for a "
+             "LightGCN trained with data.social (social_weight > 0), exported from one process "
+             "without content features",
+             m.model_type, m.is_filter() ? ", a graph filter" : "");
+  }
+}
+
 // Each history's item rows, ascending, with their weights: an item named n
 // times is one edge of weight n (as prepare merges repeated interactions).
+// Every fold-in path resolves its histories here, so friends are checked here.
 std::vector<std::vector<std::pair<int64_t, double>>> item_rows(
     const ModelFile& m, const std::vector<History>& histories) {
+  check_friends(m, histories);
   const auto items = rows_of(m.item_ids);
   std::vector<std::vector<std::pair<int64_t, double>>> out;
   for (const History& h : histories) {
@@ -190,25 +205,8 @@ std::vector<float> fold_in_edges(const ModelFile& m, const std::vector<History>&
 
 }  // namespace
 
-namespace {
-
-// Friends fold in only where the model propagated over social edges.
-void check_friends(const ModelFile& m, const std::vector<History>& histories) {
-  const bool any = std::any_of(histories.begin(), histories.end(),
-                               [](const History& h) { return !h.friends.empty(); });
-  if (any && m.fold_social_degree.empty()) {
-    HR_THROW(UsageError,
-             "--friends: the model ({}{}) kept no social fold-in data: friends fold in for a "
-             "LightGCN trained with data.social (social_weight > 0), exported from one process "
-             "without content features",
-             m.model_type, m.is_filter() ? ", a graph filter" : "");
-  }
-}
-
-}  // namespace
 
 std::vector<float> fold_in(const ModelFile& m, const std::vector<History>& histories) {
-  check_friends(m, histories);
   if (m.is_filter() && !m.is_hybrid()) {
     // A filter needs no fold-in: its low-pass vector is the history's sum of
     // item rows of left V (model/graph_filter.h), as the export's users.
@@ -285,7 +283,6 @@ std::vector<Recommendation> recommend_histories(const ModelFile& m,
                                                 const std::vector<History>& histories,
                                                 const RecommendOptions& options,
                                                 std::vector<float>* vectors) {
-  check_friends(m, histories);
   if (options.strategy != Strategy::kSingle || options.explain > 0 || options.seen != nullptr) {
     HR_THROW(UsageError,
              "fold-in (--history, --histories) ranks by the folded vector alone: "
